@@ -1,0 +1,383 @@
+"""lucid.Tensor: a numpy array with a dtype tag, a device tag and reverse-mode autograd.
+
+Every differentiable op is a primitive here: it computes its result with numpy and, when a
+gradient is needed, records a Node whose ``backward`` maps the output gradient to the input
+gradients (see lucid/autograd.py). Derived ops (``a - b``, ``mean``) are compositions of
+primitives and need no backward of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from lucid import _dtype
+from lucid._dtype import DType, DTypeLike, to_device, to_dtype
+from lucid.autograd import Node, is_grad_enabled, run_backward, unbroadcast
+
+Scalar = Union[int, float, bool]
+Dims = Union[int, Sequence[int], None]
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it.
+
+    Build one with :func:`lucid.tensor`, :func:`lucid.randn` and friends rather than directly.
+
+    >>> import lucid
+    >>> x = lucid.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    Tensor([[2., 4.],
+            [6., 8.]])
+    """
+
+    __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected op
+
+    def __init__(
+        self, data: np.ndarray, *, device: str = "cpu", requires_grad: bool = False
+    ) -> None:
+        self._data = data
+        self.device = device
+        self.grad: Optional[Tensor] = None
+        self.grad_fn: Optional[Node] = None
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> tuple:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def dtype(self) -> DType:
+        return to_dtype(self._data.dtype)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and not self.dtype.is_floating_point:
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can require gradients, got {self.dtype}"
+            )
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad: cannot be switched off on a non-leaf tensor; "
+                               "use .detach()")
+        self._requires_grad = bool(value)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def size(self, dim: Optional[int] = None) -> Union[tuple, int]:
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # --------------------------------------------------------------- conversions
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self._data
+
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        if dtype is None:
+            return self._data.copy() if copy else self._data
+        return self._data.astype(dtype, copy=bool(copy) or self._data.dtype != np.dtype(dtype))
+
+    def item(self) -> Scalar:
+        if self._data.size != 1:
+            raise ValueError(f"item: expected a tensor with one element, got shape {self.shape}")
+        return self._data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self._data, device=self.device)
+
+    def to(self, target: Union[str, DTypeLike]) -> Tensor:
+        """A copy on another device ("cpu"/"gpu") or of another dtype; ``self`` if nothing changes.
+
+        A dtype change is differentiable for floating-point targets.
+        """
+        if isinstance(target, str) and target in _dtype.DEVICES:
+            if target == self.device:
+                return self
+            out = _record(self._data, (self,), lambda g: (g,), "ToBackward")
+            out.device = target
+            return out
+        dtype = to_dtype(target)
+        if dtype.np_dtype == self._data.dtype:
+            return self
+        data = self._data.astype(dtype.np_dtype)
+        if not dtype.is_floating_point:
+            return Tensor(data, device=self.device)
+        return _record(data, (self,), lambda g: (g,), "ToBackward")
+
+    def float(self) -> Tensor:
+        return self.to(_dtype.float32)
+
+    def double(self) -> Tensor:
+        return self.to(_dtype.float64)
+
+    # -------------------------------------------------------------------- repr
+    def __repr__(self) -> str:
+        body = np.array2string(
+            self._data, separator=", ", prefix="Tensor(", threshold=200, edgeitems=3, precision=4
+        )
+        extras = []
+        if self.dtype is not _dtype.float32:
+            extras.append(f"dtype={self.dtype!r}")
+        if self.device != "cpu":
+            extras.append(f"device={self.device!r}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn={self.grad_fn!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "Tensor(" + ", ".join([body] + extras) + ")"
+
+    # --------------------------------------------------------------- autograd
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on.
+
+        ``gradient`` is d(something)/d(self); it may be omitted only for a one-element tensor.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: tensor does not require grad and has no grad_fn")
+        if gradient is None:
+            if self._data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for scalar outputs, got shape "
+                    f"{self.shape}; pass gradient="
+                )
+            gradient = np.ones_like(self._data)
+        else:
+            gradient = np.asarray(gradient.numpy() if isinstance(gradient, Tensor) else gradient)
+            if gradient.shape != self.shape:
+                raise ValueError(
+                    f"backward: gradient must have shape {self.shape}, got {gradient.shape}"
+                )
+            gradient = gradient.astype(self._data.dtype, copy=False)
+        run_backward(self, gradient, retain_graph)
+
+    # --------------------------------------------------------- arithmetic ops
+    def __add__(self, other: Any) -> Tensor:
+        a, b = self, _as_tensor(other, self)
+        return _record(a._data + b._data, (a, b), lambda g: (g, g), "AddBackward", _device(a, b))
+
+    def __mul__(self, other: Any) -> Tensor:
+        a, b = self, _as_tensor(other, self)
+        return _record(
+            a._data * b._data, (a, b), lambda g: (g * b._data, g * a._data), "MulBackward",
+            _device(a, b),
+        )
+
+    def __truediv__(self, other: Any) -> Tensor:
+        a, b = self, _as_tensor(other, self)
+        out = a._data / b._data
+        return _record(
+            out, (a, b), lambda g: (g / b._data, -g * out / b._data), "DivBackward", _device(a, b)
+        )
+
+    def __neg__(self) -> Tensor:
+        return _record(-self._data, (self,), lambda g: (-g,), "NegBackward")
+
+    def __pow__(self, exponent: Scalar) -> Tensor:
+        if isinstance(exponent, Tensor) or not np.isscalar(exponent):
+            raise TypeError(f"pow: exponent must be a Python number, got {type(exponent).__name__}")
+        x = self._data
+        return _record(
+            x**exponent, (self,), lambda g: (g * exponent * x ** (exponent - 1),), "PowBackward"
+        )
+
+    def __matmul__(self, other: Any) -> Tensor:
+        a, b = self, _as_tensor(other, self)
+        return _record(a._data @ b._data, (a, b), _matmul_backward(a._data, b._data),
+                       "MatmulBackward", _device(a, b))
+
+    def __sub__(self, other: Any) -> Tensor:
+        return self + (-_as_tensor(other, self))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _as_tensor(other, self) + self
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _as_tensor(other, self) - self
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _as_tensor(other, self) * self
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _as_tensor(other, self) / self
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _as_tensor(other, self) @ self
+
+    # ------------------------------------------------------ elementwise math
+    def exp(self) -> Tensor:
+        out = np.exp(self._data)
+        return _record(out, (self,), lambda g: (g * out,), "ExpBackward")
+
+    def log(self) -> Tensor:
+        x = self._data
+        return _record(np.log(x), (self,), lambda g: (g / x,), "LogBackward")
+
+    # -------------------------------------------------------------- reductions
+    def sum(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        axes = _axes(dim, self.ndim)
+        shape = self.shape
+
+        def backward(g: np.ndarray):
+            if not keepdim:
+                g = np.expand_dims(g, axes)
+            return (np.broadcast_to(g, shape),)
+
+        return _record(self._data.sum(axis=axes, keepdims=keepdim), (self,), backward,
+                       "SumBackward")
+
+    def mean(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        count = int(np.prod([self.shape[a] for a in _axes(dim, self.ndim)]))
+        return self.sum(dim, keepdim) / count
+
+    def max(self, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+        """Maximum values; the gradient is shared equally between tied maxima."""
+        axes = _axes(dim, self.ndim)
+        x = self._data
+        out = x.max(axis=axes, keepdims=True)
+
+        def backward(g: np.ndarray):
+            if not keepdim:
+                g = np.expand_dims(g, axes)
+            hit = x == out
+            return (g * hit / hit.sum(axis=axes, keepdims=True),)
+
+        data = out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        return _record(data, (self,), backward, "MaxBackward")
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape: Any) -> Tensor:
+        shape = _shape_args(shape)
+        old = self.shape
+        return _record(self._data.reshape(shape), (self,), lambda g: (g.reshape(old),),
+                       "ReshapeBackward")
+
+    view = reshape
+
+    def permute(self, *dims: Any) -> Tensor:
+        dims = _shape_args(dims)
+        if sorted(d % self.ndim for d in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims must be a permutation of 0..{self.ndim - 1}, got {dims}")
+        inverse = np.argsort([d % self.ndim for d in dims])
+        return _record(self._data.transpose(dims), (self,), lambda g: (g.transpose(inverse),),
+                       "PermuteBackward")
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return self.permute(dims)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        index = _unwrap_index(index)
+        shape, dtype = self.shape, self._data.dtype
+
+        def backward(g: np.ndarray):
+            full = np.zeros(shape, dtype=dtype)
+            np.add.at(full, index, g)  # add.at: repeated fancy indices must all receive
+            return (full,)
+
+        return _record(self._data[index], (self,), backward, "IndexBackward")
+
+
+# ---------------------------------------------------------------------- helpers
+def _record(
+    data: np.ndarray,
+    inputs: Sequence[Tensor],
+    backward: Callable,
+    name: str,
+    device: Optional[str] = None,
+) -> Tensor:
+    """Wrap an op's result; record a graph node when grad mode is on and an input needs grad."""
+    out = Tensor(np.asarray(data), device=device or inputs[0].device)
+    if is_grad_enabled() and any(t.requires_grad for t in inputs):
+        out._requires_grad = True
+        out.grad_fn = Node(name, inputs, backward)
+    return out
+
+
+def _device(a: Tensor, b: Tensor) -> str:
+    if a.device != b.device:
+        raise ValueError(f"expected both tensors on one device, got {a.device!r} and {b.device!r}")
+    return a.device
+
+
+def _as_tensor(value: Any, like: Tensor) -> Tensor:
+    """Tensors pass through; numbers and arrays become constants (Python numbers take like's dtype)."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float, bool)):
+        dtype = like._data.dtype if like.dtype.is_floating_point else None
+        return Tensor(np.asarray(value, dtype=dtype), device=like.device)
+    return Tensor(np.asarray(value), device=like.device)
+
+
+def _axes(dim: Dims, ndim: int) -> tuple:
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    for d in dims:
+        if not -ndim <= d < max(ndim, 1):
+            raise ValueError(f"dim: expected a value in [{-ndim}, {ndim}), got {d}")
+    return tuple(sorted(d % max(ndim, 1) for d in dims))
+
+
+def _shape_args(args: tuple) -> tuple:
+    """Accept f(2, 3) and f((2, 3))."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _unwrap_index(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, tuple):
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def _matmul_backward(a: np.ndarray, b: np.ndarray) -> Callable:
+    """Gradients of a @ b; 1-D operands are promoted to matrices and the result squeezed back."""
+
+    def backward(g: np.ndarray):
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = g2 @ np.swapaxes(b2, -1, -2)
+        gb = np.swapaxes(a2, -1, -2) @ g2
+        ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+        gb = unbroadcast(gb, b2.shape).reshape(b.shape)
+        return ga, gb
+
+    return backward

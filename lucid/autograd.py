@@ -1,0 +1,139 @@
+"""Reverse-mode autograd: graph nodes, the backward pass and grad mode.
+
+Each op that needs a gradient records a :class:`Node` holding its input tensors and a
+``backward`` function that maps the output's gradient to one gradient per input (or None).
+:func:`run_backward` orders the graph with an iterative depth-first search (deep graphs must
+not hit Python's recursion limit), then walks it in reverse, summing gradients with ``+``
+so that a tensor used twice receives both contributions.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from lucid._tensor import Tensor
+
+BackwardFn = Callable[[np.ndarray], Sequence[Optional[np.ndarray]]]
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record the graph (False inside ``no_grad``)."""
+    return getattr(_state, "enabled", True)
+
+
+class no_grad:
+    """Context manager and decorator that turns off graph recording.
+
+    >>> import lucid
+    >>> x = lucid.tensor([1.0, 2.0], requires_grad=True)
+    >>> with lucid.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __enter__(self) -> None:
+        self._prev = is_grad_enabled()
+        _state.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled = self._prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class Node:
+    """One recorded op: its inputs and how to send a gradient back to them."""
+
+    __slots__ = ("name", "inputs", "backward")
+
+    def __init__(self, name: str, inputs: Sequence[Tensor], backward: BackwardFn) -> None:
+        self.name = name
+        self.inputs = tuple(inputs)
+        self.backward: Optional[BackwardFn] = backward
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a gradient over the axes numpy broadcasting added or stretched, back to ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _topological_order(root: Tensor) -> list:
+    """Tensors with a grad_fn reachable from root, each after all tensors it depends on."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, children_done = stack.pop()
+        if children_done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        for parent in t.grad_fn.inputs:
+            if parent.grad_fn is not None and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None:
+    """Accumulate d root / d leaf (times ``gradient``) into every leaf's ``.grad``."""
+    from lucid._tensor import Tensor
+
+    if root.grad_fn is None:
+        _accumulate_leaf(root, gradient, Tensor)
+        return
+    pending = {id(root): gradient}
+    for t in reversed(_topological_order(root)):
+        node = t.grad_fn
+        grad = pending.pop(id(t), None)
+        if grad is None:  # no path from root carries a gradient here
+            continue
+        if node.backward is None:
+            raise RuntimeError(
+                "backward: trying to go through the graph a second time, but its saved values "
+                "were freed by the first backward(); pass retain_graph=True to the first call"
+            )
+        input_grads = node.backward(grad)
+        if not retain_graph:
+            node.backward = None
+        for parent, g in zip(node.inputs, input_grads):
+            if g is None or not parent.requires_grad:
+                continue
+            g = unbroadcast(np.asarray(g), parent.shape).astype(parent._data.dtype, copy=False)
+            if parent.grad_fn is None:
+                _accumulate_leaf(parent, g, Tensor)
+            elif id(parent) in pending:
+                pending[id(parent)] = pending[id(parent)] + g
+            else:
+                pending[id(parent)] = g
+
+
+def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, tensor_cls: type) -> None:
+    if leaf.grad is None:
+        leaf.grad = tensor_cls(np.array(grad, dtype=leaf._data.dtype), device=leaf.device)
+    else:
+        leaf.grad._data += grad

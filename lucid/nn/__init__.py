@@ -1,0 +1,7 @@
+"""Neural-network building blocks."""
+
+from lucid.nn import functional
+from lucid.nn.loss import CTCLoss
+from lucid.nn.module import Module, Parameter
+
+__all__ = ["functional", "Module", "Parameter", "CTCLoss"]
