@@ -1,0 +1,23 @@
+"""The README's quick start and CI must not drift apart."""
+
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def quick_start_commands():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Quick start\s+```bash\n(.*?)```", readme, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_quick_start_has_two_pip_install_lines():
+    commands = quick_start_commands()
+    assert len(commands) == 2
+    assert all(c.startswith("pip install") for c in commands)
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert quick_start_commands()[1] in ci_lines
