@@ -23,7 +23,7 @@ int main(void) { int n = 0;
     return n > 0 ? 0 : 1; }
 """
 
-EXTENSIONS = ["_openmp", "_ctc", "_softmax"]
+EXTENSIONS = ["_openmp", "_ctc", "_ctc_align", "_softmax"]
 
 
 def openmp_flags(compiler):

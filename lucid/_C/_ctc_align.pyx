@@ -1,0 +1,1 @@
+"""CTC forced alignment (Viterbi): placeholder until it lands."""
