@@ -104,9 +104,10 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
     from lucid._tensor import Tensor
 
     if root.grad_fn is None:
-        _accumulate_leaf(root, gradient, Tensor)
+        _accumulate_leaf(root, gradient, Tensor, owned=False)
         return
     pending = {id(root): gradient}
+    handed_out = set()  # ids of arrays already given to a tensor in this pass
     for t in reversed(_topological_order(root)):
         node = t.grad_fn
         grad = pending.pop(id(t), None)
@@ -124,16 +125,21 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
             if g is None or not parent.requires_grad:
                 continue
             g = unbroadcast(np.asarray(g), parent.shape).astype(parent._data.dtype, copy=False)
+            # A leaf may keep g itself (no copy of a possibly large gradient) only if nothing
+            # else can see or reuse it: a retained graph may hand the same array out again.
+            owned = (not retain_graph and g.flags.owndata and g.flags.writeable
+                     and id(g) not in handed_out)
+            handed_out.add(id(g))
             if parent.grad_fn is None:
-                _accumulate_leaf(parent, g, Tensor)
+                _accumulate_leaf(parent, g, Tensor, owned)
             elif id(parent) in pending:
                 pending[id(parent)] = pending[id(parent)] + g
             else:
                 pending[id(parent)] = g
 
 
-def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, tensor_cls: type) -> None:
+def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, tensor_cls: type, owned: bool) -> None:
     if leaf.grad is None:
-        leaf.grad = tensor_cls(np.array(grad, dtype=leaf._data.dtype), device=leaf.device)
+        leaf.grad = tensor_cls(grad if owned else grad.copy(), device=leaf.device)
     else:
         leaf.grad._data += grad
