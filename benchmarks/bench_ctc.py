@@ -1,0 +1,207 @@
+"""CTC loss speed: lucid against PyTorch (when installed), in one process, interleaved.
+
+    python benchmarks/bench_ctc.py            # full table (a few minutes)
+    python benchmarks/bench_ctc.py --quick    # smoke run: tiny repeats, no claims
+
+For every workload and logit kind (uniform ``randn`` and peaky ``randn * 15``) it times the
+forward (loss only, no graph) and forward+backward (``reduction="sum"`` then ``.backward()``
+to a log_probs leaf), the median over repeats after warm-up, alternating lucid and torch call
+by call with the same thread count. "e2e" rows go logits -> log_softmax -> ctc_loss ->
+backward to the logits. Peak extra memory is the rise of the process's resident high-water
+mark over one call (Linux only; the gradient buffer itself is included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+import lucid
+from lucid.nn.functional import ctc_loss, log_softmax
+
+try:
+    import torch
+except ImportError:  # the table then has lucid's columns only
+    torch = None
+
+# name: (T, N, C, S)
+WORKLOADS = {
+    "W1": (150, 64, 28, 40),     # warp-ctc's published case
+    "W2": (400, 32, 32, 100),    # characters
+    "W3": (250, 16, 1024, 60),   # BPE
+    "W4": (150, 16, 5000, 20),   # large vocabulary
+    "W5": (1000, 16, 64, 300),   # long
+    "W6": (50, 4, 20, 10),       # per-call overhead
+}
+FLOAT64_WORKLOADS = ("W1", "W2")
+
+
+def make_inputs(T, N, C, S, peaky, dtype, seed=0):
+    """Normalised log-probs (T, N, C) and padded targets with lengths as the issue prescribes."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((T, N, C)) * (15.0 if peaky else 1.0)
+    lp = logits - logits.max(axis=2, keepdims=True)
+    lp = (lp - np.log(np.exp(lp).sum(axis=2, keepdims=True))).astype(dtype)
+    il = rng.integers(math.ceil(0.85 * T), T + 1, size=N)
+    il[0] = T  # torch sizes its work by T; make sure the full length occurs
+    tl = rng.integers(math.ceil(0.5 * S), S + 1, size=N)
+    targets = rng.integers(1, C, size=(N, S))
+    return logits.astype(dtype), lp, targets, il, tl
+
+
+def median_ms(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def peak_rss_rise_mb(fn):
+    """Rise of VmHWM over one call of fn, in MB; None where /proc cannot be reset/read."""
+    try:
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the resident high-water mark to the current RSS
+
+        def hwm():
+            with open("/proc/self/status") as f:
+                line = next(ln for ln in f if ln.startswith("VmHWM"))
+            return int(line.split()[1]) / 1024
+
+        base = hwm()
+        fn()
+        return hwm() - base
+    except OSError:
+        return None
+
+
+def lucid_calls(logits, lp, targets, il, tl):
+    lp_t = lucid.tensor(lp)
+    tg, il_l, tl_l = lucid.tensor(targets), lucid.tensor(il), lucid.tensor(tl)
+
+    def forward():
+        ctc_loss(lp_t, tg, il_l, tl_l, reduction="sum")
+
+    def forward_backward():
+        leaf = lucid.tensor(lp, requires_grad=True)
+        ctc_loss(leaf, tg, il_l, tl_l, reduction="sum").backward()
+
+    def end_to_end():
+        x = lucid.tensor(logits, requires_grad=True)
+        ctc_loss(log_softmax(x, dim=2), tg, il_l, tl_l, reduction="sum").backward()
+
+    return forward, forward_backward, end_to_end
+
+
+def torch_calls(logits, lp, targets, il, tl):
+    lp_t = torch.from_numpy(lp)
+    tg, il_t, tl_t = (torch.from_numpy(a) for a in (targets, il, tl))
+    F = torch.nn.functional
+
+    def forward():
+        with torch.no_grad():
+            F.ctc_loss(lp_t, tg, il_t, tl_t, reduction="sum")
+
+    def forward_backward():
+        leaf = lp_t.clone().requires_grad_()
+        F.ctc_loss(leaf, tg, il_t, tl_t, reduction="sum").backward()
+
+    def end_to_end():
+        x = torch.from_numpy(logits).requires_grad_()
+        F.ctc_loss(F.log_softmax(x, dim=2), tg, il_t, tl_t, reduction="sum").backward()
+
+    return forward, forward_backward, end_to_end
+
+
+def bench_row(name, shape, peaky, dtype, repeats, e2e):
+    inputs = make_inputs(*shape, peaky, dtype)
+    ours = lucid_calls(*inputs)
+    theirs = torch_calls(*inputs) if torch is not None else None
+    kinds = [0, 1, 2] if e2e else [0, 1]
+    row = {"name": name, "shape": shape, "peaky": peaky, "dtype": np.dtype(dtype).name}
+    for k in kinds:
+        ours[k](), theirs and theirs[k]()  # warm-up
+        lt, tt = [], []
+        for _ in range(repeats):  # interleave so machine noise hits both alike
+            lt.append(median_ms(ours[k], 1))
+            if theirs:
+                tt.append(median_ms(theirs[k], 1))
+        row[k] = (statistics.median(lt), statistics.median(tt) if theirs else None)
+    row["mem"] = (peak_rss_rise_mb(ours[1]), peak_rss_rise_mb(theirs[1]) if theirs else None)
+    return row
+
+
+def fmt(x, spec="8.2f"):
+    return format(x, spec) if x is not None else "n/a".rjust(8)
+
+
+def print_row(row):
+    T, N, C, S = row["shape"]
+    label = f"{row['name']} T{T} N{N} C{C} S{S} {'peaky' if row['peaky'] else 'randn'}"
+    cells = [f"{label:<34}", f"{row['dtype']:<8}"]
+    for k in (0, 1, 2):
+        if k not in row:
+            cells.append(" " * 28)
+            continue
+        ours, theirs = row[k]
+        ratio = theirs / ours if theirs else None
+        cells.append(f"{fmt(ours)} {fmt(theirs)} {fmt(ratio, '7.1f')}x")
+    m_ours, m_theirs = row["mem"]
+    cells.append(f"{fmt(m_ours, '7.1f')} {fmt(m_theirs, '7.1f')}")
+    print(" | ".join(cells), flush=True)
+
+
+def geomean(values):
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: W1 and W6, 2 repeats")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", nargs="*", help="workload names to run, e.g. W1 W4")
+    args = parser.parse_args()
+
+    lucid.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    repeats = 2 if args.quick else args.repeats
+    names = args.only or (["W1", "W6"] if args.quick else list(WORKLOADS))
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, cpus={os.cpu_count()}, "
+          f"threads={args.threads}, OpenMP={lucid._C.openmp_enabled()}, "
+          f"torch={torch.__version__ if torch else 'not installed'}, repeats={repeats}")
+    print(f"{'workload':<34} | {'dtype':<8} | {'forward ms: lucid torch ratio':<28} | "
+          f"{'fwd+bwd ms: lucid torch ratio':<28} | {'e2e ms: lucid torch ratio':<28} | "
+          f"peak MB: lucid torch")
+    rows = []
+    for name in names:
+        dtypes = [np.float32] + ([np.float64] if name in FLOAT64_WORKLOADS and not args.quick
+                                 else [])
+        for dtype in dtypes:
+            for peaky in (False, True):
+                row = bench_row(name, WORKLOADS[name], peaky, dtype, repeats,
+                                e2e=dtype == np.float32)
+                rows.append(row)
+                print_row(row)
+    if torch is not None:
+        main_rows = [r for r in rows if r["name"] in ("W1", "W2", "W3", "W4", "W5")]
+        for k, label in ((0, "forward"), (1, "forward+backward"), (2, "end-to-end")):
+            ratios = [r[k][1] / r[k][0] for r in main_rows if k in r]
+            if ratios:
+                print(f"geomean torch/lucid over W1-W5, {label}: {geomean(ratios):.1f}x "
+                      f"(min {min(ratios):.1f}x, {len(ratios)} rows)")
+
+
+if __name__ == "__main__":
+    main()
