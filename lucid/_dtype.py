@@ -58,6 +58,10 @@ def to_dtype(dtype: DTypeLike) -> DType:
     raise TypeError(f"dtype: expected one of {names}, got {dtype!r}")
 
 
+def is_dtype_name(name: str) -> bool:
+    return name in _BY_NAME
+
+
 def to_device(device: str | None) -> str:
     """Check a device name; None means "cpu"."""
     if device is None:

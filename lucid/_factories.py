@@ -44,7 +44,7 @@ def tensor(
         data = data._data
     if dtype is not None:
         arr = np.array(data, dtype=to_dtype(dtype).np_dtype)
-    elif isinstance(data, np.ndarray) or np.isscalar(data) and not isinstance(data, (int, float)):
+    elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data)
         to_dtype(arr.dtype)  # unsupported numpy dtypes raise here
     else:

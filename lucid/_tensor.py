@@ -118,8 +118,8 @@ class Tensor:
 
         A dtype change is differentiable for floating-point targets.
         """
-        if isinstance(target, str) and target in _dtype.DEVICES:
-            if target == self.device:
+        if isinstance(target, str) and not _dtype.is_dtype_name(target):
+            if to_device(target) == self.device:
                 return self
             out = _record(self._data, (self,), lambda g: (g,), "ToBackward")
             out.device = target
@@ -313,12 +313,13 @@ def _record(
     backward: Callable,
     name: str,
     device: Optional[str] = None,
+    donates: bool = False,
 ) -> Tensor:
     """Wrap an op's result; record a graph node when grad mode is on and an input needs grad."""
     out = Tensor(np.asarray(data), device=device or inputs[0].device)
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         out._requires_grad = True
-        out.grad_fn = Node(name, inputs, backward)
+        out.grad_fn = Node(name, inputs, backward, donates)
     return out
 
 
@@ -333,7 +334,10 @@ def _as_tensor(value: Any, like: Tensor) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (int, float, bool)):
-        dtype = like._data.dtype if like.dtype.is_floating_point else None
+        if like.dtype.is_floating_point:
+            dtype = like._data.dtype
+        else:  # as torch: int tensor (op) float -> float32, int (op) int stays int
+            dtype = np.float32 if isinstance(value, float) else None
         return Tensor(np.asarray(value, dtype=dtype), device=like.device)
     return Tensor(np.asarray(value), device=like.device)
 
@@ -370,10 +374,10 @@ def _matmul_backward(a: np.ndarray, b: np.ndarray) -> Callable:
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
+        if b.ndim == 1:  # restore b's column axis first: for 1-D @ 1-D g is 0-d
+            g2 = np.expand_dims(g2, -1)
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         ga = g2 @ np.swapaxes(b2, -1, -2)
         gb = np.swapaxes(a2, -1, -2) @ g2
         ga = unbroadcast(ga, a2.shape).reshape(a.shape)

@@ -56,14 +56,21 @@ class no_grad:
 
 
 class Node:
-    """One recorded op: its inputs and how to send a gradient back to them."""
+    """One recorded op: its inputs and how to send a gradient back to them.
 
-    __slots__ = ("name", "inputs", "backward")
+    ``donates=True`` promises that ``backward`` returns arrays that nothing else references
+    (not the incoming gradient, not a saved value, one distinct array per input), so a leaf
+    can keep them as its ``.grad`` without a copy.
+    """
 
-    def __init__(self, name: str, inputs: Sequence[Tensor], backward: BackwardFn) -> None:
+    __slots__ = ("name", "inputs", "backward", "donates")
+
+    def __init__(self, name: str, inputs: Sequence[Tensor], backward: BackwardFn,
+                 donates: bool = False) -> None:
         self.name = name
         self.inputs = tuple(inputs)
         self.backward: Optional[BackwardFn] = backward
+        self.donates = donates
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
@@ -107,7 +114,6 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
         _accumulate_leaf(root, gradient, Tensor, owned=False)
         return
     pending = {id(root): gradient}
-    handed_out = set()  # ids of arrays already given to a tensor in this pass
     for t in reversed(_topological_order(root)):
         node = t.grad_fn
         grad = pending.pop(id(t), None)
@@ -125,11 +131,9 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
             if g is None or not parent.requires_grad:
                 continue
             g = unbroadcast(np.asarray(g), parent.shape).astype(parent._data.dtype, copy=False)
-            # A leaf may keep g itself (no copy of a possibly large gradient) only if nothing
-            # else can see or reuse it: a retained graph may hand the same array out again.
-            owned = (not retain_graph and g.flags.owndata and g.flags.writeable
-                     and id(g) not in handed_out)
-            handed_out.add(id(g))
+            # A leaf may keep g itself, saving a copy of a possibly large gradient, only if
+            # the node vouches that nobody else holds it and the graph will not run again.
+            owned = node.donates and not retain_graph and g is not grad
             if parent.grad_fn is None:
                 _accumulate_leaf(parent, g, Tensor, owned)
             elif id(parent) in pending:
