@@ -316,7 +316,10 @@ def _record(
     donates: bool = False,
 ) -> Tensor:
     """Wrap an op's result; record a graph node when grad mode is on and an input needs grad."""
-    out = Tensor(np.asarray(data), device=device or inputs[0].device)
+    data = np.asarray(data)
+    if data.dtype == np.float64 and all(t._data.dtype != np.float64 for t in inputs):
+        data = data.astype(np.float32)  # as torch: ints promote to float32, not numpy's float64
+    out = Tensor(data, device=device or inputs[0].device)
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         out._requires_grad = True
         out.grad_fn = Node(name, inputs, backward, donates)
