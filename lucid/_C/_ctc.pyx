@@ -1,1 +1,570 @@
-"""CTC kernel: placeholder until the kernel lands."""
+"""CTC loss and its exact gradient: the forward-backward algorithm of Graves et al. (2006).
+
+Design note
+-----------
+A. Algorithm. Graves et al., "Connectionist Temporal Classification", ICML 2006, section 4.
+   The paper is 1-based; everything here is 0-based. Sample n has L = input_lengths[n]
+   frames and S labels; the extended target l' = (blank, l_1, blank, ..., l_S, blank) has
+   K = 2S + 1 states, blanks at even s. With y_t(k) = exp(log_probs[t, n, k]):
+
+       alpha_0(0) = y_0(blank),  alpha_0(1) = y_0(l_1),  alpha_0(s > 1) = 0
+       alpha_t(s) = (alpha_{t-1}(s) + alpha_{t-1}(s-1)
+                     + [skip s] alpha_{t-1}(s-2)) y_t(l'_s)                   eqs. (6)-(7)
+       p          = alpha_{L-1}(K-1) + alpha_{L-1}(K-2)                       eq. (8)
+
+   where [skip s] holds when l'_s is a label different from l'_{s-2}. Our beta excludes
+   the emission at t (Graves' beta_t(s) of eqs. (10)-(11) divided by y_t(l'_s)):
+
+       beta_{L-1}(K-1) = beta_{L-1}(K-2) = 1, else 0
+       beta_t(s) = c_{t+1}(s) + c_{t+1}(s+1) + [skip s+2] c_{t+1}(s+2),
+       c_{t+1}(s) = y_{t+1}(l'_s) beta_{t+1}(s)
+
+   so that sum_s alpha_t(s) beta_t(s) = p at every t, and the posterior that frame t is in
+   state s is gamma_t(s) = alpha_t(s) beta_t(s) / p. The loss is -ln p and its derivative
+   with respect to log_probs[t, n, k], taken as free variables, is -sum_{l'_s = k} gamma_t(s):
+   the posterior that frame t emits k. (Eq. (16) of the paper is the derivative through a
+   softmax instead; it adds y_t(k), which is what PyTorch returns.) Frames t >= L and
+   classes absent from l' get exactly 0.
+   Only states on a complete path are visited: at frame t, s in
+   [max(0, K - 2(L - t)), min(K, 2(t + 1))) (the "band"); the rest are zero.
+B. Layout. Per sample, the needed emissions are gathered once from log_probs (any strides)
+   into a contiguous L x W array (W = K + 4: two zero cells on each side of every row, so the
+   recursions read s-2 .. s+2 without branches); alpha is kept for all frames in another
+   L x W array; beta lives in two columns and is swept backwards, fused with the gradient
+   scatter into grad[t, n, :], whose rows this kernel zeroes first (grad may be np.empty).
+C. Numerics. Everything in double, whatever the input dtype.
+   Fast path, probability space: emissions are gathered as exp(log y - m_t), m_t the largest
+   needed log-emission of frame t; every alpha row and beta column is scaled by a power of
+   two (exact) so its largest entry lies in [0.5, 1), and entries below FLUSH are set to 0.
+   The powers of two and the m_t are kept aside, so ln p has no rounding beyond the DP's own.
+   Such a sample goes to the exact path below when the fast path could be wrong:
+   (a) an emission more than WIDE nats below its frame maximum (but not -inf): it would
+       underflow, and alpha and beta would agree on the wrong answer;
+   (b) Z_t = sum_s alpha_t(s) beta_t(s), with its scales, differs from Z_{L-1} = p by more
+       than the rounding of the two recursions can explain. Z_t is invariant in t for the
+       exact recursions, so this catches any flushed or underflowed mass that matters.
+       The gradient at frame t is normalised by its own Z_t;
+   (c) p = 0 or any scale is not finite.
+   Exact path, log space: the same recursions with log-sum-exp, every row shifted by its
+   maximum (kept aside), so the rounding stays relative to the numbers that matter.
+   -inf emissions are impossible ones (zero probability). A NaN among the needed emissions
+   of a frame gives a NaN loss and a NaN gradient on that sample's frames; a sample with no
+   complete path (too few frames, or impossible emissions) gets +inf and a zero gradient.
+D. Threading. Samples are independent, so the batch is split over OpenMP threads (dynamic
+   schedule: lengths vary); the states of one frame are not, since several s share a class
+   and would race on grad. Each thread mallocs one workspace for the largest sample inside
+   the parallel region and frees it there. Every sample runs the same sequential code
+   whichever thread takes it, so results do not depend on the thread count.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.math cimport INFINITY, NAN, fabs, frexp, ldexp
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+cdef extern from "fast_exp.h" nogil:
+    double lucid_exp_nonpos(double x)
+
+ctypedef fused floating:
+    float
+    double
+
+# Probability-space thresholds (see C. in the design note).
+cdef double WIDE = -600.0      # nats below the frame maximum that an emission may lie
+cdef double FLUSH = 1e-280     # entries below this, relative to their row maximum, become 0
+cdef double DBL_EPSILON = 2.220446049250313e-16
+cdef double LN2 = 0.6931471805599453
+
+# What the gather found (bit flags).
+cdef enum:
+    GATHER_WIDE = 1        # guard (a): needs log space
+    GATHER_IMPOSSIBLE = 2  # a frame whose needed emissions are all -inf: p = 0
+    GATHER_NAN = 4         # a NaN (or +inf) among the needed emissions
+
+
+cdef struct Workspace:
+    double* emit      # L x W: exp(log y_t(l'_s) - m_t), or log y_t(l'_s) - m_t in log space
+    double* alpha     # L x W
+    double* beta      # 2 x W: beta_t and beta_{t-1}
+    double* skip      # W: 1.0 where [skip s] holds, else 0.0 (also on the pads)
+    int64_t* label    # W: l'_s (only 0 <= s < K is read)
+    int* alpha_exp    # L: alpha row t holds alpha_t / 2^alpha_exp[t] / exp(m_0 + ... + m_t)
+
+
+cdef inline Py_ssize_t band_lo(Py_ssize_t t, Py_ssize_t L, Py_ssize_t K) noexcept nogil:
+    """First state of frame t from which the last frame can still end in K-1 or K-2."""
+    return max(0, K - 2 * (L - t))
+
+
+cdef inline Py_ssize_t band_hi(Py_ssize_t t, Py_ssize_t K) noexcept nogil:
+    """One past the last state that frame t can reach from frame 0."""
+    return min(K, 2 * (t + 1))
+
+
+cdef inline void fill_pads(double* row, Py_ssize_t lo, Py_ssize_t hi, double value) noexcept nogil:
+    """Set the two cells on each side of row[lo:hi], which the next recursion step reads."""
+    row[lo - 2] = value
+    row[lo - 1] = value
+    row[hi] = value
+    row[hi + 1] = value
+
+
+cdef inline double row_max(const double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """max(row[lo:hi]) (-inf if empty), four lanes at a time so the comparisons pipeline."""
+    cdef double m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY
+    cdef Py_ssize_t s = lo
+    while s + 4 <= hi:
+        m0 = row[s] if row[s] > m0 else m0
+        m1 = row[s + 1] if row[s + 1] > m1 else m1
+        m2 = row[s + 2] if row[s + 2] > m2 else m2
+        m3 = row[s + 3] if row[s + 3] > m3 else m3
+        s += 4
+    while s < hi:
+        m0 = row[s] if row[s] > m0 else m0
+        s += 1
+    m0 = m0 if m0 > m1 else m1
+    m2 = m2 if m2 > m3 else m3
+    return m0 if m0 > m2 else m2
+
+
+cdef inline double row_sum(const double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """sum(row[lo:hi]) in four partial sums, so the additions pipeline."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t s = lo
+    while s + 4 <= hi:
+        s0 += row[s]
+        s1 += row[s + 1]
+        s2 += row[s + 2]
+        s3 += row[s + 3]
+        s += 4
+    while s < hi:
+        s0 += row[s]
+        s += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline bint rescale(double* row, Py_ssize_t lo, Py_ssize_t hi, int* exponent) noexcept nogil:
+    """Scale row[lo:hi] by 2^-e so its maximum lies in [0.5, 1), flushing entries below FLUSH.
+
+    Returns False when the maximum is 0 or not finite (check (c)); e goes to exponent.
+    """
+    cdef double top = row_max(row, lo, hi), x, scale
+    cdef Py_ssize_t s
+    cdef int e
+    if not (top > 0.0 and top < INFINITY):
+        return False
+    frexp(top, &e)
+    scale = ldexp(1.0, -e)
+    for s in range(lo, hi):
+        x = row[s] * scale
+        row[s] = x if x >= FLUSH else 0.0
+    exponent[0] = e
+    return True
+
+
+cdef inline double shift_to_max(double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Subtract the maximum of the log-space row[lo:hi] from it and return that maximum."""
+    cdef double top = row_max(row, lo, hi)
+    cdef Py_ssize_t s
+    if top == -INFINITY:
+        return top
+    for s in range(lo, hi):
+        row[s] -= top
+    return top
+
+
+cdef inline double fast_log(double x) noexcept nogil:
+    """ln x for x >= 0 and normal (0 gives -inf), branch-free so that loops calling it vectorise.
+
+    x = 2^e m with m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(u), u = (m - 1) / (m + 1),
+    |u| < 0.172, by its series to u^19 (truncation below 3e-17 relative).
+    """
+    cdef uint64_t bits, e_bits
+    cdef double m, e, u, u2, p
+    memcpy(&bits, &x, sizeof(double))
+    e_bits = (bits >> 52) | 0x4330000000000000ULL           # 2^52 + biased exponent, as a double
+    bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL  # the mantissa, in [1, 2)
+    memcpy(&e, &e_bits, sizeof(double))
+    memcpy(&m, &bits, sizeof(double))
+    e = e - 4503599627371519.0                             # - 2^52 - 1023
+    e = e + 1.0 if m > 1.4142135623730951 else e
+    m = m * 0.5 if m > 1.4142135623730951 else m
+    u = (m - 1.0) / (m + 1.0)
+    u2 = u * u
+    p = 1.0 / 19.0
+    p = p * u2 + 1.0 / 17.0
+    p = p * u2 + 1.0 / 15.0
+    p = p * u2 + 1.0 / 13.0
+    p = p * u2 + 1.0 / 11.0
+    p = p * u2 + 1.0 / 9.0
+    p = p * u2 + 1.0 / 7.0
+    p = p * u2 + 1.0 / 5.0
+    p = p * u2 + 1.0 / 3.0
+    p = p * u2 + 1.0
+    # ln 2 split in two so that e * ln2_hi is exact
+    p = e * 6.93147180369123816490e-01 + (2.0 * u * p + e * 1.90821492927058770002e-10)
+    return p if x > 0.0 else -INFINITY
+
+
+cdef inline double logaddexp3(double x, double y, double z) noexcept nogil:
+    """ln(e^x + e^y + e^z), -inf when all three are; branch-free (no NaN may come in)."""
+    cdef double hi = x if x > y else y
+    cdef double lo = y if x > y else x
+    cdef double top = hi if hi > z else z
+    cdef double mid = z if hi > z else hi
+    # the largest term is 1, so the log's argument lies in [1, 3]
+    cdef double r = top + fast_log(1.0 + lucid_exp_nonpos(mid - top) + lucid_exp_nonpos(lo - top))
+    return r if top > -INFINITY else -INFINITY
+
+
+cdef int gather(
+    const floating[:, :, :] log_probs,  # IN (T, N, C)
+    Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
+    const int64_t* label,               # IN l'_s, s < K
+    bint log_space,
+    double* emit,                       # OUT L x W, the band of each row
+    double* log_scale,                  # OUT sum over frames of m_t
+) noexcept nogil:
+    """Fill emit with the needed emissions of sample n over the band; return GATHER_* flags."""
+    cdef int status = 0
+    cdef Py_ssize_t t, s, lo, hi
+    cdef double x, top, low, total = 0.0
+    cdef double* row
+    for t in range(L):
+        lo = band_lo(t, L, K)
+        hi = band_hi(t, K)
+        row = emit + t * W + 2
+        top = -INFINITY
+        low = INFINITY   # smallest finite emission
+        for s in range(lo, hi):
+            x = log_probs[t, n, label[s]]
+            row[s] = x
+            if x > top:
+                top = x
+            if x < low and x > -INFINITY:
+                low = x
+            if x != x:
+                return GATHER_NAN
+        if top == INFINITY:
+            return GATHER_NAN
+        if top == -INFINITY:
+            status |= GATHER_IMPOSSIBLE  # keep reading: a NaN further on still wins
+            continue
+        if low - top < WIDE:
+            status |= GATHER_WIDE
+        total += top
+        if log_space:
+            for s in range(lo, hi):
+                row[s] = row[s] - top
+        else:
+            for s in range(lo, hi):
+                row[s] = lucid_exp_nonpos(row[s] - top)
+    log_scale[0] = total
+    return status
+
+
+cdef bint alpha_fast(Workspace ws, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W) noexcept nogil:
+    """Eqs. (6)-(7) in probability space, each row rescaled; False if a row vanishes."""
+    cdef Py_ssize_t t, s, lo, hi
+    cdef double* a = ws.alpha + 2
+    cdef double* prev
+    cdef const double* y = ws.emit + 2
+    cdef const double* skip = ws.skip + 2
+    cdef int e
+    lo = band_lo(0, L, K)
+    hi = band_hi(0, K)
+    for s in range(lo, hi):
+        a[s] = y[s]
+    fill_pads(a, lo, hi, 0.0)
+    if not rescale(a, lo, hi, &e):
+        return False
+    ws.alpha_exp[0] = e
+    for t in range(1, L):
+        prev = a
+        a += W
+        y += W
+        lo = band_lo(t, L, K)
+        hi = band_hi(t, K)
+        for s in range(lo, hi):
+            a[s] = (prev[s] + prev[s - 1] + skip[s] * prev[s - 2]) * y[s]
+        fill_pads(a, lo, hi, 0.0)
+        if not rescale(a, lo, hi, &e):
+            return False
+        ws.alpha_exp[t] = ws.alpha_exp[t - 1] + e
+    return True
+
+
+cdef inline void scatter(
+    floating* g,                        # OUT grad[t, n, :]
+    const double* ab,                   # IN alpha_t(s) beta_t(s) up to a common factor
+    double z,                           # sum of ab over the band
+    Py_ssize_t lo, Py_ssize_t hi, const int64_t* label, Py_ssize_t blank,
+) noexcept nogil:
+    """Subtract gamma_t(s) = ab[s] / z from g at each state's class (blank states summed first)."""
+    cdef double inv_z = 1.0 / z, blank_sum = 0.0
+    cdef Py_ssize_t s
+    for s in range(lo + (lo & 1), hi, 2):
+        blank_sum += ab[s]
+    g[blank] -= blank_sum * inv_z
+    for s in range(lo | 1, hi, 2):
+        g[label[s]] -= ab[s] * inv_z
+
+
+cdef bint beta_fast(
+    Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W, Py_ssize_t blank,
+    floating[:, :, ::1] grad, bint want_grad,
+    double* log_p,                      # OUT ln p, without the sum of the m_t
+) noexcept nogil:
+    """Beta (eqs. (10)-(11), emission excluded) swept back from frame L-1, checking Z_t.
+
+    Scatters -gamma into grad when want_grad; alpha row t is overwritten by alpha_t beta_t.
+    Returns False, leaving grad partly written, when Z_t strays from Z_{L-1} (check (b)) or
+    p = 0 (check (c)).
+    """
+    cdef Py_ssize_t t, s, lo, hi
+    cdef double* b = ws.beta + 2
+    cdef double* b_prev = ws.beta + W + 2
+    cdef double* swap
+    cdef double* ab
+    cdef const double* y
+    cdef const double* skip = ws.skip + 2
+    cdef double z, mantissa, ref_mantissa = 1.0
+    cdef int z_exp, e, beta_exp = 0, ref_exp = 0
+    # Rounding bound on |Z_t / Z_{L-1} - 1|: a few ulps per recursion step and per state.
+    cdef double tol = (4.0 * L + K + 8.0) * DBL_EPSILON
+
+    lo = band_lo(L - 1, L, K)
+    hi = band_hi(L - 1, K)
+    for s in range(lo, hi):
+        b[s] = 1.0
+    fill_pads(b, lo, hi, 0.0)
+    for t in range(L - 1, -1, -1):
+        ab = ws.alpha + t * W + 2
+        y = ws.emit + t * W + 2
+        lo = band_lo(t, L, K)
+        hi = band_hi(t, K)
+        for s in range(lo, hi):
+            ab[s] *= b[s]
+        z = row_sum(ab, lo, hi)
+        mantissa = frexp(z, &z_exp)
+        z_exp += ws.alpha_exp[t] + beta_exp
+        if t == L - 1:
+            if not (z > 0.0):
+                return False
+            ref_mantissa = mantissa
+            ref_exp = z_exp
+        elif not (fabs(ldexp(mantissa / ref_mantissa, z_exp - ref_exp) - 1.0) <= tol):
+            return False
+        if want_grad:
+            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, blank)
+        if t == 0:
+            break
+        for s in range(lo, hi):   # c_t(s), the beta of eq. (11) with the emission
+            b[s] *= y[s]
+        lo = band_lo(t - 1, L, K)
+        hi = band_hi(t - 1, K)
+        for s in range(lo, hi):
+            b_prev[s] = b[s] + b[s + 1] + skip[s + 2] * b[s + 2]
+        fill_pads(b_prev, lo, hi, 0.0)
+        if not rescale(b_prev, lo, hi, &e):
+            return False
+        beta_exp += e
+        swap = b
+        b = b_prev
+        b_prev = swap
+    log_p[0] = fast_log(ref_mantissa) + ref_exp * LN2
+    return True
+
+
+cdef double log_space(
+    Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W, Py_ssize_t blank,
+    floating[:, :, ::1] grad, bint want_grad,
+) noexcept nogil:
+    """ln p by eqs. (6)-(8) in log space (emit holds log-emissions); scatters -gamma if wanted.
+
+    Each alpha row and beta column is shifted by its maximum; only the alpha shifts enter
+    ln p, and gamma_t is normalised per frame. The gradient is written only when p > 0.
+    """
+    cdef Py_ssize_t t, s, lo, hi
+    cdef double* a = ws.alpha + 2
+    cdef double* prev
+    cdef double* b = ws.beta + 2
+    cdef double* b_prev = ws.beta + W + 2
+    cdef double* swap
+    cdef const double* y = ws.emit + 2
+    cdef const double* skip = ws.skip + 2
+    cdef double total, top
+    lo = band_lo(0, L, K)
+    hi = band_hi(0, K)
+    for s in range(lo, hi):
+        a[s] = y[s]
+    fill_pads(a, lo, hi, -INFINITY)
+    total = shift_to_max(a, lo, hi)
+    for t in range(1, L):
+        prev = a
+        a += W
+        y += W
+        lo = band_lo(t, L, K)
+        hi = band_hi(t, K)
+        for s in range(lo, hi):
+            a[s] = logaddexp3(prev[s], prev[s - 1],
+                              prev[s - 2] if skip[s] != 0.0 else -INFINITY) + y[s]
+        fill_pads(a, lo, hi, -INFINITY)
+        total += shift_to_max(a, lo, hi)
+    # eq. (8); K - 2 is a pad (-inf) when K = 1
+    total += logaddexp3(a[K - 1], a[K - 2], -INFINITY)
+    if not want_grad or not (total > -INFINITY):
+        return total
+
+    lo = band_lo(L - 1, L, K)
+    hi = band_hi(L - 1, K)
+    for s in range(lo, hi):
+        b[s] = 0.0
+    fill_pads(b, lo, hi, -INFINITY)
+    for t in range(L - 1, -1, -1):
+        a = ws.alpha + t * W + 2
+        y = ws.emit + t * W + 2
+        lo = band_lo(t, L, K)
+        hi = band_hi(t, K)
+        for s in range(lo, hi):
+            a[s] += b[s]
+        top = row_max(a, lo, hi)
+        for s in range(lo, hi):
+            a[s] = lucid_exp_nonpos(a[s] - top)
+        scatter(&grad[t, n, 0], a, row_sum(a, lo, hi), lo, hi, ws.label, blank)
+        if t == 0:
+            break
+        for s in range(lo, hi):
+            b[s] += y[s]
+        lo = band_lo(t - 1, L, K)
+        hi = band_hi(t - 1, K)
+        for s in range(lo, hi):
+            b_prev[s] = logaddexp3(b[s], b[s + 1], b[s + 2] if skip[s + 2] != 0.0 else -INFINITY)
+        fill_pads(b_prev, lo, hi, -INFINITY)
+        shift_to_max(b_prev, lo, hi)
+        swap = b
+        b = b_prev
+        b_prev = swap
+    return total
+
+
+cdef void zero_rows(floating[:, :, ::1] grad, Py_ssize_t n, Py_ssize_t t_end) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in range(t_end):
+        memset(&grad[t, n, 0], 0, grad.shape[2] * sizeof(floating))
+
+
+cdef double ctc_one(
+    const floating[:, :, :] log_probs,  # IN (T, N, C)
+    Py_ssize_t n,
+    Py_ssize_t L,                       # input length
+    const int64_t* target,              # IN the S labels
+    Py_ssize_t S,
+    Py_ssize_t blank,
+    floating[:, :, ::1] grad,           # OUT rows grad[:, n, :], written when want_grad
+    bint want_grad,
+    Workspace ws,
+) noexcept nogil:
+    """The loss of sample n (and its gradient rows)."""
+    cdef Py_ssize_t K = 2 * S + 1, W = K + 4, s, t, c, repeats = 0
+    cdef double log_scale, log_p
+    cdef int status
+    if want_grad:
+        zero_rows(grad, n, grad.shape[0])
+    if L == 0:
+        return 0.0 if S == 0 else INFINITY
+
+    for s in range(W):
+        ws.skip[s] = 0.0
+    for s in range(K):
+        ws.label[s] = blank if s % 2 == 0 else target[s // 2]
+    for s in range(3, K, 2):
+        if target[s // 2] != target[s // 2 - 1]:
+            ws.skip[s + 2] = 1.0
+        else:
+            repeats += 1
+    if L < S + repeats:  # a repeated label needs a blank between its copies
+        return INFINITY
+
+    status = gather(log_probs, n, L, K, W, ws.label, False, ws.emit, &log_scale)
+    if status & GATHER_NAN:
+        if want_grad:
+            for t in range(L):
+                for c in range(grad.shape[2]):
+                    grad[t, n, c] = NAN
+        return NAN
+    if status & GATHER_IMPOSSIBLE:
+        return INFINITY
+    if not status & GATHER_WIDE:
+        if alpha_fast(ws, L, K, W) and beta_fast(ws, n, L, K, W, blank, grad, want_grad,
+                                                 &log_p):
+            return -(log_p + log_scale)
+        if want_grad:
+            zero_rows(grad, n, L)
+
+    gather(log_probs, n, L, K, W, ws.label, True, ws.emit, &log_scale)
+    return -(log_space(ws, n, L, K, W, blank, grad, want_grad) + log_scale)
+
+
+cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
+    """One malloc'd block for the largest sample; ws.emit is NULL if malloc failed."""
+    cdef Workspace ws = Workspace(NULL, NULL, NULL, NULL, NULL, NULL)
+    cdef Py_ssize_t cells = max_L * max_W
+    cdef char* block = <char*> malloc((2 * cells + 3 * max_W) * sizeof(double)
+                                      + max_W * sizeof(int64_t) + max_L * sizeof(int))
+    if block == NULL:
+        return ws
+    ws.emit = <double*> block
+    ws.alpha = ws.emit + cells
+    ws.beta = ws.alpha + cells
+    ws.skip = ws.beta + 2 * max_W
+    ws.label = <int64_t*> (ws.skip + max_W)
+    ws.alpha_exp = <int*> (ws.label + max_W)
+    return ws
+
+
+def ctc_loss_forward(
+    const floating[:, :, :] log_probs,  # IN (T, N, C), any strides
+    const int64_t[::1] targets,         # IN every sample's labels, concatenated
+    const int64_t[::1] target_offsets,  # IN (N,) where sample n's labels start in targets
+    const int64_t[::1] input_lengths,   # IN (N,) each in [0, T]
+    const int64_t[::1] target_lengths,  # IN (N,)
+    Py_ssize_t blank,
+    double[::1] loss,                   # OUT (N,) -ln p per sample
+    floating[:, :, ::1] grad,           # OUT (T, N, C) d loss[n] / d log_probs, or None
+    int n_threads,
+):
+    """CTC loss per sample and, unless grad is None, its exact gradient (see the design note).
+
+    The inputs must already be validated (lucid/nn/functional/ctc.py): labels in [0, C) and
+    not blank, lengths in range, shapes consistent. grad may be uninitialised (np.empty):
+    every element is written. Pass grad=None (or an empty array) to skip the gradient.
+    """
+    cdef Py_ssize_t N = log_probs.shape[1], n, max_L = 1, max_S = 0
+    cdef Py_ssize_t failed = 0
+    cdef bint want_grad = grad is not None and grad.size > 0
+    cdef const int64_t* all_targets = &targets[0] if targets.shape[0] > 0 else NULL
+    cdef Workspace ws
+    if want_grad and (grad.shape[0] != log_probs.shape[0] or grad.shape[1] != N
+                      or grad.shape[2] != log_probs.shape[2]):
+        raise ValueError(f"ctc_loss_forward: grad must have the shape of log_probs "
+                         f"{log_probs.shape[0], N, log_probs.shape[2]}, got "
+                         f"{grad.shape[0], grad.shape[1], grad.shape[2]}")
+    for n in range(N):
+        max_L = max(max_L, input_lengths[n])
+        max_S = max(max_S, target_lengths[n])
+
+    with nogil, parallel(num_threads=n_threads):
+        ws = workspace_new(max_L, 2 * max_S + 5)
+        for n in prange(N, schedule="dynamic"):
+            if ws.emit == NULL:
+                failed += 1
+            else:
+                loss[n] = ctc_one(log_probs, n, input_lengths[n],
+                                  all_targets + target_offsets[n], target_lengths[n], blank,
+                                  grad, want_grad, ws)
+        free(ws.emit)
+    if failed:
+        raise MemoryError(f"ctc_loss_forward: could not allocate a workspace of {max_L} frames "
+                          f"x {2 * max_S + 5} states")
