@@ -1,4 +1,4 @@
-"""Softmax and log-softmax: numerically stable, dtype-preserving, with a cheap closed-form backward."""
+"""Activations: softmax and log-softmax (stable, with a cheap closed-form backward), ReLU, tanh."""
 
 from __future__ import annotations
 
@@ -6,30 +6,57 @@ from typing import Optional
 
 import numpy as np
 
+from lucid._C import _softmax
 from lucid._tensor import Tensor, _axes, _record
+from lucid._threads import get_num_threads
 
 
-def _log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
-    # Subtracting the max keeps exp() in range for logits of any size (+-1e4 included).
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+def _along_rows(kernel, axis: int, *arrays: np.ndarray) -> np.ndarray:
+    """Apply a row kernel of lucid/_C/_softmax.pyx along ``axis`` of same-shaped arrays.
+
+    The axis is moved last and made contiguous (a no-op for the usual last-axis case), the
+    arrays are seen as (rows, C), and the result is moved back.
+    """
+    moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1)) for a in arrays]
+    out = np.empty_like(moved[0])
+    if out.size:
+        C = out.shape[-1]
+        kernel(*(m.reshape(-1, C) for m in moved), out.reshape(-1, C), get_num_threads())
+    return np.moveaxis(out, -1, axis)
+
+
+def _float_data(x: Tensor, name: str) -> np.ndarray:
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name}: expected a float32 or float64 tensor, got {x.dtype}")
+    return x.numpy()
+
+
+def _softmax_axis(x: Tensor, dim: Optional[int]) -> int:
+    return _axes(-1 if dim is None else dim, max(x.ndim, 1))[0]
 
 
 def log_softmax(x: Tensor, dim: Optional[int] = None) -> Tensor:
     """``x - log(sum(exp(x), dim))``, computed stably. ``dim=None`` means the last axis.
 
-    The backward is ``g - exp(out) * g.sum(dim)``, one pass with no graph of primitives.
+    Runs in a fused kernel (lucid/_C/_softmax.pyx): the row maximum is subtracted first, so
+    logits of any finite size are fine; float32 stays float32 (sums are taken in double).
+    The backward is ``g - exp(out) * g.sum(dim)``, one fused pass too.
 
     >>> import lucid
     >>> from lucid.nn.functional import log_softmax
     >>> log_softmax(lucid.tensor([0.0, 0.0])).exp()
     Tensor([0.5, 0.5])
     """
-    axis = _axes(-1 if dim is None else dim, x.ndim)[0] if x.ndim else 0
-    out = _log_softmax_array(x.numpy(), axis) if x.ndim else np.zeros_like(x.numpy())
+    data = _float_data(x, "log_softmax")
+    axis = _softmax_axis(x, dim)
+    out = _along_rows(_softmax.log_softmax_rows, axis, data.reshape(data.shape or (1,)))
+    out = out.reshape(data.shape)
 
     def backward(g: np.ndarray):
-        return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+        shape = g.shape or (1,)
+        grad = _along_rows(_softmax.log_softmax_backward_rows, axis,
+                           g.astype(out.dtype, copy=False).reshape(shape), out.reshape(shape))
+        return (grad.reshape(g.shape),)
 
     return _record(out, (x,), backward, "LogSoftmaxBackward")
 
@@ -42,10 +69,34 @@ def softmax(x: Tensor, dim: Optional[int] = None) -> Tensor:
     >>> softmax(lucid.tensor([[1.0, 1.0, 1.0, 1.0]]), dim=1)
     Tensor([[0.25, 0.25, 0.25, 0.25]])
     """
-    axis = _axes(-1 if dim is None else dim, x.ndim)[0] if x.ndim else 0
-    out = np.exp(_log_softmax_array(x.numpy(), axis)) if x.ndim else np.ones_like(x.numpy())
+    axis = _softmax_axis(x, dim)
+    out = np.exp(log_softmax(x.detach(), dim).numpy())
 
     def backward(g: np.ndarray):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
 
     return _record(out, (x,), backward, "SoftmaxBackward")
+
+
+def relu(x: Tensor) -> Tensor:
+    """``max(x, 0)`` elementwise; the gradient at 0 is taken as 0, as in PyTorch.
+
+    >>> import lucid
+    >>> from lucid.nn.functional import relu
+    >>> relu(lucid.tensor([-1.0, 0.0, 2.0]))
+    Tensor([0., 0., 2.])
+    """
+    data = x.numpy()
+    return _record(np.maximum(data, 0), (x,), lambda g: (g * (data > 0),), "ReluBackward")
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent elementwise; the backward reuses the output: ``g * (1 - out**2)``.
+
+    >>> import lucid
+    >>> from lucid.nn.functional import tanh
+    >>> tanh(lucid.tensor([0.0]))
+    Tensor([0.])
+    """
+    out = np.tanh(x.numpy())
+    return _record(out, (x,), lambda g: (g * (1 - out * out),), "TanhBackward")
