@@ -14,6 +14,7 @@ from lucid._threads import get_num_threads, set_num_threads
 from lucid.autograd import is_grad_enabled, no_grad
 
 from lucid import nn  # noqa: E402  (nn needs the names above)
+from lucid import optim  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -21,4 +22,5 @@ __all__ = [
     "Tensor", "DType", "float32", "float64", "int32", "int64", "bool_",
     "tensor", "randn", "zeros", "ones", "arange", "manual_seed",
     "no_grad", "is_grad_enabled", "set_num_threads", "get_num_threads", "nn", "_C",
+    "optim",
 ]

@@ -27,11 +27,12 @@ A. Algorithm. Graves et al., "Connectionist Temporal Classification", ICML 2006,
    classes absent from l' get exactly 0.
    Only states on a complete path are visited: at frame t, s in
    [max(0, K - 2(L - t)), min(K, 2(t + 1))) (the "band"); the rest are zero.
-B. Layout. Per sample, the needed emissions are gathered once from log_probs (any strides)
-   into a contiguous L x W array (W = K + 4: two zero cells on each side of every row, so the
-   recursions read s-2 .. s+2 without branches); alpha is kept for all frames in another
-   L x W array; beta lives in two columns and is swept backwards, fused with the gradient
-   scatter into grad[t, n, :], whose rows this kernel zeroes first (grad may be np.empty).
+B. Layout. Per sample, frame by frame as alpha advances, the needed emissions are gathered
+   from log_probs (any strides) into a contiguous L x W array (W = K + 4: two padding cells on
+   each side of every row, so the recursions read s-2 .. s+2 without branches); alpha is kept
+   for all frames in another L x W array; beta lives in two columns and is swept backwards,
+   fused with the gradient scatter into grad[t, n, :], whose rows this kernel zeroes first
+   (grad may be np.empty). The inner loops over s are branch-free, so they vectorise.
 C. Numerics. Everything in double, whatever the input dtype.
    Fast path, probability space: emissions are gathered as exp(log y - m_t), m_t the largest
    needed log-emission of frame t; every alpha row and beta column is scaled by a power of
@@ -72,15 +73,16 @@ ctypedef fused floating:
 
 # Probability-space thresholds (see C. in the design note).
 cdef double WIDE = -600.0      # nats below the frame maximum that an emission may lie
-cdef double FLUSH = 1e-280     # entries below this, relative to their row maximum, become 0
+cdef double FLUSH = 2.0 ** -1000  # entries below this become 0 (rows peak in [2^1000, 2^1001))
 cdef double DBL_EPSILON = 2.220446049250313e-16
 cdef double LN2 = 0.6931471805599453
 
-# What the gather found (bit flags).
+# What gathering a frame found (bit flags), and how a path ended.
 cdef enum:
-    GATHER_WIDE = 1        # guard (a): needs log space
-    GATHER_IMPOSSIBLE = 2  # a frame whose needed emissions are all -inf: p = 0
-    GATHER_NAN = 4         # a NaN (or +inf) among the needed emissions
+    WIDE_EMISSION = 1    # guard (a): needs log space
+    NO_EMISSION = 2      # every needed emission of the frame is -inf: p = 0
+    NAN_EMISSION = 4     # a NaN (or +inf) among the needed emissions
+    FALL_BACK = 8        # the fast path gave up: use log space
 
 
 cdef struct Workspace:
@@ -88,6 +90,7 @@ cdef struct Workspace:
     double* alpha     # L x W
     double* beta      # 2 x W: beta_t and beta_{t-1}
     double* skip      # W: 1.0 where [skip s] holds, else 0.0 (also on the pads)
+    double* classes   # W: scratch for one frame's distinct emissions
     int64_t* label    # W: l'_s (only 0 <= s < K is read)
     int* alpha_exp    # L: alpha row t holds alpha_t / 2^alpha_exp[t] / exp(m_0 + ... + m_t)
 
@@ -103,7 +106,7 @@ cdef inline Py_ssize_t band_hi(Py_ssize_t t, Py_ssize_t K) noexcept nogil:
 
 
 cdef inline void fill_pads(double* row, Py_ssize_t lo, Py_ssize_t hi, double value) noexcept nogil:
-    """Set the two cells on each side of row[lo:hi], which the next recursion step reads."""
+    """Set the two cells on each side of row[lo:hi], which the recursions read."""
     row[lo - 2] = value
     row[lo - 1] = value
     row[hi] = value
@@ -111,7 +114,7 @@ cdef inline void fill_pads(double* row, Py_ssize_t lo, Py_ssize_t hi, double val
 
 
 cdef inline double row_max(const double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """max(row[lo:hi]) (-inf if empty), four lanes at a time so the comparisons pipeline."""
+    """max(row[lo:hi]), NaNs skipped, -inf if none; four lanes so the comparisons pipeline."""
     cdef double m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY
     cdef Py_ssize_t s = lo
     while s + 4 <= hi:
@@ -145,16 +148,18 @@ cdef inline double row_sum(const double* row, Py_ssize_t lo, Py_ssize_t hi) noex
 
 
 cdef inline bint rescale(double* row, Py_ssize_t lo, Py_ssize_t hi, int* exponent) noexcept nogil:
-    """Scale row[lo:hi] by 2^-e so its maximum lies in [0.5, 1), flushing entries below FLUSH.
+    """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH.
 
-    Returns False when the maximum is 0 or not finite (check (c)); e goes to exponent.
+    Returns False when the maximum is below 2^-23 (the row all but vanished, check (c)) or not
+    finite; e goes to exponent.
     """
     cdef double top = row_max(row, lo, hi), x, scale
     cdef Py_ssize_t s
     cdef int e
-    if not (top > 0.0 and top < INFINITY):
+    if not (top >= 1.1920928955078125e-07 and top < INFINITY):  # 2^-23: 2^(1001 - e) fits
         return False
     frexp(top, &e)
+    e -= 1001
     scale = ldexp(1.0, -e)
     for s in range(lo, hi):
         x = row[s] * scale
@@ -183,11 +188,11 @@ cdef inline double fast_log(double x) noexcept nogil:
     cdef uint64_t bits, e_bits
     cdef double m, e, u, u2, p
     memcpy(&bits, &x, sizeof(double))
-    e_bits = (bits >> 52) | 0x4330000000000000ULL           # 2^52 + biased exponent, as a double
+    e_bits = (bits >> 52) | 0x4330000000000000ULL                  # 2^52 + biased exponent
     bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL  # the mantissa, in [1, 2)
     memcpy(&e, &e_bits, sizeof(double))
     memcpy(&m, &bits, sizeof(double))
-    e = e - 4503599627371519.0                             # - 2^52 - 1023
+    e = e - 4503599627371519.0                                     # - 2^52 - 1023
     e = e + 1.0 if m > 1.4142135623730951 else e
     m = m * 0.5 if m > 1.4142135623730951 else m
     u = (m - 1.0) / (m + 1.0)
@@ -218,109 +223,148 @@ cdef inline double logaddexp3(double x, double y, double z) noexcept nogil:
     return r if top > -INFINITY else -INFINITY
 
 
-cdef int gather(
+cdef int gather_frame(
     const floating[:, :, :] log_probs,  # IN (T, N, C)
-    Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
-    const int64_t* label,               # IN l'_s, s < K
-    bint log_space,
-    double* emit,                       # OUT L x W, the band of each row
-    double* log_scale,                  # OUT sum over frames of m_t
+    Py_ssize_t n, Py_ssize_t t, Py_ssize_t lo, Py_ssize_t hi,
+    const int64_t* label, bint log_space,
+    double* v,                          # WORK S + 1: the distinct emissions (blank first)
+    double* row,                        # OUT the emissions of states lo..hi-1, and the pads
+    double* log_scale,                  # IN/OUT m_t is added
 ) noexcept nogil:
-    """Fill emit with the needed emissions of sample n over the band; return GATHER_* flags."""
-    cdef int status = 0
+    """Gather frame t of sample n relative to its maximum m_t; return *_EMISSION flags.
+
+    The blank and the labels of the band are read and exponentiated once each, into v,
+    then spread over the states.
+    """
+    cdef Py_ssize_t s, k, first = lo // 2, count = hi // 2 - lo // 2 + 1
+    cdef double top, d
+    cdef uint64_t wide = 0, nan = 0
+    cdef bint impossible
+    # the blank, unless the band is a single label state
+    v[0] = log_probs[t, n, label[0]] if (lo + 1) // 2 < (hi + 1) // 2 else -INFINITY
+    for k in range(1, count):
+        v[k] = log_probs[t, n, label[2 * (first + k) - 1]]
+    top = row_max(v, 0, count)
+    if top == INFINITY:
+        return NAN_EMISSION
+    impossible = top == -INFINITY  # every emission -inf (or NaN)
+    if impossible:
+        top = 0.0  # the -inf (and NaN) go through unchanged
+    log_scale[0] += top
+    if log_space:
+        for k in range(count):
+            d = v[k] - top
+            nan |= d != d
+            v[k] = d
+    else:
+        for k in range(count):
+            d = v[k] - top
+            nan |= d != d
+            wide |= (d < WIDE) & (d > -INFINITY)
+            v[k] = lucid_exp_nonpos(d)
+    for s in range(lo + (lo & 1), hi, 2):
+        row[s] = v[0]
+    for s in range(lo | 1, hi, 2):
+        row[s] = v[s // 2 - first + 1]
+    fill_pads(row, lo, hi, -INFINITY if log_space else 0.0)
+    if nan:
+        return NAN_EMISSION
+    if impossible:
+        return NO_EMISSION
+    return WIDE_EMISSION if wide else 0
+
+
+cdef int alpha_fast(
+    const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
+    Workspace ws,
+    double* log_scale,                  # OUT sum of the m_t
+) noexcept nogil:
+    """Eqs. (6)-(7) in probability space, each row rescaled, gathering as it goes.
+
+    Returns 0, NAN_EMISSION, or FALL_BACK (guard (a), p = 0, a row that vanished).
+    """
     cdef Py_ssize_t t, s, lo, hi
-    cdef double x, top, low, total = 0.0
-    cdef double* row
+    cdef double* a = ws.alpha + 2
+    cdef double* prev = ws.alpha + 2
+    cdef double* y = ws.emit + 2
+    cdef const double* skip = ws.skip + 2
+    cdef int e, found
+    log_scale[0] = 0.0
     for t in range(L):
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
-        row = emit + t * W + 2
-        top = -INFINITY
-        low = INFINITY   # smallest finite emission
-        for s in range(lo, hi):
-            x = log_probs[t, n, label[s]]
-            row[s] = x
-            if x > top:
-                top = x
-            if x < low and x > -INFINITY:
-                low = x
-            if x != x:
-                return GATHER_NAN
-        if top == INFINITY:
-            return GATHER_NAN
-        if top == -INFINITY:
-            status |= GATHER_IMPOSSIBLE  # keep reading: a NaN further on still wins
-            continue
-        if low - top < WIDE:
-            status |= GATHER_WIDE
-        total += top
-        if log_space:
+        found = gather_frame(log_probs, n, t, lo, hi, ws.label, False, ws.classes, y, log_scale)
+        if found & NAN_EMISSION:
+            return NAN_EMISSION
+        if found:
+            return FALL_BACK
+        if t == 0:
             for s in range(lo, hi):
-                row[s] = row[s] - top
+                a[s] = y[s]
         else:
             for s in range(lo, hi):
-                row[s] = lucid_exp_nonpos(row[s] - top)
-    log_scale[0] = total
-    return status
-
-
-cdef bint alpha_fast(Workspace ws, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W) noexcept nogil:
-    """Eqs. (6)-(7) in probability space, each row rescaled; False if a row vanishes."""
-    cdef Py_ssize_t t, s, lo, hi
-    cdef double* a = ws.alpha + 2
-    cdef double* prev
-    cdef const double* y = ws.emit + 2
-    cdef const double* skip = ws.skip + 2
-    cdef int e
-    lo = band_lo(0, L, K)
-    hi = band_hi(0, K)
-    for s in range(lo, hi):
-        a[s] = y[s]
-    fill_pads(a, lo, hi, 0.0)
-    if not rescale(a, lo, hi, &e):
-        return False
-    ws.alpha_exp[0] = e
-    for t in range(1, L):
+                a[s] = (prev[s] + prev[s - 1] + skip[s] * prev[s - 2]) * y[s]
+        fill_pads(a, lo, hi, 0.0)
+        if not rescale(a, lo, hi, &e):
+            return FALL_BACK
+        ws.alpha_exp[t] = e if t == 0 else ws.alpha_exp[t - 1] + e
         prev = a
         a += W
         y += W
-        lo = band_lo(t, L, K)
-        hi = band_hi(t, K)
-        for s in range(lo, hi):
-            a[s] = (prev[s] + prev[s - 1] + skip[s] * prev[s - 2]) * y[s]
-        fill_pads(a, lo, hi, 0.0)
-        if not rescale(a, lo, hi, &e):
-            return False
-        ws.alpha_exp[t] = ws.alpha_exp[t - 1] + e
-    return True
+    return 0
+
+
+cdef inline int64_t exponent_bits(double x) noexcept nogil:
+    """The biased exponent field of x >= 0 (0 for x = 0)."""
+    cdef uint64_t bits
+    memcpy(&bits, &x, sizeof(double))
+    return <int64_t> (bits >> 52)
+
+
+cdef inline double scaled_product(double a, double b, int64_t shift) noexcept nogil:
+    """a b 2^(2046 - shift), for a, b >= 0 normal or 0 with exponent_bits(a) + exponent_bits(b)
+    <= shift (so below 4); 0 where that is below 2^-1022. Needs no range for a b itself."""
+    cdef uint64_t bits_a, bits_b, bits_scale
+    cdef int64_t k
+    cdef double ma, mb, scale
+    memcpy(&bits_a, &a, sizeof(double))
+    memcpy(&bits_b, &b, sizeof(double))
+    k = <int64_t> (bits_a >> 52) + <int64_t> (bits_b >> 52) - shift
+    bits_a = (bits_a & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL  # mantissas, in [1, 2)
+    bits_b = (bits_b & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL
+    bits_scale = <uint64_t> (k + 1023) << 52                          # 2^k
+    memcpy(&ma, &bits_a, sizeof(double))
+    memcpy(&mb, &bits_b, sizeof(double))
+    memcpy(&scale, &bits_scale, sizeof(double))
+    return ma * mb * scale if k > -1023 and a > 0.0 and b > 0.0 else 0.0
 
 
 cdef inline void scatter(
     floating* g,                        # OUT grad[t, n, :]
     const double* ab,                   # IN alpha_t(s) beta_t(s) up to a common factor
     double z,                           # sum of ab over the band
-    Py_ssize_t lo, Py_ssize_t hi, const int64_t* label, Py_ssize_t blank,
+    Py_ssize_t lo, Py_ssize_t hi, const int64_t* label,
 ) noexcept nogil:
     """Subtract gamma_t(s) = ab[s] / z from g at each state's class (blank states summed first)."""
     cdef double inv_z = 1.0 / z, blank_sum = 0.0
     cdef Py_ssize_t s
     for s in range(lo + (lo & 1), hi, 2):
         blank_sum += ab[s]
-    g[blank] -= blank_sum * inv_z
+    g[label[0]] -= blank_sum * inv_z
     for s in range(lo | 1, hi, 2):
         g[label[s]] -= ab[s] * inv_z
 
 
 cdef bint beta_fast(
-    Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W, Py_ssize_t blank,
+    Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
     floating[:, :, ::1] grad, bint want_grad,
     double* log_p,                      # OUT ln p, without the sum of the m_t
 ) noexcept nogil:
     """Beta (eqs. (10)-(11), emission excluded) swept back from frame L-1, checking Z_t.
 
-    Scatters -gamma into grad when want_grad; alpha row t is overwritten by alpha_t beta_t.
-    Returns False, leaving grad partly written, when Z_t strays from Z_{L-1} (check (b)) or
-    p = 0 (check (c)).
+    Scatters -gamma into grad when want_grad; alpha row t is overwritten by alpha_t beta_t
+    (scaled). Returns False, leaving grad partly written, when Z_t strays from Z_{L-1}
+    (check (b)) or p = 0 (check (c)).
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* b = ws.beta + 2
@@ -330,6 +374,7 @@ cdef bint beta_fast(
     cdef const double* y
     cdef const double* skip = ws.skip + 2
     cdef double z, mantissa, ref_mantissa = 1.0
+    cdef int64_t shift, exponents
     cdef int z_exp, e, beta_exp = 0, ref_exp = 0
     # Rounding bound on |Z_t / Z_{L-1} - 1|: a few ulps per recursion step and per state.
     cdef double tol = (4.0 * L + K + 8.0) * DBL_EPSILON
@@ -344,11 +389,16 @@ cdef bint beta_fast(
         y = ws.emit + t * W + 2
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
+        # alpha_t(s) beta_t(s) may not fit in a double: scale by the largest exponent
+        shift = 0
         for s in range(lo, hi):
-            ab[s] *= b[s]
+            exponents = exponent_bits(ab[s]) + exponent_bits(b[s])
+            shift = exponents if exponents > shift else shift
+        for s in range(lo, hi):
+            ab[s] = scaled_product(ab[s], b[s], shift)
         z = row_sum(ab, lo, hi)
         mantissa = frexp(z, &z_exp)
-        z_exp += ws.alpha_exp[t] + beta_exp
+        z_exp += ws.alpha_exp[t] + beta_exp + <int> (shift - 2046)
         if t == L - 1:
             if not (z > 0.0):
                 return False
@@ -357,15 +407,13 @@ cdef bint beta_fast(
         elif not (fabs(ldexp(mantissa / ref_mantissa, z_exp - ref_exp) - 1.0) <= tol):
             return False
         if want_grad:
-            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, blank)
+            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label)
         if t == 0:
             break
-        for s in range(lo, hi):   # c_t(s), the beta of eq. (11) with the emission
-            b[s] *= y[s]
         lo = band_lo(t - 1, L, K)
         hi = band_hi(t - 1, K)
-        for s in range(lo, hi):
-            b_prev[s] = b[s] + b[s + 1] + skip[s + 2] * b[s + 2]
+        for s in range(lo, hi):  # y b is the beta of eq. (11), which includes the emission
+            b_prev[s] = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
         fill_pads(b_prev, lo, hi, 0.0)
         if not rescale(b_prev, lo, hi, &e):
             return False
@@ -378,42 +426,44 @@ cdef bint beta_fast(
 
 
 cdef double log_space(
-    Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W, Py_ssize_t blank,
-    floating[:, :, ::1] grad, bint want_grad,
+    const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
+    Workspace ws, floating[:, :, ::1] grad, bint want_grad,
 ) noexcept nogil:
-    """ln p by eqs. (6)-(8) in log space (emit holds log-emissions); scatters -gamma if wanted.
+    """ln p by eqs. (6)-(8) in log space, gathering as it goes; scatters -gamma if wanted.
 
-    Each alpha row and beta column is shifted by its maximum; only the alpha shifts enter
-    ln p, and gamma_t is normalised per frame. The gradient is written only when p > 0.
+    Each alpha row and beta column is shifted by its maximum; only the alpha shifts and the
+    m_t enter ln p, and gamma_t is normalised per frame. Returns NaN if a needed emission is
+    NaN; the gradient is written only when p > 0.
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* a = ws.alpha + 2
-    cdef double* prev
+    cdef double* prev = ws.alpha + 2
     cdef double* b = ws.beta + 2
     cdef double* b_prev = ws.beta + W + 2
     cdef double* swap
-    cdef const double* y = ws.emit + 2
+    cdef double* y = ws.emit + 2
     cdef const double* skip = ws.skip + 2
-    cdef double total, top
-    lo = band_lo(0, L, K)
-    hi = band_hi(0, K)
-    for s in range(lo, hi):
-        a[s] = y[s]
-    fill_pads(a, lo, hi, -INFINITY)
-    total = shift_to_max(a, lo, hi)
-    for t in range(1, L):
+    cdef double total = 0.0, top
+    for t in range(L):
+        lo = band_lo(t, L, K)
+        hi = band_hi(t, K)
+        # an all -inf frame is left as it is: the rows go -inf and so does ln p
+        if gather_frame(log_probs, n, t, lo, hi, ws.label, True, ws.classes, y, &total) & NAN_EMISSION:
+            return NAN
+        if t == 0:
+            for s in range(lo, hi):
+                a[s] = y[s]
+        else:
+            for s in range(lo, hi):
+                a[s] = logaddexp3(prev[s], prev[s - 1],
+                                  prev[s - 2] if skip[s] != 0.0 else -INFINITY) + y[s]
+        fill_pads(a, lo, hi, -INFINITY)
+        total += shift_to_max(a, lo, hi)
         prev = a
         a += W
         y += W
-        lo = band_lo(t, L, K)
-        hi = band_hi(t, K)
-        for s in range(lo, hi):
-            a[s] = logaddexp3(prev[s], prev[s - 1],
-                              prev[s - 2] if skip[s] != 0.0 else -INFINITY) + y[s]
-        fill_pads(a, lo, hi, -INFINITY)
-        total += shift_to_max(a, lo, hi)
     # eq. (8); K - 2 is a pad (-inf) when K = 1
-    total += logaddexp3(a[K - 1], a[K - 2], -INFINITY)
+    total += logaddexp3(prev[K - 1], prev[K - 2], -INFINITY)
     if not want_grad or not (total > -INFINITY):
         return total
 
@@ -432,15 +482,14 @@ cdef double log_space(
         top = row_max(a, lo, hi)
         for s in range(lo, hi):
             a[s] = lucid_exp_nonpos(a[s] - top)
-        scatter(&grad[t, n, 0], a, row_sum(a, lo, hi), lo, hi, ws.label, blank)
+        scatter(&grad[t, n, 0], a, row_sum(a, lo, hi), lo, hi, ws.label)
         if t == 0:
             break
-        for s in range(lo, hi):
-            b[s] += y[s]
         lo = band_lo(t - 1, L, K)
         hi = band_hi(t - 1, K)
         for s in range(lo, hi):
-            b_prev[s] = logaddexp3(b[s], b[s + 1], b[s + 2] if skip[s + 2] != 0.0 else -INFINITY)
+            b_prev[s] = logaddexp3(b[s] + y[s], b[s + 1] + y[s + 1],
+                                   b[s + 2] + y[s + 2] if skip[s + 2] != 0.0 else -INFINITY)
         fill_pads(b_prev, lo, hi, -INFINITY)
         shift_to_max(b_prev, lo, hi)
         swap = b
@@ -487,31 +536,28 @@ cdef double ctc_one(
     if L < S + repeats:  # a repeated label needs a blank between its copies
         return INFINITY
 
-    status = gather(log_probs, n, L, K, W, ws.label, False, ws.emit, &log_scale)
-    if status & GATHER_NAN:
-        if want_grad:
-            for t in range(L):
-                for c in range(grad.shape[2]):
-                    grad[t, n, c] = NAN
-        return NAN
-    if status & GATHER_IMPOSSIBLE:
-        return INFINITY
-    if not status & GATHER_WIDE:
-        if alpha_fast(ws, L, K, W) and beta_fast(ws, n, L, K, W, blank, grad, want_grad,
-                                                 &log_p):
+    status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale)
+    if status == 0:
+        if beta_fast(ws, n, L, K, W, grad, want_grad, &log_p):
             return -(log_p + log_scale)
         if want_grad:
             zero_rows(grad, n, L)
-
-    gather(log_probs, n, L, K, W, ws.label, True, ws.emit, &log_scale)
-    return -(log_space(ws, n, L, K, W, blank, grad, want_grad) + log_scale)
+    if status != NAN_EMISSION:
+        log_p = log_space(log_probs, n, L, K, W, ws, grad, want_grad)
+        if log_p == log_p:
+            return -log_p
+    if want_grad:
+        for t in range(L):
+            for c in range(grad.shape[2]):
+                grad[t, n, c] = NAN
+    return NAN
 
 
 cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
     """One malloc'd block for the largest sample; ws.emit is NULL if malloc failed."""
-    cdef Workspace ws = Workspace(NULL, NULL, NULL, NULL, NULL, NULL)
+    cdef Workspace ws = Workspace(NULL, NULL, NULL, NULL, NULL, NULL, NULL)
     cdef Py_ssize_t cells = max_L * max_W
-    cdef char* block = <char*> malloc((2 * cells + 3 * max_W) * sizeof(double)
+    cdef char* block = <char*> malloc((2 * cells + 4 * max_W) * sizeof(double)
                                       + max_W * sizeof(int64_t) + max_L * sizeof(int))
     if block == NULL:
         return ws
@@ -519,7 +565,8 @@ cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
     ws.alpha = ws.emit + cells
     ws.beta = ws.alpha + cells
     ws.skip = ws.beta + 2 * max_W
-    ws.label = <int64_t*> (ws.skip + max_W)
+    ws.classes = ws.skip + max_W
+    ws.label = <int64_t*> (ws.classes + max_W)
     ws.alpha_exp = <int*> (ws.label + max_W)
     return ws
 

@@ -1,7 +1,11 @@
 """Neural-network building blocks."""
 
 from lucid.nn import functional
+from lucid.nn.layers import ContextWindow, Linear, ReLU, Sequential, Tanh
 from lucid.nn.loss import CTCLoss
 from lucid.nn.module import Module, Parameter
 
-__all__ = ["functional", "Module", "Parameter", "CTCLoss"]
+__all__ = [
+    "functional", "Module", "Parameter", "CTCLoss",
+    "Linear", "ReLU", "Tanh", "ContextWindow", "Sequential",
+]
