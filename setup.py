@@ -8,12 +8,12 @@ program; if that fails the extensions are built serially and the build says so
 import os
 import sys
 import tempfile
-from setuptools.errors import CompileError, LinkError
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import CompileError, LinkError
 
 TINY_PROGRAM = "int main(void) { return 0; }\n"
 

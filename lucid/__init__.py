@@ -13,8 +13,8 @@ from lucid._tensor import Tensor
 from lucid._threads import get_num_threads, set_num_threads
 from lucid.autograd import is_grad_enabled, no_grad
 
-from lucid import nn  # noqa: E402  (nn needs the names above)
-from lucid import optim  # noqa: E402
+# isort: split
+from lucid import nn, optim  # after the core names, which they build on
 
 __version__ = "0.1.0"
 

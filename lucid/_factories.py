@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -18,15 +18,15 @@ def manual_seed(seed: int) -> None:
     _rng = np.random.default_rng(seed)
 
 
-def _finish(data: np.ndarray, device: Optional[str], requires_grad: bool) -> Tensor:
+def _finish(data: np.ndarray, device: str | None, requires_grad: bool) -> Tensor:
     return Tensor(data, device=to_device(device), requires_grad=requires_grad)
 
 
 def tensor(
     data: Any,
     *,
-    dtype: Optional[DTypeLike] = None,
-    device: Optional[str] = None,
+    dtype: DTypeLike | None = None,
+    device: str | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Make a tensor from a number, a (nested) list, a numpy array or another tensor (copied).
@@ -60,8 +60,8 @@ def tensor(
 
 def randn(
     *size: Any,
-    dtype: Optional[DTypeLike] = None,
-    device: Optional[str] = None,
+    dtype: DTypeLike | None = None,
+    device: str | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Standard normal samples of the given shape (``randn(2, 3)`` or ``randn((2, 3))``)."""
@@ -72,22 +72,22 @@ def randn(
     return _finish(data, device, requires_grad)
 
 
-def zeros(*size: Any, dtype: Optional[DTypeLike] = None, device: Optional[str] = None,
+def zeros(*size: Any, dtype: DTypeLike | None = None, device: str | None = None,
           requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
     data = np.zeros(_shape_args(size), dtype=to_dtype(dtype or float32).np_dtype)
     return _finish(data, device, requires_grad)
 
 
-def ones(*size: Any, dtype: Optional[DTypeLike] = None, device: Optional[str] = None,
+def ones(*size: Any, dtype: DTypeLike | None = None, device: str | None = None,
          requires_grad: bool = False) -> Tensor:
     """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
     data = np.ones(_shape_args(size), dtype=to_dtype(dtype or float32).np_dtype)
     return _finish(data, device, requires_grad)
 
 
-def arange(start: float, end: Optional[float] = None, step: float = 1, *,
-           dtype: Optional[DTypeLike] = None, device: Optional[str] = None) -> Tensor:
+def arange(start: float, end: float | None = None, step: float = 1, *,
+           dtype: DTypeLike | None = None, device: str | None = None) -> Tensor:
     """Evenly spaced values in [start, end); int64 for integer arguments, else float32."""
     if end is None:
         start, end = 0, start

@@ -8,7 +8,8 @@ primitives and need no backward of their own.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -40,8 +41,8 @@ class Tensor:
     ) -> None:
         self._data = data
         self.device = device
-        self.grad: Optional[Tensor] = None
-        self.grad_fn: Optional[Node] = None
+        self.grad: Tensor | None = None
+        self.grad_fn: Node | None = None
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -66,7 +67,8 @@ class Tensor:
     def requires_grad(self, value: bool) -> None:
         if value and not self.dtype.is_floating_point:
             raise TypeError(
-                f"requires_grad: only floating-point tensors can require gradients, got {self.dtype}"
+                "requires_grad: only floating-point tensors can require gradients, "
+                f"got {self.dtype}"
             )
         if not value and self.grad_fn is not None:
             raise RuntimeError("requires_grad: cannot be switched off on a non-leaf tensor; "
@@ -77,7 +79,7 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
-    def size(self, dim: Optional[int] = None) -> Union[tuple, int]:
+    def size(self, dim: int | None = None) -> tuple | int:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
@@ -93,7 +95,7 @@ class Tensor:
         """The underlying array (shared, not copied)."""
         return self._data
 
-    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is None:
             return self._data.copy() if copy else self._data
         return self._data.astype(dtype, copy=bool(copy) or self._data.dtype != np.dtype(dtype))
@@ -113,7 +115,7 @@ class Tensor:
         """The same data, cut from the graph."""
         return Tensor(self._data, device=self.device)
 
-    def to(self, target: Union[str, DTypeLike]) -> Tensor:
+    def to(self, target: str | DTypeLike) -> Tensor:
         """A copy on another device ("cpu"/"gpu") or of another dtype; ``self`` if nothing changes.
 
         A dtype change is differentiable for floating-point targets.
@@ -257,7 +259,7 @@ class Tensor:
         count = int(np.prod([self.shape[a] for a in _axes(dim, self.ndim)]))
         return self.sum(dim, keepdim) / count
 
-    def max(self, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Maximum values; the gradient is shared equally between tied maxima."""
         axes = _axes(dim, self.ndim)
         x = self._data
@@ -284,7 +286,9 @@ class Tensor:
     def permute(self, *dims: Any) -> Tensor:
         dims = _shape_args(dims)
         if sorted(d % self.ndim for d in dims) != list(range(self.ndim)):
-            raise ValueError(f"permute: dims must be a permutation of 0..{self.ndim - 1}, got {dims}")
+            raise ValueError(
+                f"permute: dims must be a permutation of 0..{self.ndim - 1}, got {dims}"
+            )
         inverse = np.argsort([d % self.ndim for d in dims])
         return _record(self._data.transpose(dims), (self,), lambda g: (g.transpose(inverse),),
                        "PermuteBackward")
@@ -312,7 +316,7 @@ def _record(
     inputs: Sequence[Tensor],
     backward: Callable,
     name: str,
-    device: Optional[str] = None,
+    device: str | None = None,
     donates: bool = False,
 ) -> Tensor:
     """Wrap an op's result; record a graph node when grad mode is on and an input needs grad."""
@@ -333,7 +337,10 @@ def _device(a: Tensor, b: Tensor) -> str:
 
 
 def _as_tensor(value: Any, like: Tensor) -> Tensor:
-    """Tensors pass through; numbers and arrays become constants (Python numbers take like's dtype)."""
+    """Tensors pass through; numbers and arrays become constants.
+
+    A Python number takes like's dtype when that is floating point.
+    """
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (int, float, bool)):

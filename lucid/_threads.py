@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from lucid import _C
 
-_num_threads: Optional[int] = None
+_num_threads: int | None = None
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` OpenMP threads in lucid's kernels (default: OpenMP's, which honours OMP_NUM_THREADS)."""
+    """Use ``n`` OpenMP threads in lucid's kernels.
+
+    The default is OpenMP's own, which honours OMP_NUM_THREADS.
+    """
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")

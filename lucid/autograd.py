@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class Node:
                  donates: bool = False) -> None:
         self.name = name
         self.inputs = tuple(inputs)
-        self.backward: Optional[BackwardFn] = backward
+        self.backward: BackwardFn | None = backward
         self.donates = donates
 
     def __repr__(self) -> str:

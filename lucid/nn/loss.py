@@ -17,7 +17,9 @@ class CTCLoss(Module):
     CTCLoss(blank=0, reduction='sum', zero_infinity=False)
     """
 
-    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+    def __init__(
+        self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
+    ) -> None:
         super().__init__()
         self.blank = blank
         self.reduction = reduction
@@ -29,4 +31,5 @@ class CTCLoss(Module):
                         reduction=self.reduction, zero_infinity=self.zero_infinity)
 
     def extra_repr(self) -> str:
-        return f"blank={self.blank}, reduction={self.reduction!r}, zero_infinity={self.zero_infinity}"
+        return (f"blank={self.blank}, reduction={self.reduction!r}, "
+                f"zero_infinity={self.zero_infinity}")

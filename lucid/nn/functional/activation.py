@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from lucid._C import _softmax
@@ -31,11 +29,11 @@ def _float_data(x: Tensor, name: str) -> np.ndarray:
     return x.numpy()
 
 
-def _softmax_axis(x: Tensor, dim: Optional[int]) -> int:
+def _softmax_axis(x: Tensor, dim: int | None) -> int:
     return _axes(-1 if dim is None else dim, max(x.ndim, 1))[0]
 
 
-def log_softmax(x: Tensor, dim: Optional[int] = None) -> Tensor:
+def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
     """``x - log(sum(exp(x), dim))``, computed stably. ``dim=None`` means the last axis.
 
     Runs in a fused kernel (lucid/_C/_softmax.pyx): the row maximum is subtracted first, so
@@ -61,7 +59,7 @@ def log_softmax(x: Tensor, dim: Optional[int] = None) -> Tensor:
     return _record(out, (x,), backward, "LogSoftmaxBackward")
 
 
-def softmax(x: Tensor, dim: Optional[int] = None) -> Tensor:
+def softmax(x: Tensor, dim: int | None = None) -> Tensor:
     """``exp(x) / sum(exp(x), dim)``, computed stably. ``dim=None`` means the last axis.
 
     >>> import lucid
