@@ -9,7 +9,6 @@ figures are regenerated from lucid's outputs by make_figures.py at the start of 
 """
 
 import pathlib
-import re
 import sys
 
 DOCS = pathlib.Path(__file__).resolve().parent
@@ -43,15 +42,5 @@ def _make_figures(app):
     make_figures.main(DOCS / "figures")
 
 
-# Shapes such as "(*, in_features)" or "(T, *, F)" use a bare "*" for "any axes"; reST would
-# read it as the start of emphasis (a warning, hence an error under -W). Render it literally.
-_SHAPE_STAR = re.compile(r"(?<=[(\s])\*(?=[,)])")
-
-
-def _literal_shape_stars(app, what, name, obj, options, lines):
-    lines[:] = [_SHAPE_STAR.sub(r"\\*", line) for line in lines]
-
-
 def setup(app):
     app.connect("builder-inited", _make_figures)
-    app.connect("autodoc-process-docstring", _literal_shape_stars)

@@ -49,18 +49,22 @@ class Tensor:
     # ----------------------------------------------------------------- attributes
     @property
     def shape(self) -> tuple:
+        """The size of each axis."""
         return self._data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return self._data.ndim
 
     @property
     def dtype(self) -> DType:
+        """The element type, e.g. ``lucid.float32``."""
         return to_dtype(self._data.dtype)
 
     @property
     def requires_grad(self) -> bool:
+        """Whether ops on this tensor are recorded for backward (floating point only)."""
         return self._requires_grad
 
     @requires_grad.setter
@@ -77,12 +81,15 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded op."""
         return self.grad_fn is None
 
     def size(self, dim: int | None = None) -> tuple | int:
+        """The shape, or the size of axis ``dim``."""
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
+        """The number of elements."""
         return int(self._data.size)
 
     def __len__(self) -> int:
@@ -101,6 +108,7 @@ class Tensor:
         return self._data.astype(dtype, copy=bool(copy) or self._data.dtype != np.dtype(dtype))
 
     def item(self) -> Scalar:
+        """The single element as a Python number."""
         if self._data.size != 1:
             raise ValueError(f"item: expected a tensor with one element, got shape {self.shape}")
         return self._data.item()
@@ -135,9 +143,11 @@ class Tensor:
         return _record(data, (self,), lambda g: (g,), "ToBackward")
 
     def float(self) -> Tensor:
+        """``self.to(lucid.float32)``."""
         return self.to(_dtype.float32)
 
     def double(self) -> Tensor:
+        """``self.to(lucid.float64)``."""
         return self.to(_dtype.float64)
 
     # -------------------------------------------------------------------- repr
@@ -235,15 +245,18 @@ class Tensor:
 
     # ------------------------------------------------------ elementwise math
     def exp(self) -> Tensor:
+        """Elementwise exponential."""
         out = np.exp(self._data)
         return _record(out, (self,), lambda g: (g * out,), "ExpBackward")
 
     def log(self) -> Tensor:
+        """Elementwise natural logarithm."""
         x = self._data
         return _record(np.log(x), (self,), lambda g: (g / x,), "LogBackward")
 
     # -------------------------------------------------------------- reductions
     def sum(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        """Sum over ``dim`` (an axis, a tuple of axes, or None for all)."""
         axes = _axes(dim, self.ndim)
         shape = self.shape
 
@@ -256,6 +269,7 @@ class Tensor:
                        "SumBackward")
 
     def mean(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        """Mean over ``dim`` (an axis, a tuple of axes, or None for all)."""
         count = int(np.prod([self.shape[a] for a in _axes(dim, self.ndim)]))
         return self.sum(dim, keepdim) / count
 
@@ -276,6 +290,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``)."""
         shape = _shape_args(shape)
         old = self.shape
         return _record(self._data.reshape(shape), (self,), lambda g: (g.reshape(old),),
@@ -284,6 +299,7 @@ class Tensor:
     view = reshape
 
     def permute(self, *dims: Any) -> Tensor:
+        """Reorder the axes: axis i of the result is axis ``dims[i]`` of self."""
         dims = _shape_args(dims)
         if sorted(d % self.ndim for d in dims) != list(range(self.ndim)):
             raise ValueError(
@@ -294,11 +310,13 @@ class Tensor:
                        "PermuteBackward")
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swap two axes."""
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return self.permute(dims)
 
     def __getitem__(self, index: Any) -> Tensor:
+        """numpy indexing (slices, integers, arrays, Tensors), differentiable."""
         index = _unwrap_index(index)
         shape, dtype = self.shape, self._data.dtype
 

@@ -147,15 +147,20 @@ cdef inline double row_sum(const double* row, Py_ssize_t lo, Py_ssize_t hi) noex
     return (s0 + s1) + (s2 + s3)
 
 
-cdef inline bint rescale(double* row, Py_ssize_t lo, Py_ssize_t hi, int* exponent) noexcept nogil:
+cdef inline bint rescale(
+    double* row, Py_ssize_t lo, Py_ssize_t hi,
+    int* exponent,                      # OUT e
+    uint64_t* lossy,                    # IN/OUT set if an entry is 0, flushed or was subnormal
+) noexcept nogil:
     """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH.
 
     Returns False when the maximum is below 2^-23 (the row all but vanished, check (c)) or not
-    finite; e goes to exponent.
+    finite.
     """
     cdef double top = row_max(row, lo, hi), x, scale
     cdef Py_ssize_t s
     cdef int e
+    cdef uint64_t lost = 0
     if not (top >= 1.1920928955078125e-07 and top < INFINITY):  # 2^-23: 2^(1001 - e) fits
         return False
     frexp(top, &e)
@@ -163,8 +168,10 @@ cdef inline bint rescale(double* row, Py_ssize_t lo, Py_ssize_t hi, int* exponen
     scale = ldexp(1.0, -e)
     for s in range(lo, hi):
         x = row[s] * scale
+        lost |= (row[s] < 2.2250738585072014e-308) | (x < FLUSH)
         row[s] = x if x >= FLUSH else 0.0
     exponent[0] = e
+    lossy[0] |= lost
     return True
 
 
@@ -278,10 +285,12 @@ cdef int alpha_fast(
     const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
     Workspace ws,
     double* log_scale,                  # OUT sum of the m_t
+    uint64_t* lossy,                    # OUT set unless every entry stayed normal and nonzero
 ) noexcept nogil:
     """Eqs. (6)-(7) in probability space, each row rescaled, gathering as it goes.
 
-    Returns 0, NAN_EMISSION, or FALL_BACK (guard (a), p = 0, a row that vanished).
+    Returns 0, NAN_EMISSION, or FALL_BACK (guard (a), p = 0, a row that vanished). When
+    lossy is left 0, alpha is exact up to rounding and needs no check by beta.
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* a = ws.alpha + 2
@@ -290,6 +299,7 @@ cdef int alpha_fast(
     cdef const double* skip = ws.skip + 2
     cdef int e, found
     log_scale[0] = 0.0
+    lossy[0] = 0
     for t in range(L):
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
@@ -305,7 +315,7 @@ cdef int alpha_fast(
             for s in range(lo, hi):
                 a[s] = (prev[s] + prev[s - 1] + skip[s] * prev[s - 2]) * y[s]
         fill_pads(a, lo, hi, 0.0)
-        if not rescale(a, lo, hi, &e):
+        if not rescale(a, lo, hi, &e, lossy):
             return FALL_BACK
         ws.alpha_exp[t] = e if t == 0 else ws.alpha_exp[t - 1] + e
         prev = a
@@ -376,6 +386,7 @@ cdef bint beta_fast(
     cdef double z, mantissa, ref_mantissa = 1.0
     cdef int64_t shift, exponents
     cdef int z_exp, e, beta_exp = 0, ref_exp = 0
+    cdef uint64_t lossy = 0  # beta's losses are what check (b) is for
     # Rounding bound on |Z_t / Z_{L-1} - 1|: a few ulps per recursion step and per state.
     cdef double tol = (4.0 * L + K + 8.0) * DBL_EPSILON
 
@@ -415,7 +426,7 @@ cdef bint beta_fast(
         for s in range(lo, hi):  # y b is the beta of eq. (11), which includes the emission
             b_prev[s] = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
         fill_pads(b_prev, lo, hi, 0.0)
-        if not rescale(b_prev, lo, hi, &e):
+        if not rescale(b_prev, lo, hi, &e, &lossy):
             return False
         beta_exp += e
         swap = b
@@ -517,8 +528,10 @@ cdef double ctc_one(
 ) noexcept nogil:
     """The loss of sample n (and its gradient rows)."""
     cdef Py_ssize_t K = 2 * S + 1, W = K + 4, s, t, c, repeats = 0
-    cdef double log_scale, log_p
-    cdef int status
+    cdef double log_scale, log_p, mantissa
+    cdef double* a
+    cdef uint64_t lossy
+    cdef int status, z_exp
     if want_grad:
         zero_rows(grad, n, grad.shape[0])
     if L == 0:
@@ -536,7 +549,11 @@ cdef double ctc_one(
     if L < S + repeats:  # a repeated label needs a blank between its copies
         return INFINITY
 
-    status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale)
+    status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &lossy)
+    if status == 0 and not lossy and not want_grad:  # eq. (8) straight from alpha
+        a = ws.alpha + (L - 1) * W + 2
+        mantissa = frexp(a[K - 1] + a[K - 2], &z_exp)  # K - 2 is a zero pad when K = 1
+        return -(fast_log(mantissa) + (z_exp + ws.alpha_exp[L - 1]) * LN2 + log_scale)
     if status == 0:
         if beta_fast(ws, n, L, K, W, grad, want_grad, &log_p):
             return -(log_p + log_scale)

@@ -93,7 +93,7 @@ class Tanh(Module):
 
 
 class ContextWindow(Module):
-    """Stack each frame of a (T, *, F) input with its neighbours; see
+    """Stack each frame of a ``(T, *, F)`` input with its neighbours; see
     :func:`lucid.nn.functional.context_window`. Followed by :class:`Linear` it is a 1-D
     convolution over time.
 

@@ -46,35 +46,42 @@ class Module:
         object.__setattr__(self, name, value)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; subclasses define it."""
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) for this module's parameters, then its children's."""
         for name, p in self._parameters.items():
             yield prefix + name, p
         for name, m in self._modules.items():
             yield from m.named_parameters(prefix + name + ".")
 
     def parameters(self) -> Iterator[Parameter]:
+        """Every Parameter of this module and its children."""
         for _, p in self.named_parameters():
             yield p
 
     def children(self) -> Iterator[Module]:
+        """The direct sub-modules."""
         yield from self._modules.values()
 
     def zero_grad(self) -> None:
+        """Forget every parameter's gradient (set ``.grad`` to None)."""
         for p in self.parameters():
             p.grad = None
 
     def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode=True``) or evaluation mode, recursively."""
         object.__setattr__(self, "training", mode)
         for m in self.children():
             m.train(mode)
         return self
 
     def eval(self) -> Module:
+        """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -96,6 +103,7 @@ class Module:
             own[name].numpy()[...] = arr
 
     def extra_repr(self) -> str:
+        """What the repr shows between the parentheses."""
         return ""
 
     def __repr__(self) -> str:

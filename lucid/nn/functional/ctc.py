@@ -139,7 +139,9 @@ def ctc_loss(
         scaled = grad if (weight == 1).all() else grad * weight.astype(grad.dtype)[:, None]
         return (scaled.reshape(log_probs.shape),)
 
-    return _record(out, (log_probs,), backward, "CtcLossBackward")
+    # grad is this call's own array, referenced only by the closure: the leaf may keep it
+    # instead of a copy (the whole (T, N, C) again)
+    return _record(out, (log_probs,), backward, "CtcLossBackward", donates=True)
 
 
 # ----------------------------------------------------------------------------- input checks

@@ -12,13 +12,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     Parameters
     ----------
-    x : Tensor, shape (*, in_features)
+    x : Tensor, shape ``(*, in_features)``
     weight : Tensor, shape (out_features, in_features)
     bias : Tensor, shape (out_features,), optional
 
     Returns
     -------
-    Tensor, shape (*, out_features)
+    Tensor, shape ``(*, out_features)``
 
     Examples
     --------
@@ -50,14 +50,14 @@ def context_window(x: Tensor, left: int, right: int) -> Tensor:
 
     Parameters
     ----------
-    x : Tensor, shape (T, *, F)
+    x : Tensor, shape ``(T, *, F)``
         Time first, features last, as ``ctc_loss``'s ``(T, N, C)`` layout.
     left, right : int
         Frames of past and future context, each >= 0.
 
     Returns
     -------
-    Tensor, shape (T, *, (left + right + 1) * F)
+    Tensor, shape ``(T, *, (left + right + 1) * F)``
 
     Examples
     --------
