@@ -27,30 +27,39 @@ A. Algorithm. Graves et al., "Connectionist Temporal Classification", ICML 2006,
    classes absent from l' get exactly 0.
    Only states on a complete path are visited: at frame t, s in
    [max(0, K - 2(L - t)), min(K, 2(t + 1))) (the "band"); the rest are zero.
-B. Layout. Per sample, frame by frame as alpha advances, the needed emissions are gathered
-   from log_probs (any strides) into a contiguous L x W array (W = K + 4: two padding cells on
-   each side of every row, so the recursions read s-2 .. s+2 without branches); alpha is kept
-   for all frames in another L x W array; beta lives in two columns and is swept backwards,
-   fused with the gradient scatter into grad[t, n, :], whose rows this kernel zeroes first
-   (grad may be np.empty). The inner loops over s are branch-free, so they vectorise.
+B. Layout. Per sample, frame by frame as alpha advances, the blank and the labels of the band
+   are read from log_probs (any strides) and exponentiated once each, then spread over the
+   states of a contiguous L x W array (W = K + 4: two padding cells on each side of every
+   row, so the recursions read s-2 .. s+2 without branches). Alpha is kept for all frames in
+   another L x W array; beta lives in two columns and is swept backwards, fused with the
+   gradient scatter into grad[t, n, :], whose rows this kernel zeroes first (grad may be
+   np.empty). The inner loops over s are branch-free, so they vectorise.
 C. Numerics. Everything in double, whatever the input dtype.
    Fast path, probability space: emissions are gathered as exp(log y - m_t), m_t the largest
    needed log-emission of frame t; every alpha row and beta column is scaled by a power of
-   two (exact) so its largest entry lies in [0.5, 1), and entries below FLUSH are set to 0.
-   The powers of two and the m_t are kept aside, so ln p has no rounding beyond the DP's own.
-   Such a sample goes to the exact path below when the fast path could be wrong:
-   (a) an emission more than WIDE nats below its frame maximum (but not -inf): it would
-       underflow, and alpha and beta would agree on the wrong answer;
+   two (exact) so that its largest entry lies in [2^1000, 2^1001): the top of the double
+   range, leaving 2^-2000 (e^-1386) of it below the maximum; entries below FLUSH = 2^-1000
+   become 0. Since alpha_t(s) beta_t(s) can then exceed the double range, it is formed from
+   the two mantissas and exponents (scaled_product). The powers of two and the m_t are kept
+   aside, so ln p has no rounding beyond the DP's own. A sample goes to the exact path below
+   when the fast path could be wrong:
+   (a) an emission more than WIDE = 600 nats below its frame maximum (but not -inf): it
+       would underflow, and alpha and beta would agree on the wrong answer;
    (b) Z_t = sum_s alpha_t(s) beta_t(s), with its scales, differs from Z_{L-1} = p by more
-       than the rounding of the two recursions can explain. Z_t is invariant in t for the
-       exact recursions, so this catches any flushed or underflowed mass that matters.
-       The gradient at frame t is normalised by its own Z_t;
-   (c) p = 0 or any scale is not finite.
+       than the rounding of the two recursions can explain, (4L + K + 8) epsilon relative.
+       Z_t is invariant in t for the exact recursions, so this catches any flushed or
+       underflowed mass that matters. gamma_t is normalised by its own Z_t;
+   (c) p = 0, or a row all but vanishes in one step (impossible emissions).
+   When only the loss is wanted and no alpha entry was flushed or underflowed, alpha is
+   exact up to rounding and ln p comes straight from eq. (8); otherwise beta is swept (with
+   no gradient) for check (b).
    Exact path, log space: the same recursions with log-sum-exp, every row shifted by its
-   maximum (kept aside), so the rounding stays relative to the numbers that matter.
-   -inf emissions are impossible ones (zero probability). A NaN among the needed emissions
-   of a frame gives a NaN loss and a NaN gradient on that sample's frames; a sample with no
-   complete path (too few frames, or impossible emissions) gets +inf and a zero gradient.
+   maximum (kept aside), so the rounding stays relative to the numbers that matter; a
+   vectorisable log (fast_log) and the exp of fast_exp.h keep it within ~3x of the fast path.
+   -inf emissions are impossible ones (zero probability). A NaN (or +inf) among the needed
+   emissions of a frame gives a NaN loss and a NaN gradient on that sample's frames; a
+   sample with no complete path (too few frames, or impossible emissions) gets +inf and a
+   zero gradient.
 D. Threading. Samples are independent, so the batch is split over OpenMP threads (dynamic
    schedule: lengths vary); the states of one frame are not, since several s share a class
    and would race on grad. Each thread mallocs one workspace for the largest sample inside
@@ -92,7 +101,7 @@ cdef struct Workspace:
     double* skip      # W: 1.0 where [skip s] holds, else 0.0 (also on the pads)
     double* classes   # W: scratch for one frame's distinct emissions
     int64_t* label    # W: l'_s (only 0 <= s < K is read)
-    int* alpha_exp    # L: alpha row t holds alpha_t / 2^alpha_exp[t] / exp(m_0 + ... + m_t)
+    int64_t* alpha_exp  # L: alpha row t holds alpha_t / 2^alpha_exp[t] / exp(m_0 + ... + m_t)
 
 
 cdef inline Py_ssize_t band_lo(Py_ssize_t t, Py_ssize_t L, Py_ssize_t K) noexcept nogil:
@@ -149,8 +158,8 @@ cdef inline double row_sum(const double* row, Py_ssize_t lo, Py_ssize_t hi) noex
 
 cdef inline bint rescale(
     double* row, Py_ssize_t lo, Py_ssize_t hi,
-    int* exponent,                      # OUT e
-    uint64_t* lossy,                    # IN/OUT set if an entry is 0, flushed or was subnormal
+    int64_t* exponent,                  # OUT e
+    uint64_t* lossy,                    # IN/OUT set if a nonzero entry is flushed
 ) noexcept nogil:
     """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH.
 
@@ -168,7 +177,7 @@ cdef inline bint rescale(
     scale = ldexp(1.0, -e)
     for s in range(lo, hi):
         x = row[s] * scale
-        lost |= (row[s] < 2.2250738585072014e-308) | (x < FLUSH)
+        lost |= (x < FLUSH) & (x > 0.0)
         row[s] = x if x >= FLUSH else 0.0
     exponent[0] = e
     lossy[0] |= lost
@@ -249,9 +258,10 @@ cdef int gather_frame(
     cdef bint impossible
     # the blank, unless the band is a single label state
     v[0] = log_probs[t, n, label[0]] if (lo + 1) // 2 < (hi + 1) // 2 else -INFINITY
+    top = v[0] if v[0] > -INFINITY else -INFINITY  # NaNs are skipped here, caught below
     for k in range(1, count):
         v[k] = log_probs[t, n, label[2 * (first + k) - 1]]
-    top = row_max(v, 0, count)
+        top = v[k] if v[k] > top else top
     if top == INFINITY:
         return NAN_EMISSION
     impossible = top == -INFINITY  # every emission -inf (or NaN)
@@ -269,10 +279,10 @@ cdef int gather_frame(
             nan |= d != d
             wide |= (d < WIDE) & (d > -INFINITY)
             v[k] = lucid_exp_nonpos(d)
-    for s in range(lo + (lo & 1), hi, 2):
-        row[s] = v[0]
-    for s in range(lo | 1, hi, 2):
-        row[s] = v[s // 2 - first + 1]
+    for k in range(first, first + count - 1):  # blank then label k, state by state
+        row[2 * k] = v[0]
+        row[2 * k + 1] = v[k - first + 1]
+    row[2 * (first + count - 1)] = v[0]
     fill_pads(row, lo, hi, -INFINITY if log_space else 0.0)
     if nan:
         return NAN_EMISSION
@@ -285,7 +295,7 @@ cdef int alpha_fast(
     const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
     Workspace ws,
     double* log_scale,                  # OUT sum of the m_t
-    uint64_t* lossy,                    # OUT set unless every entry stayed normal and nonzero
+    uint64_t* lossy,                    # OUT set if an entry was flushed or underflowed
 ) noexcept nogil:
     """Eqs. (6)-(7) in probability space, each row rescaled, gathering as it goes.
 
@@ -297,13 +307,16 @@ cdef int alpha_fast(
     cdef double* prev = ws.alpha + 2
     cdef double* y = ws.emit + 2
     cdef const double* skip = ws.skip + 2
-    cdef int e, found
+    cdef int found
+    cdef int64_t e
+    cdef double x
+    cdef uint64_t lost = 0
     log_scale[0] = 0.0
-    lossy[0] = 0
     for t in range(L):
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
-        found = gather_frame(log_probs, n, t, lo, hi, ws.label, False, ws.classes, y, log_scale)
+        found = gather_frame(log_probs, n, t, lo, hi, ws.label, False, ws.classes, y,
+                             log_scale)
         if found & NAN_EMISSION:
             return NAN_EMISSION
         if found:
@@ -313,14 +326,18 @@ cdef int alpha_fast(
                 a[s] = y[s]
         else:
             for s in range(lo, hi):
-                a[s] = (prev[s] + prev[s - 1] + skip[s] * prev[s - 2]) * y[s]
+                x = prev[s] + prev[s - 1] + skip[s] * prev[s - 2]
+                a[s] = x * y[s]
+                # a product that underflowed (unlike the exact zeros of unreachable states)
+                lost |= (a[s] < 2.2250738585072014e-308) & (x > 0.0) & (y[s] > 0.0)
         fill_pads(a, lo, hi, 0.0)
-        if not rescale(a, lo, hi, &e, lossy):
+        if not rescale(a, lo, hi, &e, &lost):
             return FALL_BACK
         ws.alpha_exp[t] = e if t == 0 else ws.alpha_exp[t - 1] + e
         prev = a
         a += W
         y += W
+    lossy[0] = lost
     return 0
 
 
@@ -356,11 +373,15 @@ cdef inline void scatter(
     Py_ssize_t lo, Py_ssize_t hi, const int64_t* label,
 ) noexcept nogil:
     """Subtract gamma_t(s) = ab[s] / z from g at each state's class (blank states summed first)."""
-    cdef double inv_z = 1.0 / z, blank_sum = 0.0
-    cdef Py_ssize_t s
-    for s in range(lo + (lo & 1), hi, 2):
-        blank_sum += ab[s]
-    g[label[0]] -= blank_sum * inv_z
+    cdef double inv_z = 1.0 / z, b0 = 0.0, b1 = 0.0
+    cdef Py_ssize_t s = lo + (lo & 1)
+    while s + 2 < hi:  # two partial sums, so the additions pipeline
+        b0 += ab[s]
+        b1 += ab[s + 2]
+        s += 4
+    if s < hi:
+        b0 += ab[s]
+    g[label[0]] -= (b0 + b1) * inv_z
     for s in range(lo | 1, hi, 2):
         g[label[s]] -= ab[s] * inv_z
 
@@ -368,7 +389,8 @@ cdef inline void scatter(
 cdef bint beta_fast(
     Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
     floating[:, :, ::1] grad, bint want_grad,
-    double* log_p,                      # OUT ln p, without the sum of the m_t
+    double* p_mantissa,                 # OUT p / exp(sum of the m_t) = p_mantissa 2^p_exponent
+    int64_t* p_exponent,
 ) noexcept nogil:
     """Beta (eqs. (10)-(11), emission excluded) swept back from frame L-1, checking Z_t.
 
@@ -384,8 +406,8 @@ cdef bint beta_fast(
     cdef const double* y
     cdef const double* skip = ws.skip + 2
     cdef double z, mantissa, ref_mantissa = 1.0
-    cdef int64_t shift, exponents
-    cdef int z_exp, e, beta_exp = 0, ref_exp = 0
+    cdef int64_t shift, exponents, e, z_exp, beta_exp = 0, ref_exp = 0
+    cdef int mantissa_exp
     cdef uint64_t lossy = 0  # beta's losses are what check (b) is for
     # Rounding bound on |Z_t / Z_{L-1} - 1|: a few ulps per recursion step and per state.
     cdef double tol = (4.0 * L + K + 8.0) * DBL_EPSILON
@@ -408,14 +430,15 @@ cdef bint beta_fast(
         for s in range(lo, hi):
             ab[s] = scaled_product(ab[s], b[s], shift)
         z = row_sum(ab, lo, hi)
-        mantissa = frexp(z, &z_exp)
-        z_exp += ws.alpha_exp[t] + beta_exp + <int> (shift - 2046)
+        mantissa = frexp(z, &mantissa_exp)
+        z_exp = mantissa_exp + ws.alpha_exp[t] + beta_exp + shift - 2046
         if t == L - 1:
             if not (z > 0.0):
                 return False
             ref_mantissa = mantissa
             ref_exp = z_exp
-        elif not (fabs(ldexp(mantissa / ref_mantissa, z_exp - ref_exp) - 1.0) <= tol):
+        elif not (-2 < z_exp - ref_exp < 2 and  # Z_t / Z_{L-1} near 1
+                  fabs(ldexp(mantissa / ref_mantissa, <int> (z_exp - ref_exp)) - 1.0) <= tol):
             return False
         if want_grad:
             scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label)
@@ -432,7 +455,8 @@ cdef bint beta_fast(
         swap = b
         b = b_prev
         b_prev = swap
-    log_p[0] = fast_log(ref_mantissa) + ref_exp * LN2
+    p_mantissa[0] = ref_mantissa
+    p_exponent[0] = ref_exp
     return True
 
 
@@ -459,7 +483,8 @@ cdef double log_space(
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
         # an all -inf frame is left as it is: the rows go -inf and so does ln p
-        if gather_frame(log_probs, n, t, lo, hi, ws.label, True, ws.classes, y, &total) & NAN_EMISSION:
+        if gather_frame(log_probs, n, t, lo, hi, ws.label, True, ws.classes, y,
+                        &total) & NAN_EMISSION:
             return NAN
         if t == 0:
             for s in range(lo, hi):
@@ -510,6 +535,7 @@ cdef double log_space(
 
 
 cdef void zero_rows(floating[:, :, ::1] grad, Py_ssize_t n, Py_ssize_t t_end) noexcept nogil:
+    """grad[:t_end, n, :] = 0."""
     cdef Py_ssize_t t
     for t in range(t_end):
         memset(&grad[t, n, 0], 0, grad.shape[2] * sizeof(floating))
@@ -530,8 +556,10 @@ cdef double ctc_one(
     cdef Py_ssize_t K = 2 * S + 1, W = K + 4, s, t, c, repeats = 0
     cdef double log_scale, log_p, mantissa
     cdef double* a
-    cdef uint64_t lossy
-    cdef int status, z_exp
+    cdef int64_t exponent
+    cdef uint64_t lossy = 0
+    cdef int status, mantissa_exp
+    cdef bint done
     if want_grad:
         zero_rows(grad, n, grad.shape[0])
     if L == 0:
@@ -550,13 +578,16 @@ cdef double ctc_one(
         return INFINITY
 
     status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &lossy)
-    if status == 0 and not lossy and not want_grad:  # eq. (8) straight from alpha
-        a = ws.alpha + (L - 1) * W + 2
-        mantissa = frexp(a[K - 1] + a[K - 2], &z_exp)  # K - 2 is a zero pad when K = 1
-        return -(fast_log(mantissa) + (z_exp + ws.alpha_exp[L - 1]) * LN2 + log_scale)
     if status == 0:
-        if beta_fast(ws, n, L, K, W, grad, want_grad, &log_p):
-            return -(log_p + log_scale)
+        if not lossy and not want_grad:  # eq. (8) straight from alpha
+            a = ws.alpha + (L - 1) * W + 2
+            mantissa = frexp(a[K - 1] + a[K - 2], &mantissa_exp)  # K - 2: a zero pad if K = 1
+            exponent = mantissa_exp + ws.alpha_exp[L - 1]
+            done = True
+        else:
+            done = beta_fast(ws, n, L, K, W, grad, want_grad, &mantissa, &exponent)
+        if done:
+            return -(fast_log(mantissa) + exponent * LN2 + log_scale)
         if want_grad:
             zero_rows(grad, n, L)
     if status != NAN_EMISSION:
@@ -575,7 +606,7 @@ cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
     cdef Workspace ws = Workspace(NULL, NULL, NULL, NULL, NULL, NULL, NULL)
     cdef Py_ssize_t cells = max_L * max_W
     cdef char* block = <char*> malloc((2 * cells + 4 * max_W) * sizeof(double)
-                                      + max_W * sizeof(int64_t) + max_L * sizeof(int))
+                                      + (max_W + max_L) * sizeof(int64_t))
     if block == NULL:
         return ws
     ws.emit = <double*> block
@@ -584,7 +615,7 @@ cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
     ws.skip = ws.beta + 2 * max_W
     ws.classes = ws.skip + max_W
     ws.label = <int64_t*> (ws.classes + max_W)
-    ws.alpha_exp = <int*> (ws.label + max_W)
+    ws.alpha_exp = ws.label + max_W
     return ws
 
 
@@ -597,13 +628,14 @@ def ctc_loss_forward(
     Py_ssize_t blank,
     double[::1] loss,                   # OUT (N,) -ln p per sample
     floating[:, :, ::1] grad,           # OUT (T, N, C) d loss[n] / d log_probs, or None
-    int n_threads,
+    int n_threads,                      # OpenMP threads (at least 1 is used)
 ):
     """CTC loss per sample and, unless grad is None, its exact gradient (see the design note).
 
     The inputs must already be validated (lucid/nn/functional/ctc.py): labels in [0, C) and
-    not blank, lengths in range, shapes consistent. grad may be uninitialised (np.empty):
-    every element is written. Pass grad=None (or an empty array) to skip the gradient.
+    not blank, lengths in range, shapes consistent. grad has log_probs' dtype and may be
+    uninitialised (np.empty): every element is written. grad=None (or an empty array) means
+    no gradient is wanted, and none is computed.
     """
     cdef Py_ssize_t N = log_probs.shape[1], n, max_L = 1, max_S = 0
     cdef Py_ssize_t failed = 0
@@ -619,6 +651,7 @@ def ctc_loss_forward(
         max_L = max(max_L, input_lengths[n])
         max_S = max(max_S, target_lengths[n])
 
+    n_threads = max(n_threads, 1)
     with nogil, parallel(num_threads=n_threads):
         ws = workspace_new(max_L, 2 * max_S + 5)
         for n in prange(N, schedule="dynamic"):
