@@ -7,8 +7,9 @@ For every workload and logit kind (uniform ``randn`` and peaky ``randn * 15``) i
 forward (loss only, no graph) and forward+backward (``reduction="sum"`` then ``.backward()``
 to a log_probs leaf), the median over repeats after warm-up, alternating lucid and torch call
 by call with the same thread count. "e2e" rows go logits -> log_softmax -> ctc_loss ->
-backward to the logits. Peak extra memory is the rise of the process's resident high-water
-mark over one call (Linux only; the gradient buffer itself is included).
+backward to the logits. Peak extra memory is the rise of a fresh process's resident
+high-water mark over one forward+backward call after a warm-up one (Linux only; the
+gradient buffer itself is included).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import math
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -65,22 +68,34 @@ def median_ms(fn, repeats):
     return statistics.median(times)
 
 
-def peak_rss_rise_mb(fn):
-    """Rise of VmHWM over one call of fn, in MB; None where /proc cannot be reset/read."""
+def _hwm_mb():
+    with open("/proc/self/status") as f:
+        return int(next(ln for ln in f if ln.startswith("VmHWM")).split()[1]) / 1024
+
+
+def peak_child(name, peaky, dtype, framework):
+    """In a fresh process (so no allocator cache hides anything): one warm-up call of
+    forward+backward on W-inputs, then the rise of the resident high-water mark over a second
+    call, beyond the inputs. Prints MB."""
+    inputs = make_inputs(*WORKLOADS[name], peaky, np.dtype(dtype).type)
+    calls = lucid_calls(*inputs) if framework == "lucid" else torch_calls(*inputs)
+    calls[1]()
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the high-water mark to the current resident size
+    base = _hwm_mb()
+    calls[1]()
+    print(f"{_hwm_mb() - base:.2f}")
+
+
+def peak_rss_rise_mb(name, peaky, dtype, framework):
+    """peak_child's figure, or None where /proc cannot be reset or read (not Linux)."""
+    cmd = [sys.executable, __file__, "--peak-child", name, str(int(peaky)),
+           np.dtype(dtype).name, framework, "--threads", str(lucid.get_num_threads())]
+    done = subprocess.run(cmd, capture_output=True, text=True)
     try:
-        gc.collect()
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets the resident high-water mark to the current RSS
-
-        def hwm():
-            with open("/proc/self/status") as f:
-                line = next(ln for ln in f if ln.startswith("VmHWM"))
-            return int(line.split()[1]) / 1024
-
-        base = hwm()
-        fn()
-        return hwm() - base
-    except OSError:
+        return float(done.stdout.strip())
+    except ValueError:
         return None
 
 
@@ -91,12 +106,13 @@ def lucid_calls(logits, lp, targets, il, tl):
     def forward():
         ctc_loss(lp_t, tg, il_l, tl_l, reduction="sum")
 
+    # Leaves wrap the arrays without copying them, as torch's detach().requires_grad_() does.
     def forward_backward():
-        leaf = lucid.tensor(lp, requires_grad=True)
+        leaf = lucid.Tensor(lp, requires_grad=True)
         ctc_loss(leaf, tg, il_l, tl_l, reduction="sum").backward()
 
     def end_to_end():
-        x = lucid.tensor(logits, requires_grad=True)
+        x = lucid.Tensor(logits, requires_grad=True)
         ctc_loss(log_softmax(x, dim=2), tg, il_l, tl_l, reduction="sum").backward()
 
     return forward, forward_backward, end_to_end
@@ -112,7 +128,7 @@ def torch_calls(logits, lp, targets, il, tl):
             F.ctc_loss(lp_t, tg, il_t, tl_t, reduction="sum")
 
     def forward_backward():
-        leaf = lp_t.clone().requires_grad_()
+        leaf = lp_t.detach().requires_grad_()
         F.ctc_loss(leaf, tg, il_t, tl_t, reduction="sum").backward()
 
     def end_to_end():
@@ -136,7 +152,8 @@ def bench_row(name, shape, peaky, dtype, repeats, e2e):
             if theirs:
                 tt.append(median_ms(theirs[k], 1))
         row[k] = (statistics.median(lt), statistics.median(tt) if theirs else None)
-    row["mem"] = (peak_rss_rise_mb(ours[1]), peak_rss_rise_mb(theirs[1]) if theirs else None)
+    row["mem"] = (peak_rss_rise_mb(name, peaky, dtype, "lucid"),
+                  peak_rss_rise_mb(name, peaky, dtype, "torch") if theirs else None)
     return row
 
 
@@ -170,11 +187,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="workload names to run, e.g. W1 W4")
+    parser.add_argument("--peak-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     lucid.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
+    if args.peak_child:
+        name, peaky, dtype, framework = args.peak_child
+        return peak_child(name, peaky == "1", dtype, framework)
     repeats = 2 if args.quick else args.repeats
     names = args.only or (["W1", "W6"] if args.quick else list(WORKLOADS))
 
