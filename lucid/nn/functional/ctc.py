@@ -128,8 +128,11 @@ def ctc_loss(
         out = loss.sum()
     else:
         out = loss.mean()
-    with np.errstate(over="ignore"):  # a float32 loss beyond 3.4e38 is inf, as it should be
-        out = np.asarray(out, dtype=lp.dtype)
+    if lp.dtype == np.float32:
+        with np.errstate(over="ignore"):  # a loss beyond float32's range is inf, as it should be
+            out = np.asarray(out, dtype=np.float32)
+    else:
+        out = np.asarray(out)
     if not want_grad:
         return Tensor(out, device=log_probs.device)
 
@@ -282,13 +285,14 @@ def _flatten_targets(targets: Any, tl: np.ndarray, N: int, C: int, blank: int,
             within = np.arange(width) < tl[:, None]
             labels = arr[within]
     elif arr.ndim == 1:
-        # Each length is at most M, so the sum (at most N * M) cannot overflow int64.
         M = arr.shape[0]
         if tl.max() > M:
             n = int(np.argmax(tl > M))
             raise ValueError(f"{fn}: target_lengths[{n}] must be at most the {M} labels of the "
                              f"concatenated targets, got {tl[n]}")
-        total = int(tl.sum())
+        # Each length is at most M, so the int64 sum cannot wrap around unless N * M >= 2**63
+        # (e.g. 2 * (2**63 - 1) + 5 is 3 in int64).
+        total = int(tl.sum()) if M <= _INT64_MAX // N else sum(map(int, tl))
         if total != M:
             raise ValueError(f"{fn}: concatenated targets must hold sum(target_lengths) = {total} "
                              f"labels, got {M}")
