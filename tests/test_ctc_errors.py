@@ -501,3 +501,14 @@ def test_numpy_bool_zero_infinity():
     args = valid_args(input_lengths=[1, 5])  # sample 0 cannot fit [1, 2] in one frame
     got = ctc_loss(**args, zero_infinity=np.bool_(True), reduction="none").numpy()
     assert got[0] == 0.0 and np.isfinite(got[1])
+
+
+def test_an_overlong_target_costs_no_workspace_and_is_infinite():
+    # The workspace is sized from the targets that can fit; a 10**6-label target in 1000
+    # frames is +inf without a DP (it used to make the kernel ask for ~16 GB and fail).
+    lp = lucid.tensor(np.log(np.full((1000, 2, 5), 0.2)))
+    loss = ctc_loss(lp, np.ones((2, 10**6), np.int64), [1000, 1000], [10**6, 3],
+                    reduction="none")
+    ref, _ = numpy_ctc(lp.numpy()[:, 1], [1, 1, 1])
+    assert np.isinf(loss.numpy()[0])
+    np.testing.assert_allclose(loss.numpy()[1], ref, rtol=1e-12)

@@ -564,6 +564,8 @@ cdef double ctc_one(
         zero_rows(grad, n, grad.shape[0])
     if L == 0:
         return 0.0 if S == 0 else INFINITY
+    if S > L:  # cannot fit; the workspace is not even sized for it
+        return INFINITY
 
     for s in range(W):
         ws.skip[s] = 0.0
@@ -649,7 +651,8 @@ def ctc_loss_forward(
                          f"{grad.shape[0], grad.shape[1], grad.shape[2]}")
     for n in range(N):
         max_L = max(max_L, input_lengths[n])
-        max_S = max(max_S, target_lengths[n])
+        if target_lengths[n] <= input_lengths[n]:  # longer targets are inf without a DP
+            max_S = max(max_S, target_lengths[n])
 
     n_threads = max(n_threads, 1)
     with nogil, parallel(num_threads=n_threads):
