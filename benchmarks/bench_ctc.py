@@ -92,7 +92,10 @@ def peak_rss_rise_mb(name, peaky, dtype, framework):
     """peak_child's figure, or None where /proc cannot be reset or read (not Linux)."""
     cmd = [sys.executable, __file__, "--peak-child", name, str(int(peaky)),
            np.dtype(dtype).name, framework, "--threads", str(lucid.get_num_threads())]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    # A fixed mmap threshold makes glibc map and unmap every large buffer instead of caching
+    # it in the heap, so each call's own peak shows in the high-water mark.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     try:
         return float(done.stdout.strip())
     except ValueError:
@@ -177,13 +180,44 @@ def print_row(row):
     print(" | ".join(cells), flush=True)
 
 
+def zero_fill_floor(repeats):
+    """W4's floor: allocating and zero-filling a gradient buffer of its shape, median ms."""
+    shape = WORKLOADS["W4"][:3]
+    return median_ms(lambda: np.full(shape, 0.0, dtype=np.float32), repeats)
+
+
+def scaling(threads, repeats):
+    """Forward+backward time (float32, uniform logits) as one of T, S, C or threads varies."""
+    base = dict(T=400, N=32, C=32, S=100)
+    sweeps = [("T", [100, 200, 400, 800, 1600]), ("S", [25, 50, 100, 200]),
+              ("C", [32, 256, 2048, 8192])]
+    print(f"\nscaling: forward+backward ms, float32 randn, base T400 N32 C32 S100, "
+          f"{threads} threads unless stated")
+    for key, values in sweeps:
+        for v in values:
+            shape = dict(base, **{key: v})
+            _, lp, targets, il, tl = make_inputs(shape["T"], shape["N"], shape["C"], shape["S"],
+                                                 False, np.float32)
+            ours = lucid_calls(None, lp, targets, il, tl)[1]
+            ours()
+            print(f"  {key}={v:<6} {median_ms(ours, repeats):8.2f}", flush=True)
+    _, lp, targets, il, tl = make_inputs(400, 32, 32, 100, False, np.float32)
+    ours = lucid_calls(None, lp, targets, il, tl)[1]
+    for n in sorted({1, 2, threads}):
+        lucid.set_num_threads(n)
+        ours()
+        print(f"  threads={n:<2} {median_ms(ours, repeats):8.2f}", flush=True)
+    lucid.set_num_threads(threads)
+
+
 def geomean(values):
     return math.exp(sum(map(math.log, values)) / len(values)) if values else float("nan")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: W1 and W6, 2 repeats")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: W1 and W6, 2 repeats, no scaling table")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="workload names to run, e.g. W1 W4")
@@ -215,6 +249,11 @@ def main():
                                 e2e=dtype == np.float32)
                 rows.append(row)
                 print_row(row)
+    if "W4" in names:
+        floor = zero_fill_floor(repeats)
+        w4 = [r[1][0] for r in rows if r["name"] == "W4"]
+        print(f"W4 floor: np.full of its (T, N, C) float32 gradient takes {floor:.2f} ms; "
+              f"lucid forward+backward is {max(w4) / floor:.1f}x that (worst logit kind)")
     if torch is not None:
         main_rows = [r for r in rows if r["name"] in ("W1", "W2", "W3", "W4", "W5")]
         for k, label in ((0, "forward"), (1, "forward+backward"), (2, "end-to-end")):
@@ -222,6 +261,8 @@ def main():
             if ratios:
                 print(f"geomean torch/lucid over W1-W5, {label}: {geomean(ratios):.1f}x "
                       f"(min {min(ratios):.1f}x, {len(ratios)} rows)")
+    if not args.quick:
+        scaling(args.threads, repeats)
 
 
 if __name__ == "__main__":
