@@ -73,12 +73,10 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
+from lucid._C._rows cimport floating, sum4
+
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
-
-ctypedef fused floating:
-    float
-    double
 
 # Probability-space thresholds (see C. in the design note).
 cdef double WIDE = -600.0      # nats below the frame maximum that an emission may lie
@@ -138,22 +136,6 @@ cdef inline double row_max(const double* row, Py_ssize_t lo, Py_ssize_t hi) noex
     m0 = m0 if m0 > m1 else m1
     m2 = m2 if m2 > m3 else m3
     return m0 if m0 > m2 else m2
-
-
-cdef inline double row_sum(const double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """sum(row[lo:hi]) in four partial sums, so the additions pipeline."""
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef Py_ssize_t s = lo
-    while s + 4 <= hi:
-        s0 += row[s]
-        s1 += row[s + 1]
-        s2 += row[s + 2]
-        s3 += row[s + 3]
-        s += 4
-    while s < hi:
-        s0 += row[s]
-        s += 1
-    return (s0 + s1) + (s2 + s3)
 
 
 cdef inline bint rescale(
@@ -429,7 +411,7 @@ cdef bint beta_fast(
             shift = exponents if exponents > shift else shift
         for s in range(lo, hi):
             ab[s] = scaled_product(ab[s], b[s], shift)
-        z = row_sum(ab, lo, hi)
+        z = sum4(ab + lo, hi - lo)
         mantissa = frexp(z, &mantissa_exp)
         z_exp = mantissa_exp + ws.alpha_exp[t] + beta_exp + shift - 2046
         if t == L - 1:
@@ -518,7 +500,7 @@ cdef double log_space(
         top = row_max(a, lo, hi)
         for s in range(lo, hi):
             a[s] = lucid_exp_nonpos(a[s] - top)
-        scatter(&grad[t, n, 0], a, row_sum(a, lo, hi), lo, hi, ws.label)
+        scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)

@@ -35,9 +35,7 @@ from libc.math cimport INFINITY
 from libc.stdint cimport int8_t, int64_t
 from libc.stdlib cimport free, malloc
 
-ctypedef fused floating:
-    float
-    double
+from lucid._C._rows cimport floating
 
 
 cdef inline int64_t ext_label(const int64_t* target, int64_t s, int64_t blank) noexcept nogil:

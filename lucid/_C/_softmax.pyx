@@ -16,28 +16,10 @@ c. Layout and threading: callers pass C-contiguous (rows, C) arrays with the sof
 from cython.parallel cimport prange
 from libc.math cimport log, INFINITY
 
+from lucid._C._rows cimport floating, sum4
+
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
-
-ctypedef fused floating:
-    float
-    double
-
-
-cdef inline double sum4(const floating* v, Py_ssize_t n) noexcept nogil:
-    """Sum in four interleaved double accumulators (hides add latency; order is fixed)."""
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef Py_ssize_t i = 0
-    while i + 4 <= n:
-        s0 += v[i]
-        s1 += v[i + 1]
-        s2 += v[i + 2]
-        s3 += v[i + 3]
-        i += 4
-    while i < n:
-        s0 += v[i]
-        i += 1
-    return (s0 + s1) + (s2 + s3)
 
 
 cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C) noexcept nogil:
