@@ -21,3 +21,14 @@ def test_quick_start_has_two_pip_install_lines():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert quick_start_commands()[1] in ci_lines
+
+
+def test_the_readme_tour_runs_and_fills_the_gradient():
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"## A short tour\s+```python\n(.*?)```", readme, re.S).group(1)
+    namespace = {}
+    exec(code, namespace)
+    grad = namespace["logits"].grad.numpy()
+    assert grad.shape == (50, 4, 20)
+    # through log_softmax the gradient of each valid frame sums to zero over classes
+    assert abs(grad.sum(axis=2)).max() < 1e-5
