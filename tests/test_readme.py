@@ -27,7 +27,13 @@ def test_the_readme_tour_runs_and_fills_the_gradient():
     readme = (ROOT / "README.md").read_text()
     code = re.search(r"## A short tour\s+```python\n(.*?)```", readme, re.S).group(1)
     namespace = {}
-    exec(code, namespace)
+    import lucid._threads as threads
+
+    saved = threads._num_threads
+    try:
+        exec(code, namespace)
+    finally:
+        threads._num_threads = saved  # the tour sets a global thread count
     grad = namespace["logits"].grad.numpy()
     assert grad.shape == (50, 4, 20)
     # through log_softmax the gradient of each valid frame sums to zero over classes
