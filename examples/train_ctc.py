@@ -209,13 +209,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     optimizer = lucid.optim.Adam(model.parameters(), lr=args.lr)
     losses, running = [], []
     bar = progress_bar(args.steps, "training")
-    for _ in range(args.steps):
+    for step in range(args.steps):
         batch = make_batch(args.batch_size, patterns, train_rng)
         log_probs = log_softmax(model(batch["features"]), dim=2)
         loss = ctc_loss(log_probs, batch["targets"], batch["input_lengths"],
                         batch["target_lengths"])
         optimizer.zero_grad()
         loss.backward()
+        if step == 0:  # show the loss and that its gradient reached every parameter
+            norm = np.sqrt(sum(float((p.grad.numpy() ** 2).sum()) for p in model.parameters()))
+            print(f"first batch: ctc_loss = {loss.item():.4f} (batch mean), "
+                  f"gradient norm over all parameters = {norm:.4f}")
         optimizer.step()
         losses.append(loss.item())
         running.append(float(np.mean(losses[-20:])))
