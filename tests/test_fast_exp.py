@@ -1,4 +1,5 @@
-"""The vectorisable exp of lucid/_C/fast_exp.h, seen through the log-softmax backward kernel.
+"""The vectorisable exps of lucid/_C/fast_exp.h, seen through the log-softmax backward kernel
+(float64 rows use the double exp, float32 rows the float one).
 
 With a one-hot upstream gradient on column 0 (row sum 1), the kernel returns
 grad_in[r, c] = -exp(out[r, c]) for every other column c: exactly fast_exp's value.
@@ -10,8 +11,8 @@ import pytest
 from lucid._C import _softmax
 
 
-def fast_exp(x):
-    x = np.asarray(x, dtype=np.float64).reshape(-1, 1)
+def fast_exp(x, dtype=np.float64):
+    x = np.asarray(x, dtype=dtype).reshape(-1, 1)
     out = np.concatenate([np.zeros_like(x), x], axis=1)
     g = np.zeros_like(out)
     g[:, 0] = 1.0
@@ -38,3 +39,17 @@ def test_special_values(x, want):
 
 def test_nan_propagates():
     assert np.isnan(fast_exp([np.nan])[0])
+
+
+def test_float32_exp_is_within_one_float_ulp():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([-rng.uniform(0, 87, 200_000), -rng.uniform(0, 1, 50_000)])
+    x = x.astype(np.float32)
+    got, want = fast_exp(x, np.float32), np.exp(x.astype(np.float64))
+    assert got.dtype == np.float32
+    assert np.max(np.abs(got - want) / want) < np.finfo(np.float32).eps
+
+
+def test_float32_special_values():
+    got = fast_exp([0.0, -np.inf, -88.0, np.nan], np.float32)
+    assert got[0] == 1.0 and got[1] == 0.0 and got[2] == 0.0 and np.isnan(got[3])

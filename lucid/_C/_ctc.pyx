@@ -73,7 +73,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from lucid._C._rows cimport floating, sum4
+from lucid._C._rows cimport floating, max4, sum4
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
@@ -120,24 +120,6 @@ cdef inline void fill_pads(double* row, Py_ssize_t lo, Py_ssize_t hi, double val
     row[hi + 1] = value
 
 
-cdef inline double row_max(const double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """max(row[lo:hi]), NaNs skipped, -inf if none; four lanes so the comparisons pipeline."""
-    cdef double m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY
-    cdef Py_ssize_t s = lo
-    while s + 4 <= hi:
-        m0 = row[s] if row[s] > m0 else m0
-        m1 = row[s + 1] if row[s + 1] > m1 else m1
-        m2 = row[s + 2] if row[s + 2] > m2 else m2
-        m3 = row[s + 3] if row[s + 3] > m3 else m3
-        s += 4
-    while s < hi:
-        m0 = row[s] if row[s] > m0 else m0
-        s += 1
-    m0 = m0 if m0 > m1 else m1
-    m2 = m2 if m2 > m3 else m3
-    return m0 if m0 > m2 else m2
-
-
 cdef inline bint rescale(
     double* row, Py_ssize_t lo, Py_ssize_t hi,
     int64_t* exponent,                  # OUT e
@@ -148,7 +130,7 @@ cdef inline bint rescale(
     Returns False when the maximum is below 2^-23 (the row all but vanished, check (c)) or not
     finite.
     """
-    cdef double top = row_max(row, lo, hi), x, scale
+    cdef double top = max4(row + lo, hi - lo), x, scale
     cdef Py_ssize_t s
     cdef int e
     cdef uint64_t lost = 0
@@ -168,7 +150,7 @@ cdef inline bint rescale(
 
 cdef inline double shift_to_max(double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """Subtract the maximum of the log-space row[lo:hi] from it and return that maximum."""
-    cdef double top = row_max(row, lo, hi)
+    cdef double top = max4(row + lo, hi - lo)
     cdef Py_ssize_t s
     if top == -INFINITY:
         return top
@@ -497,7 +479,7 @@ cdef double log_space(
         hi = band_hi(t, K)
         for s in range(lo, hi):
             a[s] += b[s]
-        top = row_max(a, lo, hi)
+        top = max4(a + lo, hi - lo)
         for s in range(lo, hi):
             a[s] = lucid_exp_nonpos(a[s] - top)
         scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label)

@@ -1,6 +1,8 @@
 # Declarations shared by the kernels: the fused float type and small inline row helpers
 # (inline, so every kernel compiles its own copy and no call crosses a module boundary).
 
+from libc.math cimport INFINITY
+
 ctypedef fused floating:
     float
     double
@@ -21,3 +23,22 @@ cdef inline double sum4(const floating* v, Py_ssize_t n) noexcept nogil:
         s0 += v[i]
         i += 1
     return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double max4(const floating* v, Py_ssize_t n) noexcept nogil:
+    """max(v[:n]) with NaNs skipped (-inf if none is larger), in four lanes so the comparisons
+    pipeline. Callers that must propagate NaN get it from the exps that follow."""
+    cdef double m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        m0 = v[i] if v[i] > m0 else m0
+        m1 = v[i + 1] if v[i + 1] > m1 else m1
+        m2 = v[i + 2] if v[i + 2] > m2 else m2
+        m3 = v[i + 3] if v[i + 3] > m3 else m3
+        i += 4
+    while i < n:
+        m0 = v[i] if v[i] > m0 else m0
+        i += 1
+    m0 = m0 if m0 > m1 else m1
+    m2 = m2 if m2 > m3 else m3
+    return m0 if m0 > m2 else m2

@@ -6,7 +6,8 @@ a. Why a kernel: numpy needs five full passes (max, subtract, exp, sum, log) wit
    temporary per pass; for a (T, N, C) tensor with a large vocabulary that costs more than
    the CTC loss itself. Here each row is handled while it sits in cache.
 b. Numerics: the row max is subtracted before exponentiating, so every exp argument is
-   <= 0 and the vectorisable exp of fast_exp.h applies; sums of exponentials are kept in
+   <= 0 and the vectorisable exps of fast_exp.h apply (the float one for float32 rows, the
+   double one for float64); sums of exponentials are kept in
    double, in four interleaved partial sums (a fixed order: results do not depend on the
    thread count). A row holding +inf or NaN yields NaN; an all -inf row yields -inf.
 c. Layout and threading: callers pass C-contiguous (rows, C) arrays with the softmax axis
@@ -16,24 +17,30 @@ c. Layout and threading: callers pass C-contiguous (rows, C) arrays with the sof
 from cython.parallel cimport prange
 from libc.math cimport log, INFINITY
 
-from lucid._C._rows cimport floating, sum4
+from lucid._C._rows cimport floating, max4, sum4
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
+    float lucid_expf_nonpos(float x)
+
+
+cdef inline floating exp_nonpos(floating x) noexcept nogil:
+    # float32 rows take the float exp: twice the vector lanes, and exact to the output's ulp
+    if floating is float:
+        return lucid_expf_nonpos(x)
+    else:
+        return lucid_exp_nonpos(x)
 
 
 cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C) noexcept nogil:
     cdef Py_ssize_t c
-    cdef double m = -INFINITY, lse
-    for c in range(C):
-        if not x[c] <= m:  # also takes NaN, which then propagates
-            m = x[c]
+    cdef double m = max4(x, C), lse  # skips NaN: exp(NaN - m) then makes the row NaN
     if m == -INFINITY:  # every class impossible: log(0)
         for c in range(C):
             out[c] = -INFINITY
         return
     for c in range(C):
-        out[c] = <floating>lucid_exp_nonpos(x[c] - m)
+        out[c] = exp_nonpos(<floating>(x[c] - m))
     lse = m + log(sum4(out, C))
     for c in range(C):
         out[c] = <floating>(x[c] - lse)
@@ -62,4 +69,4 @@ def log_softmax_backward_rows(
     for r in prange(out.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         total = sum4(&grad_out[r, 0], C)
         for c in range(C):
-            grad_in[r, c] = <floating>(grad_out[r, c] - lucid_exp_nonpos(out[r, c]) * total)
+            grad_in[r, c] = <floating>(grad_out[r, c] - exp_nonpos(out[r, c]) * total)
