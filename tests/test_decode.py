@@ -230,6 +230,17 @@ def test_empty_inputs_and_targets():
     np.testing.assert_allclose(scores, [4 * np.log(1 / 3), 3 * np.log(1 / 3)], rtol=1e-14)
 
 
+def test_an_overlong_target_is_impossible_without_a_dp():
+    # A 10**6-label target cannot fit in 1000 frames: -inf at once, and the workspace is sized
+    # from the targets that can fit (it used to run a 1000 x 2,000,001-state DP).
+    lp = lucid.tensor(np.log(np.full((1000, 2, 5), 0.2)))
+    alignments, scores = ctc_forced_align(lp, np.ones((2, 10**6), np.int64), [1000, 1000],
+                                          [10**6, 3])
+    assert scores[0] == -np.inf and alignments[0].shape == (0,)
+    check_alignment(alignments[1], scores[1], lp.numpy()[:, 1], [1, 1, 1], 0,
+                    numpy_viterbi(lp.numpy()[:, 1], [1, 1, 1], 0))
+
+
 def test_frames_past_the_input_length_are_never_read():
     rng = np.random.default_rng(4)
     lp = rng.normal(size=(6, 2, 4))

@@ -63,6 +63,8 @@ cdef double viterbi_one(
     cdef double* swap
     if T == 0:
         return 0.0 if S == 0 else -INFINITY
+    if S > T:  # cannot fit; the workspace is not even sized for it
+        return -INFINITY
 
     for s in range(L):  # eq. 5
         prev[s] = -INFINITY
@@ -122,7 +124,8 @@ def ctc_viterbi(
     cdef const int64_t* all_labels = &labels[0] if labels.shape[0] > 0 else NULL
     for n in range(N):
         max_T = max(max_T, input_lengths[n])
-        max_L = max(max_L, 2 * target_lengths[n] + 1)
+        if target_lengths[n] <= input_lengths[n]:  # longer targets are -inf without a DP
+            max_L = max(max_L, 2 * target_lengths[n] + 1)
 
     with nogil, parallel(num_threads=n_threads):
         rows = <double*> malloc(2 * max_L * sizeof(double))
