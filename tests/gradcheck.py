@@ -20,24 +20,33 @@ def _weighted_output(fn: Callable, arrays: list, weight: np.ndarray) -> float:
     return float(np.sum(weight * np.asarray(out.numpy(), dtype=np.float64)))
 
 
+def central_difference(f: Callable[[np.ndarray], float], x: np.ndarray,
+                       eps: float = 1e-6) -> np.ndarray:
+    """d f / d x for a scalar function of one float64 array, by central differences."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        orig = x[idx]
+        x[idx] = orig + eps
+        plus = f(x)
+        x[idx] = orig - eps
+        minus = f(x)
+        x[idx] = orig
+        grad[idx] = (plus - minus) / (2 * eps)
+    return grad
+
+
 def numerical_gradients(
     fn: Callable, arrays: list, weight: np.ndarray, eps: float = 1e-6
 ) -> list:
     """d sum(weight * fn(*arrays)) / d arrays, by central differences of step ``eps``."""
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
-    grads = []
-    for a in arrays:
-        g = np.zeros_like(a)
-        for idx in np.ndindex(a.shape):
-            orig = a[idx]
-            a[idx] = orig + eps
-            plus = _weighted_output(fn, arrays, weight)
-            a[idx] = orig - eps
-            minus = _weighted_output(fn, arrays, weight)
-            a[idx] = orig
-            g[idx] = (plus - minus) / (2 * eps)
-        grads.append(g)
-    return grads
+
+    def with_input(i: int, value: np.ndarray) -> float:
+        return _weighted_output(fn, arrays[:i] + [value] + arrays[i + 1:], weight)
+
+    return [central_difference(lambda v, i=i: with_input(i, v), a, eps)
+            for i, a in enumerate(arrays)]
 
 
 def analytic_gradients(fn: Callable, arrays: list, weight: np.ndarray) -> list:
