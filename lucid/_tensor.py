@@ -15,7 +15,7 @@ import numpy as np
 
 from lucid import _dtype
 from lucid._dtype import DType, DTypeLike, to_device, to_dtype
-from lucid.autograd import Node, is_grad_enabled, run_backward, unbroadcast
+from lucid.autograd import Node, record, run_backward, unbroadcast
 
 Scalar = Union[int, float, bool]
 Dims = Union[int, Sequence[int], None]
@@ -131,7 +131,7 @@ class Tensor:
         if isinstance(target, str) and not _dtype.is_dtype_name(target):
             if to_device(target) == self.device:
                 return self
-            out = _record(self._data, (self,), lambda g: (g,), "ToBackward")
+            out = record(self._data, (self,), lambda g: (g,), "ToBackward")
             out.device = target
             return out
         dtype = to_dtype(target)
@@ -140,7 +140,7 @@ class Tensor:
         data = self._data.astype(dtype.np_dtype)
         if not dtype.is_floating_point:
             return Tensor(data, device=self.device)
-        return _record(data, (self,), lambda g: (g,), "ToBackward")
+        return record(data, (self,), lambda g: (g,), "ToBackward")
 
     def float(self) -> Tensor:
         """``self.to(lucid.float32)``."""
@@ -193,11 +193,11 @@ class Tensor:
     # --------------------------------------------------------- arithmetic ops
     def __add__(self, other: Any) -> Tensor:
         a, b = self, _as_tensor(other, self)
-        return _record(a._data + b._data, (a, b), lambda g: (g, g), "AddBackward", _device(a, b))
+        return record(a._data + b._data, (a, b), lambda g: (g, g), "AddBackward", _device(a, b))
 
     def __mul__(self, other: Any) -> Tensor:
         a, b = self, _as_tensor(other, self)
-        return _record(
+        return record(
             a._data * b._data, (a, b), lambda g: (g * b._data, g * a._data), "MulBackward",
             _device(a, b),
         )
@@ -205,24 +205,24 @@ class Tensor:
     def __truediv__(self, other: Any) -> Tensor:
         a, b = self, _as_tensor(other, self)
         out = a._data / b._data
-        return _record(
+        return record(
             out, (a, b), lambda g: (g / b._data, -g * out / b._data), "DivBackward", _device(a, b)
         )
 
     def __neg__(self) -> Tensor:
-        return _record(-self._data, (self,), lambda g: (-g,), "NegBackward")
+        return record(-self._data, (self,), lambda g: (-g,), "NegBackward")
 
     def __pow__(self, exponent: Scalar) -> Tensor:
         if isinstance(exponent, Tensor) or not np.isscalar(exponent):
             raise TypeError(f"pow: exponent must be a Python number, got {type(exponent).__name__}")
         x = self._data
-        return _record(
+        return record(
             x**exponent, (self,), lambda g: (g * exponent * x ** (exponent - 1),), "PowBackward"
         )
 
     def __matmul__(self, other: Any) -> Tensor:
         a, b = self, _as_tensor(other, self)
-        return _record(a._data @ b._data, (a, b), _matmul_backward(a._data, b._data),
+        return record(a._data @ b._data, (a, b), _matmul_backward(a._data, b._data),
                        "MatmulBackward", _device(a, b))
 
     def __sub__(self, other: Any) -> Tensor:
@@ -247,12 +247,12 @@ class Tensor:
     def exp(self) -> Tensor:
         """Elementwise exponential."""
         out = np.exp(self._data)
-        return _record(out, (self,), lambda g: (g * out,), "ExpBackward")
+        return record(out, (self,), lambda g: (g * out,), "ExpBackward")
 
     def log(self) -> Tensor:
         """Elementwise natural logarithm."""
         x = self._data
-        return _record(np.log(x), (self,), lambda g: (g / x,), "LogBackward")
+        return record(np.log(x), (self,), lambda g: (g / x,), "LogBackward")
 
     # -------------------------------------------------------------- reductions
     def sum(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
@@ -265,7 +265,7 @@ class Tensor:
                 g = np.expand_dims(g, axes)
             return (np.broadcast_to(g, shape),)
 
-        return _record(self._data.sum(axis=axes, keepdims=keepdim), (self,), backward,
+        return record(self._data.sum(axis=axes, keepdims=keepdim), (self,), backward,
                        "SumBackward")
 
     def mean(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
@@ -286,14 +286,14 @@ class Tensor:
             return (g * hit / hit.sum(axis=axes, keepdims=True),)
 
         data = out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
-        return _record(data, (self,), backward, "MaxBackward")
+        return record(data, (self,), backward, "MaxBackward")
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape: Any) -> Tensor:
         """The same elements in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``)."""
         shape = _shape_args(shape)
         old = self.shape
-        return _record(self._data.reshape(shape), (self,), lambda g: (g.reshape(old),),
+        return record(self._data.reshape(shape), (self,), lambda g: (g.reshape(old),),
                        "ReshapeBackward")
 
     view = reshape
@@ -306,7 +306,7 @@ class Tensor:
                 f"permute: dims must be a permutation of 0..{self.ndim - 1}, got {dims}"
             )
         inverse = np.argsort([d % self.ndim for d in dims])
-        return _record(self._data.transpose(dims), (self,), lambda g: (g.transpose(inverse),),
+        return record(self._data.transpose(dims), (self,), lambda g: (g.transpose(inverse),),
                        "PermuteBackward")
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
@@ -325,29 +325,10 @@ class Tensor:
             np.add.at(full, index, g)  # add.at: repeated fancy indices must all receive
             return (full,)
 
-        return _record(self._data[index], (self,), backward, "IndexBackward")
+        return record(self._data[index], (self,), backward, "IndexBackward")
 
 
 # ---------------------------------------------------------------------- helpers
-def _record(
-    data: np.ndarray,
-    inputs: Sequence[Tensor],
-    backward: Callable,
-    name: str,
-    device: str | None = None,
-    donates: bool = False,
-) -> Tensor:
-    """Wrap an op's result; record a graph node when grad mode is on and an input needs grad."""
-    data = np.asarray(data)
-    if data.dtype == np.float64 and all(t._data.dtype != np.float64 for t in inputs):
-        data = data.astype(np.float32)  # as torch: ints promote to float32, not numpy's float64
-    out = Tensor(data, device=device or inputs[0].device)
-    if is_grad_enabled() and any(t.requires_grad for t in inputs):
-        out._requires_grad = True
-        out.grad_fn = Node(name, inputs, backward, donates)
-    return out
-
-
 def _device(a: Tensor, b: Tensor) -> str:
     if a.device != b.device:
         raise ValueError(f"expected both tensors on one device, got {a.device!r} and {b.device!r}")

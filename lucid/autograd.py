@@ -77,6 +77,31 @@ class Node:
         return f"<{self.name}>"
 
 
+def record(
+    data: np.ndarray,
+    inputs: Sequence[Tensor],
+    backward: Callable,
+    name: str,
+    device: str | None = None,
+    donates: bool = False,
+) -> Tensor:
+    """Wrap an op's result in a Tensor; record a graph node when grad mode is on and an input
+    needs grad. Every differentiable op goes through here.
+
+    ``backward`` maps the output's gradient to one gradient (or None) per input.
+    """
+    from lucid._tensor import Tensor  # _tensor builds on this module
+
+    data = np.asarray(data)
+    if data.dtype == np.float64 and all(t._data.dtype != np.float64 for t in inputs):
+        data = data.astype(np.float32)  # as torch: ints promote to float32, not numpy's float64
+    out = Tensor(data, device=device or inputs[0].device)
+    if is_grad_enabled() and any(t.requires_grad for t in inputs):
+        out._requires_grad = True
+        out.grad_fn = Node(name, inputs, backward, donates)
+    return out
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum a gradient over the axes numpy broadcasting added or stretched, back to ``shape``."""
     if grad.shape == shape:

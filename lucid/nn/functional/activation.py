@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from lucid._C import _softmax
-from lucid._tensor import Tensor, _axes, _record
+from lucid._tensor import Tensor, _axes
 from lucid._threads import get_num_threads
+from lucid.autograd import record
 
 
 def _along_rows(kernel, axis: int, *arrays: np.ndarray) -> np.ndarray:
@@ -56,7 +57,7 @@ def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
                            g.astype(out.dtype, copy=False).reshape(shape), out.reshape(shape))
         return (grad.reshape(g.shape),)
 
-    return _record(out, (x,), backward, "LogSoftmaxBackward")
+    return record(out, (x,), backward, "LogSoftmaxBackward")
 
 
 def softmax(x: Tensor, dim: int | None = None) -> Tensor:
@@ -73,7 +74,7 @@ def softmax(x: Tensor, dim: int | None = None) -> Tensor:
     def backward(g: np.ndarray):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
 
-    return _record(out, (x,), backward, "SoftmaxBackward")
+    return record(out, (x,), backward, "SoftmaxBackward")
 
 
 def relu(x: Tensor) -> Tensor:
@@ -85,7 +86,7 @@ def relu(x: Tensor) -> Tensor:
     Tensor([0., 0., 2.])
     """
     data = x.numpy()
-    return _record(np.maximum(data, 0), (x,), lambda g: (g * (data > 0),), "ReluBackward")
+    return record(np.maximum(data, 0), (x,), lambda g: (g * (data > 0),), "ReluBackward")
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -97,4 +98,4 @@ def tanh(x: Tensor) -> Tensor:
     Tensor([0.])
     """
     out = np.tanh(x.numpy())
-    return _record(out, (x,), lambda g: (g * (1 - out * out),), "TanhBackward")
+    return record(out, (x,), lambda g: (g * (1 - out * out),), "TanhBackward")

@@ -14,8 +14,8 @@ import numpy as np
 
 from lucid import _threads
 from lucid._C import _ctc
-from lucid._tensor import Tensor, _record
-from lucid.autograd import is_grad_enabled
+from lucid._tensor import Tensor
+from lucid.autograd import is_grad_enabled, record
 
 _REDUCTIONS = ("none", "mean", "sum")
 _INT64_MAX = np.iinfo(np.int64).max
@@ -144,7 +144,7 @@ def ctc_loss(
 
     # grad is this call's own array, referenced only by the closure: the leaf may keep it
     # instead of a copy (the whole (T, N, C) again)
-    return _record(out, (log_probs,), backward, "CtcLossBackward", donates=True)
+    return record(out, (log_probs,), backward, "CtcLossBackward", donates=True)
 
 
 # ----------------------------------------------------------------------------- input checks

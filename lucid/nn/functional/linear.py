@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lucid._tensor import Tensor, _record
+from lucid._tensor import Tensor
+from lucid.autograd import record
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -85,4 +86,4 @@ def context_window(x: Tensor, left: int, right: int) -> Tensor:
             grad[k:k + T] += g[..., k * F:(k + 1) * F]
         return (grad[left:left + T],)
 
-    return _record(out, (x,), backward, "ContextWindowBackward")
+    return record(out, (x,), backward, "ContextWindowBackward")
