@@ -7,6 +7,7 @@
 """
 
 from lucid import _C
+from lucid._C import show_config
 from lucid._dtype import DType, bool_, float32, float64, int32, int64
 from lucid._factories import arange, manual_seed, ones, randn, tensor, zeros
 from lucid._tensor import Tensor
@@ -22,5 +23,6 @@ __all__ = [
     "Tensor", "DType", "float32", "float64", "int32", "int64", "bool_",
     "tensor", "randn", "zeros", "ones", "arange", "manual_seed",
     "no_grad", "is_grad_enabled", "set_num_threads", "get_num_threads", "nn", "_C",
+    "show_config",
     "optim",
 ]
