@@ -66,8 +66,32 @@ int main(void) { return __builtin_cpu_supports("x86-64-v3") ? 0 : 0; }
 """
 
 
+def remembered(parts, compute):
+    """compute(), kept in the build cache under a hash of parts (d.): so a build that finds
+    nothing to compile runs no compiler at all, not even for its probes."""
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+    path = os.path.join(CACHE_DIR, "probes.json")
+    try:
+        with open(path) as f:
+            answers = json.load(f)
+    except (OSError, ValueError):
+        answers = {}
+    if key not in answers:
+        answers[key] = compute()
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(answers, f)
+    return answers[key]
+
+
 def compiles(compiler, source, cflags, lflags=()):
     """Whether source compiles and links with these flags."""
+    parts = [getattr(compiler, "compiler_so", compiler.compiler_type),
+             getattr(compiler, "linker_exe", None), source, list(cflags), list(lflags)]
+    return remembered(parts, lambda: probe(compiler, source, cflags, lflags))
+
+
+def probe(compiler, source, cflags, lflags):
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
@@ -98,6 +122,10 @@ def compiler_version(compiler):
     """First line of ``cc --version`` (e.g. "gcc (Debian 12.2.0-14) 12.2.0"), for show_config."""
     if compiler.compiler_type == "msvc":
         return "msvc"
+    return remembered(["--version", compiler.compiler_so[0]], lambda: ask_version(compiler))
+
+
+def ask_version(compiler):
     try:
         out = subprocess.run(compiler.compiler_so[:1] + ["--version"], capture_output=True,
                              text=True, timeout=30).stdout

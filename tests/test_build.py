@@ -145,6 +145,8 @@ def test_a_kernel_added_after_the_build_says_what_to_run(tmp_path):
 
 
 @pytest.mark.skipif(not built_with_gcc_on_linux(), reason="OpenMP is required on Linux/gcc only")
+@pytest.mark.skipif(_C.build_config()["openmp_off_on_request"],
+                    reason="built serially on purpose (LUCID_NO_OPENMP=1)")
 def test_openmp_enabled_on_linux_gcc():
     assert _C.openmp_enabled() is True, "the extension was built without OpenMP (silently serial)"
 

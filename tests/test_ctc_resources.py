@@ -136,6 +136,7 @@ print(json.dumps(result))
 """
 
 
+@pytest.mark.timing
 @needs_proc
 def test_no_leak_over_ten_thousand_calls():
     proc = subprocess.run([sys.executable, "-c", LEAK_SCRIPT, str(CALLS)], capture_output=True,
@@ -211,6 +212,7 @@ def progress_during(call, counter):
     return counter[0] - start_count, time.perf_counter() - start
 
 
+@pytest.mark.timing
 def test_kernel_releases_the_gil():
     """While the kernel works, a pure-Python thread keeps counting, about as fast as while
     hashlib hashes a big buffer (a C call that releases the GIL: the same contention for the
