@@ -56,7 +56,8 @@ cdef struct Lattice:
     double* skip        # states: 0.0 where [skip s] holds, -inf elsewhere (added, so no branch)
     double* rows        # 2 x width: delta of frames t and t - 1, by the parity of t
     double* emit        # width: y_t(l'_s) of one frame's band
-    int8_t* back        # block x states: back-pointers of the frames of one block
+    int8_t* back        # block x states: back-pointers of the frames of one block; row -1 takes
+                        # those of frames that need none kept
     double* checkpoint  # (blocks - 1) x width: delta at the last frame of each block but the last
 
 
@@ -92,29 +93,27 @@ cdef bint first_frame(const floating[:, :, :] log_probs, Lattice* lat) noexcept 
 
 cdef bint next_frame(const floating[:, :, :] log_probs, Lattice* lat, Py_ssize_t t,
                      int8_t* back) noexcept nogil:
-    """Eqs. (6)-(7) with max for sum, frame t from frame t - 1; the back-pointers go to back
-    (a row of states) unless it is NULL. False on a NaN or +inf emission."""
+    """Eqs. (6)-(7) with max for sum, frame t from frame t - 1, its back-pointers into back (a
+    row of states). False on a NaN or +inf emission."""
     cdef Py_ssize_t s, lo = band_lo(t, lat.frames, lat.states), hi = band_hi(t, lat.states)
-    cdef double* prev = row_of(lat, t - 1)
+    cdef const double* prev = row_of(lat, t - 1)
     cdef double* cur = row_of(lat, t)
-    cdef double best, two
-    cdef int8_t step
+    cdef const double* skip = lat.skip
+    cdef const double* emit = lat.emit
+    cdef double stay, one, two, best
+    cdef bint advance, skips
     if not gather(log_probs, lat, t, lo, hi):
         return False
-    for s in range(lo, hi):
-        # strict comparisons: a tie goes to the smaller step
-        best = prev[s]
-        step = 0
-        if prev[s - 1] > best:
-            best = prev[s - 1]
-            step = 1
-        two = prev[s - 2] + lat.skip[s]
-        if two > best:
-            best = two
-            step = 2
-        cur[s] = best + lat.emit[s]
-        if back != NULL:
-            back[s] = step
+    for s in range(lo, hi):  # branch-free selects, so that it vectorises
+        stay = prev[s]
+        one = prev[s - 1]
+        two = prev[s - 2] + skip[s]
+        advance = one > stay  # strict: a tie goes to the smaller step
+        best = one if advance else stay
+        skips = two > best
+        best = two if skips else best
+        back[s] = 2 if skips else advance
+        cur[s] = best + emit[s]
     fill_pads(cur, lo, hi, -INFINITY)
     return True
 
@@ -136,8 +135,7 @@ cdef double viterbi_one(
     if not first_frame(log_probs, lat):
         return NAN
     for t in range(frames):
-        if t > 0 and not next_frame(log_probs, lat, t,
-                                    lat.back + (t - last) * states if t >= last else NULL):
+        if t > 0 and not next_frame(log_probs, lat, t, lat.back + max(t - last, -1) * states):
             return NAN
         if t % block == block - 1 and t < last:
             memcpy(lat.checkpoint + (t // block) * width, row_of(lat, t) - PAD,
@@ -184,7 +182,7 @@ cdef size_t workspace_bytes(Py_ssize_t frames, Py_ssize_t states, Py_ssize_t blo
     """Bytes of a Lattice's workspace (each part a multiple of 8 bytes, so all stay aligned)."""
     cdef Py_ssize_t width = states + 2 * PAD, blocks = (frames + block - 1) // block
     return ((states + 3 * width + (blocks - 1) * width + states) * 8
-            + (block * states + 7) // 8 * 8)
+            + ((block + 1) * states + 7) // 8 * 8)
 
 
 cdef bint attach(Lattice* lat, Scratch* scratch, Py_ssize_t block) noexcept nogil:
@@ -197,7 +195,7 @@ cdef bint attach(Lattice* lat, Scratch* scratch, Py_ssize_t block) noexcept nogi
     lat.rows = lat.skip + lat.states
     lat.emit = lat.rows + 2 * width + PAD
     lat.checkpoint = lat.emit - PAD + width
-    lat.back = <int8_t*> (lat.checkpoint + (blocks - 1) * width)
+    lat.back = <int8_t*> (lat.checkpoint + (blocks - 1) * width) + lat.states
     return True
 
 
