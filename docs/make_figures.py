@@ -208,7 +208,7 @@ def draw_lattice(outdir, T):
 def draw_feasibility(outdir, log_probs, target):
     """At T = S + repeats the lattice leaves one path; lucid's forced alignment finds it."""
     T = len(target) + sum(a == b for a, b in zip(target, target[1:]))
-    path, _ = ctc_forced_align(log_probs, target, T, len(target))
+    path = ctc_forced_align(log_probs, target, T, len(target))[0][:T]
     fig, ax = _figure(3.4, 4.2)
     _draw_lattice(ax, target, T, _states_of(path, target))
     ax.set_title(f'"{"".join(NAMES[k] for k in target)}" in {T} frames: one path', fontsize=10)
@@ -249,7 +249,7 @@ def draw_alpha_beta(outdir, log_probs, target):
 
 def draw_posterior(outdir, posterior, log_probs, target):
     T = len(posterior)
-    path, _ = ctc_forced_align(log_probs, target, T, len(target))
+    path = ctc_forced_align(log_probs, target, T, len(target))[0][:T]
     fig, ax = _figure(7, 2.6)
     image = ax.imshow(posterior.T, aspect="auto", cmap="magma", vmin=0, vmax=1)
     ax.plot(range(T), path, "o-", color="cyan", ms=5, lw=1.5, label="forced alignment")

@@ -48,15 +48,16 @@ def states_of(path, target, blank):
 
 def brute_force_alignment(lp, target, blank):
     """The best score over frame paths that collapse to target, and the maximiser the documented
-    tie rule picks: from the last frame backwards, the latest state (stay rather than advance;
-    end on the final blank), i.e. the largest state sequence read backwards."""
+    tie rule picks: read from the last frame backwards, end on the last label rather than the
+    final blank, then the largest state at each frame (stay rather than advance)."""
     T, C = lp.shape
     best, chosen = -np.inf, None
     for path in itertools.product(range(C), repeat=T):
         if collapse(path, blank) != list(target):
             continue
         score = lp[np.arange(T), list(path)].sum()
-        key = states_of(path, target, blank)[::-1]
+        states = states_of(path, target, blank)
+        key = [-states[-1]] + states[-2::-1]
         if score > best or (score == best and score > -np.inf and key > chosen[1]):
             best, chosen = score, (list(path), key)
     return best, (chosen[0] if chosen else None)
@@ -374,7 +375,7 @@ def test_empty_inputs_and_targets():
     assert scores.sum(axis=1).tolist() == [0.0, -np.inf]  # the empty path has probability 1
     assert (alignments == 0).all()
     alignments, scores = ctc_forced_align(lp, [[1], [2]], [4, 3], [0, 1])
-    assert alignments.tolist() == [[0, 0, 0, 0], [2, 0, 0, 0]]  # ties: stay on the last blank
+    assert alignments.tolist() == [[0, 0, 0, 0], [2, 2, 2, 0]]  # ties: end on the label, stay
     np.testing.assert_allclose(scores.sum(axis=1), [4 * np.log(1 / 3), 3 * np.log(1 / 3)])
 
 

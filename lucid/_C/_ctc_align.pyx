@@ -16,8 +16,8 @@ A. Algorithm. Graves et al. (2006), section 4.1, with the sums of eqs. 6-7 repla
    Only the band of states on a complete path is visited at each frame (as in the loss).
    Each max records how many states back its winner lies (0, 1 or 2); backtracking from the
    better end state yields l'_s at every frame: the frame-level alignment. Ties go to the
-   smaller step (a path stays on a state rather than advancing, as torchaudio's forced_align
-   does); at the end a tie goes to the final blank.
+   smaller step (a path stays on a state rather than advancing) and at the end to the last
+   label rather than the final blank, as in torchaudio's forced_align.
 B. Memory, and long inputs. The back-pointers are one byte per state and frame. A sample whose
    frames x states bytes fit in `plain_bytes` keeps them all (plain Viterbi, one forward pass).
    A longer one is cut into blocks of B frames (B ~ sqrt(8 frames) unless given): the forward
@@ -141,9 +141,9 @@ cdef double viterbi_one(
             memcpy(lat.checkpoint + (t // block) * width, row_of(lat, t) - PAD,
                    width * sizeof(double))
     end_row = row_of(lat, frames - 1)
-    s = states - 1  # eq. (8): the final blank or the last label (a tie: the blank)
-    if states > 1 and end_row[states - 2] > end_row[states - 1]:
-        s = states - 2
+    s = states - 2  # eq. (8): the last label or the final blank (a tie: the label)
+    if states == 1 or end_row[states - 1] > end_row[states - 2]:
+        s = states - 1
     score = end_row[s]
     if score == -INFINITY:
         return score
