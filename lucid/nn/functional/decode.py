@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from lucid._tensor import Tensor
-from lucid.nn.functional.ctc import (
+from lucid.nn.functional._ctc_checks import (
     _check_blank,
     _check_input_lengths_fit,
     _check_lengths,
