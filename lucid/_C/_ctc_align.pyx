@@ -258,7 +258,8 @@ def ctc_viterbi(
     cdef bint failed = False
     cdef Scratch scratch
     cdef const int64_t* all_labels = &labels[0] if labels.shape[0] > 0 else NULL
-    with nogil, parallel(num_threads=max(n_threads, 1)):
+    # no more threads than samples: a thread without a sample would only be started and joined
+    with nogil, parallel(num_threads=max(1, min(n_threads, N))):
         scratch = Scratch(NULL, 0)
         for n in prange(N, schedule="dynamic"):
             score[n] = align_one(log_probs, n, input_lengths[n], all_labels + offsets[n],

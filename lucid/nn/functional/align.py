@@ -82,8 +82,9 @@ def ctc_forced_align(
     -----
     Ties between paths of equal score are broken as torchaudio's ``forced_align`` breaks them:
     read from the last frame backwards, the path ends on the last label rather than the final
-    blank, and stays in each state rather than arriving in it later. The recursion runs in double precision over the
-    batch on ``lucid.get_num_threads()`` threads; results do not depend on the thread count.
+    blank, and stays in each state rather than arriving in it later. The recursion runs in
+    double precision over the batch on ``lucid.get_num_threads()`` threads; results do not
+    depend on the thread count.
 
     Memory: a sample of F frames and S labels has 2S + 1 lattice states. When F (2S + 1) bytes
     (its back-pointers) fit in 64 MiB, they are kept whole; beyond that the sample is aligned in
