@@ -388,6 +388,17 @@ def test_an_overlong_target_is_impossible_without_a_dp():
               numpy_viterbi(lp.numpy()[:, 1], [1, 1, 1], 0))
 
 
+def test_frames_past_the_input_length_are_never_read():
+    rng = np.random.default_rng(4)
+    lp = rng.normal(size=(6, 2, 4))
+    alignments, scores = ctc_forced_align(lucid.tensor(lp), [[1, 2], [3, 3]], [6, 4], [2, 2])
+    lp[4:, 1] = np.nan
+    again, scores_again = ctc_forced_align(lucid.tensor(lp), [[1, 2], [3, 3]], [6, 4], [2, 2])
+    np.testing.assert_array_equal(again, alignments)
+    np.testing.assert_array_equal(scores_again, scores)
+    assert np.isfinite(scores).all()
+
+
 def test_layouts_strides_defaults_and_unbatched_input_agree():
     rng = np.random.default_rng(5)
     lp = rng.normal(size=(3, 10, 5))  # (N, T, C), as torchaudio takes it: transposed below
