@@ -5,10 +5,10 @@
 
 - Long form: one recording of T frames against S labels (default: an hour at 50 frames/s,
   180,000 frames, against 30,000 labels; C = 32, float32), aligned in a fresh process on one
-  thread. Reported: wall time, and the rise of the process's resident high-water mark
-  (ru_maxrss) over the call, next to the T x (2S + 1) bytes that the plain recursion's
-  back-pointers alone would take. The same, at a tenth of the size, for the plain recursion
-  against the blocked one (the blocked one forced), to show what the recomputation costs.
+  thread. Reported: wall time, and the rise of the process's resident high-water mark over
+  the call (Linux: VmHWM, reset before the call), next to the T x (2S + 1) bytes that the
+  plain recursion's back-pointers alone would take. The same, at a tenth of the size, for
+  the plain recursion against the blocked one (forced), to show what the recomputation costs.
 - Batch: N samples of up to T frames in one call against a Python loop of single-sample calls,
   same thread count (1, then --threads), medians over interleaved repeats. torchaudio's
   forced_align (one sample per call, as it requires) joins the loop when it is installed.
@@ -35,12 +35,19 @@ try:
 except ImportError:
     forced_align = None
 
+# The call's own peak: VmHWM reset just before it (Linux). ru_maxrss would not do: a child
+# inherits its parent's high-water mark, and this parent has imported torch.
 CHILD = """
-import json, resource, sys, time
+import json, os, resource, time
 import numpy as np
 import lucid
 import lucid.nn.functional.align as align
 from lucid.nn.functional import ctc_forced_align
+
+def vm_mib(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
+
 T, S, C, mode = {T}, {S}, 32, {mode!r}
 rng = np.random.default_rng(0)
 x = rng.normal(scale=3.0, size=(T, C)).astype(np.float32)
@@ -51,13 +58,17 @@ if mode == "plain":
     align._PLAIN_BYTES = 2**62
 elif mode == "blocked":
     align._PLAIN_BYTES = 0
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+proc = os.path.exists("/proc/self/clear_refs")
+if proc:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+    before = vm_mib("VmRSS:")
 start = time.perf_counter()
 alignment, scores = ctc_forced_align(lp, target)
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps(dict(seconds=seconds, rise_mib=(peak - before) / 1024, peak_mib=peak / 1024,
-                      score=float(scores.astype(np.float64).sum()))))
+peak = vm_mib("VmHWM:") if proc else float("nan")
+print(json.dumps(dict(seconds=seconds, rise_mib=peak - before if proc else float("nan"),
+                      peak_mib=peak, score=float(scores.astype(np.float64).sum()))))
 """
 
 
@@ -110,19 +121,23 @@ def batch_vs_loop(T, N, C, S, repeats, threads):
     runs = {"lucid batch": run_batch, "lucid loop": run_loop}
     if forced_align is not None:
         runs["torchaudio loop"] = run_torchaudio
-    times = {name: [] for name in runs}
+    wall = {name: [] for name in runs}
+    cpu = {name: [] for name in runs}
     for fn in runs.values():
         fn()  # warm-up
     for _ in range(repeats):
         for name, fn in runs.items():  # interleaved
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.perf_counter() - start)
-    med = {name: statistics.median(t) for name, t in times.items()}
-    print(f"  T={T} N={N} C={C} S<={S}, {threads} threads, median of {repeats}:")
-    for name, m in med.items():
-        ratio = m / med["lucid batch"]
-        print(f"    {name:>16}: {1e3 * m:8.2f} ms  ({ratio:5.2f}x the batched call)")
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    print(f"  T={T} N={N} C={C} S<={S}, {threads} thread(s), median of {repeats} "
+          f"(wall; CPU time of all threads):")
+    base = statistics.median(wall["lucid batch"])
+    for name in runs:
+        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        print(f"    {name:>16}: {1e3 * w:8.2f} ms wall ({w / base:5.2f}x the batched call), "
+              f"{1e3 * c:8.2f} ms CPU")
 
 
 def main():

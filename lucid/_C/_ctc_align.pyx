@@ -48,6 +48,16 @@ from lucid._C._lattice cimport (PAD, Scratch, band_hi, band_lo, can_skip, ext_la
                                 has_dp, repeats, scratch_reserve)
 from lucid._C._rows cimport floating
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define LUCID_PREFETCH(p) __builtin_prefetch(p)
+    #else
+    #define LUCID_PREFETCH(p) ((void) 0)
+    #endif
+    """
+    void LUCID_PREFETCH(const void* p) noexcept nogil
+
 
 cdef struct Lattice:
     # One sample's lattice and its workspace (pointers into the thread's scratch).
@@ -68,12 +78,17 @@ cdef inline double* row_of(Lattice* lat, Py_ssize_t t) noexcept nogil:
 
 cdef bint gather(const floating[:, :, :] log_probs, Lattice* lat, Py_ssize_t t,
                  Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """lat.emit[s] = y_t(l'_s) for s in [lo, hi); False if one of them is NaN or +inf."""
-    cdef Py_ssize_t s
+    """lat.emit[s] = y_t(l'_s) for s in [lo, hi); False if one of them is NaN or +inf.
+
+    The same classes of frame t + 1 are prefetched: in a (T, N, C) batch consecutive frames of
+    a sample lie N C elements apart, too far for the hardware to guess.
+    """
+    cdef Py_ssize_t s, ahead = min(t + 1, lat.frames - 1)
     cdef double y
     cdef bint bad = False
     for s in range(lo, hi):
         y = log_probs[t, lat.n, lat.label[s]]
+        LUCID_PREFETCH(&log_probs[ahead, lat.n, lat.label[s]])
         bad |= not (y < INFINITY)  # NaN or +inf
         lat.emit[s] = y
     return not bad
