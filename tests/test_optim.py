@@ -127,7 +127,8 @@ def test_float32_parameters_stay_float32():
     (lambda p: SGD([p * 2], lr=0.1), r"SGD: params\[0\] is not a leaf"),
     (lambda p: SGD([p], lr=-0.1), "SGD: lr must be >= 0, got -0.1"),
     (lambda p: SGD([p], lr=0.1, momentum=-1.0), "SGD: momentum must be >= 0, got -1.0"),
-    (lambda p: SGD([p], lr=0.1, nesterov=True), "SGD: nesterov needs momentum > 0 and dampening == 0"),
+    (lambda p: SGD([p], lr=0.1, nesterov=True),
+     "SGD: nesterov needs momentum > 0 and dampening == 0"),
     (lambda p: SGD([p], lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "dampening=0.1"),
     (lambda p: Adam([p], lr=float("nan")), "Adam: lr must be >= 0, got nan"),
     (lambda p: Adam([p], eps=-1e-8), "Adam: eps must be >= 0"),
@@ -141,7 +142,8 @@ def test_bad_arguments_raise_value_error(make, message):
 
 
 def test_non_tensor_parameter_is_a_type_error():
-    with pytest.raises(TypeError, match=r"Adam: params\[0\] must be a lucid.Tensor, got numpy.ndarray"):
+    with pytest.raises(TypeError,
+                       match=r"Adam: params\[0\] must be a lucid.Tensor, got numpy.ndarray"):
         Adam([np.zeros(3)])
 
 
