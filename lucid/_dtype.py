@@ -98,8 +98,9 @@ def _scalar_kind(value: object) -> str:
 def result_type(*operands: object) -> np.dtype:
     """The dtype of an elementwise op on arrays and Python numbers, by PyTorch's rules.
 
-    - Arrays promote among themselves by kind (bool < integer < float), then by size:
-      float32 with float64 gives float64, int32 with int64 gives int64.
+    - Arrays promote by kind first (bool < integer < float), then by size within the highest
+      kind: float32 with float64 gives float64, int32 with int64 gives int64, but float32
+      with int64 stays float32 (numpy would say float64).
     - A Python number only matters when its kind is higher than every array's: an int32 array
       plus 1 stays int32, a float32 array times 2.5 stays float32, but an integer array plus
       0.5 becomes float32 (the default float) and a bool array plus 1 becomes int64.
@@ -108,9 +109,12 @@ def result_type(*operands: object) -> np.dtype:
     >>> result_type(np.zeros(2, np.int32), 1), result_type(np.zeros(2, np.int64), 0.5)
     (dtype('int32'), dtype('float32'))
     """
-    arrays = [np.asarray(a).dtype for a in operands if isinstance(a, np.ndarray)]
+    arrays = [a.dtype for a in operands if isinstance(a, np.ndarray)]
     scalars = [_scalar_kind(s) for s in operands if not isinstance(s, np.ndarray)]
-    out = np.result_type(*arrays) if arrays else None
+    out = None
+    if arrays:
+        top = max(_KIND_RANK[d.kind] for d in arrays)
+        out = np.result_type(*(d for d in arrays if _KIND_RANK[d.kind] == top))
     top_scalar = max(scalars, key=_KIND_RANK.__getitem__, default=None)
     if out is None or (top_scalar and _KIND_RANK[top_scalar] > _KIND_RANK[out.kind]):
         out = {"b": np.dtype(np.bool_), "i": DEFAULT_INT, "f": DEFAULT_FLOAT}[top_scalar]

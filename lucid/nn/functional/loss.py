@@ -33,8 +33,11 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     expect_tensor(input, "mse_loss", "input")
     expect_tensor(target, "mse_loss", "target")
     _check_reduction(reduction, "mse_loss")
-    if input.shape != target.shape:
-        np.broadcast_shapes(input.shape, target.shape)  # raises for incompatible shapes
+    try:
+        np.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape "
+                         f"{target.shape} do not broadcast") from None
     diff = input - target
     loss = diff * diff
     return loss if reduction == "none" else getattr(loss, reduction)()
