@@ -74,6 +74,7 @@ from lucid._functions import (
     unsqueeze,
     var,
 )
+from lucid._serialization import load, save
 from lucid._tensor import Tensor, cat, stack, where
 from lucid._threads import get_num_threads, set_num_threads
 from lucid.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -96,7 +97,7 @@ __all__ = [
     "sum", "mean", "var", "std", "max", "min", "argmax", "argmin", "exp", "log", "sqrt",
     "abs", "clamp", "maximum", "minimum", "matmul", "reshape", "flatten", "squeeze",
     "unsqueeze", "permute", "transpose", "sigmoid", "tanh", "softmax", "log_softmax",
-    "cat", "stack", "where",
+    "cat", "stack", "where", "save", "load",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_num_threads", "get_num_threads", "nn", "optim", "_C",
 ]

@@ -155,6 +155,11 @@ class Tensor(TensorBase, ArithMixin, ReduceMixin, ShapeMixin, CompareMixin, Inde
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
 
+    def eval(self) -> Tensor:
+        """Self. lucid 3's Metal backend is lazy and ``loss.eval()`` forces the pending work
+        before ``backward()``; here every op runs at once, so there is nothing to force."""
+        return self
+
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
         return Tensor(self._data, device=self._device)
