@@ -110,3 +110,13 @@ def test_recording_a_node_keeps_the_dtype_the_op_chose():
     assert y.dtype is lucid.float64
     y.sum().backward()
     assert x.grad.dtype is lucid.float32
+
+
+def test_what_coming_from_says_of_pytorch_zero_dim_promotion():
+    torch = pytest.importorskip("torch")
+    theirs = (torch.tensor([1, 2], dtype=torch.int32) + torch.tensor(5)).dtype
+    ours = (lucid.tensor([1, 2], dtype=lucid.int32) + lucid.tensor(5)).dtype
+    assert theirs == torch.int32 and ours is lucid.int64  # documented difference
+    with pytest.raises(RuntimeError):
+        torch.tensor([1, 2]).mean()
+    assert lucid.tensor([1, 2]).mean().dtype is lucid.float32

@@ -71,7 +71,7 @@ def test_classification_loop_with_cross_entropy_and_accuracy():
     y = (x[:, 0] + x[:, 1] > 0).long()
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
     opt = optim.SGD(model.parameters(), lr=0.5)
-    for epoch in range(60):
+    for _epoch in range(60):
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         opt.zero_grad()
@@ -109,7 +109,7 @@ def test_scheduler_loop():
     model = nn.Linear(4, 1)
     opt = optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
     sched = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.1)
-    for epoch in range(20):
+    for _epoch in range(20):
         loss = model(lucid.randn(8, 4)).pow(2).mean()
         opt.zero_grad()
         loss.backward()

@@ -142,7 +142,7 @@ def test_adamw_matches_pytorch():
     o = optim.AdamW([ours], lr=0.1, weight_decay=0.1, amsgrad=True)
     t = torch.optim.AdamW([theirs], lr=0.1, weight_decay=0.1, amsgrad=True)
     for _ in range(5):
-        for opt, p, lib in ((o, ours, None), (t, theirs, torch)):
+        for opt, p in ((o, ours), (t, theirs)):
             opt.zero_grad()
             ((p * p * p).sum() + p.sum()).backward()
             opt.step()
