@@ -220,7 +220,7 @@ cdef double align_one(
     int64_t plain_bytes, Py_ssize_t block, Scratch* scratch,
     int64_t* path,                      # OUT row of T: the path, then blank
     floating* frame_score,              # OUT row of T: y_t of the path, then 0; or all NaN/-inf
-    bint* failed,                       # OUT set if malloc failed
+    size_t* failed,                     # OUT the bytes asked for, if malloc failed
 ) noexcept nogil:
     """Align sample n and write its output rows (see ctc_viterbi); return its score."""
     cdef Py_ssize_t T = log_probs.shape[0], t, s
@@ -233,7 +233,7 @@ cdef double align_one(
         lat.width = lat.states + 2 * PAD
         block = block_frames(frames, lat.states, plain_bytes, block)
         if not attach(&lat, scratch, block):
-            failed[0] = True
+            failed[0] = workspace_bytes(frames, lat.states, block)
             score = NAN
         else:
             for s in range(lat.states):
@@ -270,7 +270,7 @@ def ctc_viterbi(
     element of its frame_score row, so that the row's sum is the score whatever the lengths.
     """
     cdef Py_ssize_t N = log_probs.shape[1], n
-    cdef bint failed = False
+    cdef size_t failed = 0
     cdef Scratch scratch
     cdef const int64_t* all_labels = &labels[0] if labels.shape[0] > 0 else NULL
     # no more threads than samples: a thread without a sample would only be started and joined
@@ -282,4 +282,5 @@ def ctc_viterbi(
                                  &path[n, 0], &frame_score[n, 0], &failed)
         free(scratch.data)
     if failed:
-        raise MemoryError("ctc_viterbi: could not allocate the alignment workspace")
+        raise MemoryError(f"ctc_viterbi: could not allocate an alignment workspace of "
+                          f"{failed / 2**20:.1f} MiB")
