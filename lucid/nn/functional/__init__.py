@@ -1,6 +1,7 @@
 """Functional ops: activations, the feed-forward layer ops, the CTC loss, CTC decoding."""
 
 from lucid.nn.functional.activation import log_softmax, relu, softmax, tanh
+from lucid.nn.functional.beam import CTCHypothesis, ctc_beam_search_decode
 from lucid.nn.functional.ctc import ctc_loss
 from lucid.nn.functional.decode import ctc_forced_align, ctc_greedy_decode
 from lucid.nn.functional.linear import context_window, linear
@@ -8,4 +9,5 @@ from lucid.nn.functional.linear import context_window, linear
 __all__ = [
     "log_softmax", "softmax", "ctc_loss",
     "relu", "tanh", "linear", "context_window", "ctc_greedy_decode", "ctc_forced_align",
+    "ctc_beam_search_decode", "CTCHypothesis",
 ]
