@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -129,7 +129,7 @@ def _read_arpa(path: str) -> list[dict[tuple[str, ...], tuple[float, float]]]:
         for lineno, raw in enumerate(f, 1):
             line = raw.strip()
 
-            def fail(message: str) -> ValueError:
+            def fail(message: str, lineno=lineno, line=line) -> ValueError:
                 return ValueError(f"{path}:{lineno}: {message}, got {line[:80]!r}")
 
             if not line:
