@@ -14,8 +14,8 @@ A. Algorithm. The prefix search of Graves (2008, sec. 7.5; Hannun et al. 2014, a
    An extension l+c that is itself in the beam adds into that hypothesis (the "merge"), so every
    path is counted exactly once: when nothing is pruned, pb (+) pnb after the last frame is the
    labelling's exact log-probability, -ctc_loss. Pruning keeps the beam_width best hypotheses
-   per frame (and optionally drops classes below token_min_logp and hypotheses more than
-   beam_threshold below the best).
+   per frame (and optionally drops hypotheses more than beam_threshold below the best, and
+   classes below token_min_logp unless they are the frame's most likely, as pyctcdecode does).
 B. Prefixes are nodes of a trie (parent, token, child list), so a hypothesis is one int64 and
    l+c is found by walking l's children. Candidates of a frame are plain structs; only those
    that survive pruning get a node, so a sample needs at most 1 + T * beam_width nodes. Each
@@ -274,12 +274,13 @@ cdef int64_t search_one(
     const floating[:, :, :] log_probs, int64_t n, int64_t T, int64_t C, int64_t blank,
     int64_t B, int64_t top_k, double token_min_logp, double threshold, const LM* lm,
     Node* nodes, Cand* cands, int64_t* beam, double* pb, double* pnb, int64_t* heap,
+    int64_t* child_of,
     int64_t* out_tokens, int64_t* out_frames, int64_t* out_len, double* out_score,
     int64_t stride,
 ) noexcept nogil:
     """Prefix beam search of sample n (A.-C.); writes up to top_k hypotheses, returns how many."""
     cdef int64_t n_nodes = 1, nb = 1, nc, i, j, c, t, u, child, last, k, m, depth
-    cdef double y_blank, total, src, val, y
+    cdef double y_blank, total, src, val, y, floor
     cdef Cand* cand
     cdef Node* node
 
@@ -293,12 +294,25 @@ cdef int64_t search_one(
     nodes[0].lookahead = 0.0
     nodes[0].token = -1
     nodes[0].frame = -1
+    for c in range(C):
+        child_of[c] = -1
     beam[0] = 0
     pb[0] = 0.0
     pnb[0] = -INFINITY
 
     for t in range(T):
+        # classes below token_min_logp are skipped, except the frame's most likely one
+        floor = token_min_logp
+        if floor > -INFINITY:
+            y = -INFINITY
+            for c in range(C):
+                if log_probs[t, n, c] > y:
+                    y = log_probs[t, n, c]
+            if y < floor:
+                floor = y
         y_blank = log_probs[t, n, blank]
+        if y_blank < floor:
+            y_blank = -INFINITY
         for i in range(nb):  # blank and repeat: the prefix stays
             u = beam[i]
             cand = &cands[i]
@@ -309,25 +323,29 @@ cdef int64_t search_one(
             cand.pb = log_add(pb[i], pnb[i]) + y_blank
             cand.pnb = -INFINITY
             if nodes[u].token >= 0:
-                cand.pnb = pnb[i] + log_probs[t, n, nodes[u].token]
+                y = log_probs[t, n, nodes[u].token]
+                if y >= floor:
+                    cand.pnb = pnb[i] + y
         nc = nb
         for i in range(nb):  # extensions
             u = beam[i]
             last = nodes[u].token
             total = log_add(pb[i], pnb[i])
+            child = nodes[u].first_child  # u's children by token, for O(1) lookups below
+            while child >= 0:
+                child_of[nodes[child].token] = child
+                child = nodes[child].next_sibling
             for c in range(C):
                 if c == blank:
                     continue
                 y = log_probs[t, n, c]
-                if y < token_min_logp:
+                if y < floor:
                     continue
                 src = pb[i] if c == last else total
                 val = src + y
                 if val == -INFINITY:
                     continue
-                child = nodes[u].first_child
-                while child >= 0 and nodes[child].token != c:
-                    child = nodes[child].next_sibling
+                child = child_of[c]
                 if child >= 0 and nodes[child].slot >= 0:  # l+c is in the beam: merge
                     cand = &cands[nodes[child].slot]
                     cand.pnb = log_add(cand.pnb, val)
@@ -349,6 +367,10 @@ cdef int64_t search_one(
                 elif not extend(lm, &nodes[u], c, cand):
                     continue
                 nc += 1
+            child = nodes[u].first_child
+            while child >= 0:
+                child_of[nodes[child].token] = -1
+                child = nodes[child].next_sibling
         for i in range(nc):
             cands[i].score = log_add(cands[i].pb, cands[i].pnb) + cands[i].extra + \
                 cands[i].lookahead
@@ -501,7 +523,7 @@ def ctc_prefix_beam_search(
     with nogil, parallel(num_threads=n_threads):
         nodes = <Node*> malloc((1 + max_T * B) * sizeof(Node))
         cands = <Cand*> malloc(B * C * sizeof(Cand))
-        ints = <int64_t*> malloc(3 * B * sizeof(int64_t))
+        ints = <int64_t*> malloc((3 * B + C) * sizeof(int64_t))
         floats = <double*> malloc(4 * B * sizeof(double))
         for n in prange(N, schedule="dynamic"):
             if nodes == NULL or cands == NULL or ints == NULL or floats == NULL:
@@ -510,7 +532,7 @@ def ctc_prefix_beam_search(
                 out_count[n] = search_one(
                     log_probs, n, input_lengths[n], C, blank, B, top_k, token_min_logp,
                     beam_threshold, &lm, nodes, cands, ints, floats, floats + 2 * B,
-                    ints + 2 * B, &out_tokens[n, 0, 0], &out_frames[n, 0, 0], &out_len[n, 0],
+                    ints + 2 * B, ints + 3 * B, &out_tokens[n, 0, 0], &out_frames[n, 0, 0], &out_len[n, 0],
                     &out_score[n, 0], stride)
         free(nodes)
         free(cands)

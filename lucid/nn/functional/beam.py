@@ -106,7 +106,7 @@ def prefix_beam_search(
     counts = np.zeros(N, dtype=np.int64)
     _ctc_beam.ctc_prefix_beam_search(lp, il, blank, beam_width, top_k, token_min_logp,
                                      beam_threshold, scoring, tokens, frames, lengths, scores,
-                                     counts, _threads.get_num_threads())
+                                     counts, min(_threads.get_num_threads(), N))
     hypotheses = [
         [CTCHypothesis(tokens=tokens[n, k, : lengths[n, k]].tolist(), score=float(scores[n, k]),
                        timesteps=frames[n, k, : lengths[n, k]].tolist())
@@ -149,8 +149,9 @@ def ctc_beam_search_decode(
     top_k : int, default 1
         Hypotheses returned per sample, at most ``beam_width``.
     token_min_logp : float <= 0 or None, default None
-        Skip classes whose log-probability at a frame is below this (pyctcdecode's
-        ``token_min_logp``); None keeps all.
+        At each frame, skip classes (the blank too) whose log-probability is below this,
+        except the frame's most likely class (pyctcdecode's ``token_min_logp``); None keeps
+        all.
     beam_threshold : float >= 0 or None, default None
         Also drop prefixes scoring more than this below the frame's best; None keeps all
         ``beam_width``.
