@@ -102,17 +102,9 @@ class CTCDecoder:
         """The words spelled by class indices: their text split at the word delimiter."""
         if self.sil is None:
             return []
-        words, current = [], []
-        for i in idxs:
-            if i == self.sil:
-                if current:
-                    words.append("".join(current))
-                current = []
-            else:
-                current.append(self.tokens[i])
-        if current:
-            words.append("".join(current))
-        return words
+        # the delimiter as a NUL, so a token that merely contains its text cannot split words
+        pieces = [self.tokens[i] if i != self.sil else "\0" for i in idxs]
+        return [w for w in "".join(pieces).split("\0") if w]
 
     def text(self, idxs: Iterable[int]) -> str:
         """The words of :meth:`words` joined by single spaces."""
