@@ -135,3 +135,21 @@ def test_nan_is_an_error():
     lp[1, 0, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         ctc_beam_search_decode(lucid.tensor(lp), [3])
+
+
+def test_long_input_grows_the_prefix_store():
+    """Uniform-ish frames create new prefixes on every frame: far more than the workspace's
+    first allocation, which must grow without changing anything."""
+    rng = np.random.default_rng(8)
+    T = 1500
+    lp = lucid.tensor(random_log_probs(rng, T, 2, 4, peaky=0.5))
+    hyps = ctc_beam_search_decode(lp, [T, T - 7], beam_width=3, top_k=2)
+    for n, length in enumerate([T, T - 7]):
+        for hyp in hyps[n]:
+            assert len(hyp.tokens) > 300
+            assert all(a < b for a, b in zip(hyp.timesteps, hyp.timesteps[1:]))
+            assert 0 <= hyp.timesteps[0] and hyp.timesteps[-1] < length
+            exact = -ctc_loss(lp[:, n], hyp.tokens, length, len(hyp.tokens)).item()
+            assert hyp.score <= exact + 1e-9  # a pruned beam can only miss paths
+    alone = ctc_beam_search_decode(lp[:, 1], T - 7, beam_width=3, top_k=2)
+    assert alone == hyps[1]

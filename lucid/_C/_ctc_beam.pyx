@@ -18,9 +18,11 @@ A. Algorithm. The prefix search of Graves (2008, sec. 7.5; Hannun et al. 2014, a
    classes below token_min_logp unless they are the frame's most likely, as pyctcdecode does).
 B. Prefixes are nodes of a trie (parent, token, child list), so a hypothesis is one int64 and
    l+c is found by walking l's children. Candidates of a frame are plain structs; only those
-   that survive pruning get a node, so a sample needs at most 1 + T * beam_width nodes. Each
+   that survive pruning get a node: at most beam_width new nodes per frame, in an array that
+   grows by doubling (a beam that keeps re-finding the same prefixes stays small). Each
    node keeps the frame at which its token was most likely entered (the largest extension term
-   above over all frames it was extended in): the token's timestep.
+   above over all frames it was extended in): the token's timestep, lowered where needed so
+   that a hypothesis's timesteps strictly increase.
 C. Language model ("shallow fusion"). A node also carries what the LM says about its prefix:
    an n-gram state, the position of its unfinished word in a word trie, and `extra`, the sum of
    lm_weight * ln P_LM, word insertion bonuses, unknown-word penalties and hotword boosts of the
@@ -42,7 +44,7 @@ E. Threading. Samples are independent: the batch is split over OpenMP threads, e
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, exp, log1p
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 
 from lucid._C._rows cimport floating
 
@@ -273,13 +275,16 @@ cdef int64_t select_best(Cand* cands, int64_t n, int64_t k, double threshold,
 cdef int64_t search_one(
     const floating[:, :, :] log_probs, int64_t n, int64_t T, int64_t C, int64_t blank,
     int64_t B, int64_t top_k, double token_min_logp, double threshold, const LM* lm,
-    Node* nodes, Cand* cands, int64_t* beam, double* pb, double* pnb, int64_t* heap,
-    int64_t* child_of,
+    Node** nodes_p, int64_t* capacity, Cand* cands, int64_t* beam, double* pb, double* pnb,
+    int64_t* heap, int64_t* child_of,
     int64_t* out_tokens, int64_t* out_frames, int64_t* out_len, double* out_score,
     int64_t stride,
 ) noexcept nogil:
-    """Prefix beam search of sample n (A.-C.); writes up to top_k hypotheses, returns how many."""
+    """Prefix beam search of sample n (A.-C.); writes up to top_k hypotheses, returns how many
+    (-1 if the node array could not grow; it is reallocated through nodes_p)."""
     cdef int64_t n_nodes = 1, nb = 1, nc, i, j, c, t, u, child, last, k, m, depth
+    cdef Node* nodes = nodes_p[0]
+    cdef Node* grown
     cdef double y_blank, total, src, val, y, floor
     cdef Cand* cand
     cdef Node* node
@@ -301,6 +306,13 @@ cdef int64_t search_one(
     pnb[0] = -INFINITY
 
     for t in range(T):
+        if n_nodes + B > capacity[0]:  # room for this frame's new prefixes
+            grown = <Node*> realloc(nodes, 2 * capacity[0] * sizeof(Node))
+            if grown == NULL:
+                return -1
+            nodes = grown
+            nodes_p[0] = grown
+            capacity[0] *= 2
         # classes below token_min_logp are skipped, except the frame's most likely one
         floor = token_min_logp
         if floor > -INFINITY:
@@ -437,6 +449,12 @@ cdef int64_t search_one(
             depth -= 1
             out_tokens[k * stride + depth] = nodes[j].token
             out_frames[k * stride + depth] = nodes[j].frame
+            # a prefix can be re-entered more strongly after its extensions were made: keep
+            # the frames strictly increasing (each token's frame is at least its position,
+            # since a prefix of length d is first made at frame d - 1 or later)
+            if depth + 1 < out_len[k] and \
+                    out_frames[k * stride + depth] >= out_frames[k * stride + depth + 1]:
+                out_frames[k * stride + depth] = out_frames[k * stride + depth + 1] - 1
             j = nodes[j].parent
     return m
 
@@ -484,6 +502,7 @@ def ctc_prefix_beam_search(
     cdef int64_t B = beam_width
     cdef Py_ssize_t failed = 0
     cdef Node* nodes = NULL
+    cdef int64_t capacity = 0
     cdef Cand* cands = NULL
     cdef int64_t* ints = NULL
     cdef double* floats = NULL
@@ -521,7 +540,8 @@ def ctc_prefix_beam_search(
         lm.trie_lookahead = &trie_lookahead[0]
 
     with nogil, parallel(num_threads=n_threads):
-        nodes = <Node*> malloc((1 + max_T * B) * sizeof(Node))
+        capacity = B * (1 + min(max_T, 256))  # grown by doubling when a sample needs more
+        nodes = <Node*> malloc(capacity * sizeof(Node))
         cands = <Cand*> malloc(B * C * sizeof(Cand))
         ints = <int64_t*> malloc((3 * B + C) * sizeof(int64_t))
         floats = <double*> malloc(4 * B * sizeof(double))
@@ -531,16 +551,18 @@ def ctc_prefix_beam_search(
             else:
                 out_count[n] = search_one(
                     log_probs, n, input_lengths[n], C, blank, B, top_k, token_min_logp,
-                    beam_threshold, &lm, nodes, cands, ints, floats, floats + 2 * B,
-                    ints + 2 * B, ints + 3 * B, &out_tokens[n, 0, 0], &out_frames[n, 0, 0], &out_len[n, 0],
-                    &out_score[n, 0], stride)
+                    beam_threshold, &lm, &nodes, &capacity, cands, ints, floats,
+                    floats + 2 * B, ints + 2 * B, ints + 3 * B, &out_tokens[n, 0, 0],
+                    &out_frames[n, 0, 0], &out_len[n, 0], &out_score[n, 0], stride)
+                if out_count[n] < 0:
+                    failed += 1
         free(nodes)
         free(cands)
         free(ints)
         free(floats)
     if failed:
-        raise MemoryError(f"ctc_prefix_beam_search: could not allocate a workspace for "
-                          f"{1 + max_T * B} prefixes")
+        raise MemoryError(f"ctc_prefix_beam_search: could not allocate the workspace of a beam "
+                          f"of {B} over {C} classes and up to {max_T} frames")
 
 
 def lm_sentence_score(dict tables, const int64_t[::1] words, bint bos, bint eos):

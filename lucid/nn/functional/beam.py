@@ -39,8 +39,9 @@ class CTCHypothesis:
         probability of every frame-level path that collapses to it (``-ctc_loss``; exact when
         the beam kept every prefix). With one, that plus the language-model terms.
     timesteps : list of int
-        The frame at which each token was emitted (the frame of the largest extension term
-        seen for it during the search), one per entry of ``tokens``.
+        The frame at which each token was emitted, one per entry of ``tokens``, strictly
+        increasing: the frame where the search found the prefix ending in that token most
+        likely to be entered (moved earlier if a later token's frame requires it).
     """
 
     tokens: list[int]
