@@ -28,7 +28,7 @@ def random_trigram_arpa(path, rng, vocab=("a", "b", "c", "d", "e"), n3=25, n2=15
     tri = {tuple(rng.choice(words[3:] + ["</s>"], 2).tolist()) for _ in range(n3)}
     tri = {("<s>" if rng.random() < 0.3 else rng.choice(vocab),) + t for t in tri}
     bi = {tuple(rng.choice(words[3:] + ["</s>"], 2).tolist()) for _ in range(n2)}
-    bi |= {t[:2] for t in tri} | {t[1:] for t in tri} | {("<s>", "a")}
+    bi |= {t[:2] for t in tri} | {t[1:] for t in tri} | {("<s>", vocab[0])}
     bi = {b for b in bi if b[0] != "</s>"}
     tri = {t for t in tri if t[:2] in bi and t[1:] in bi and "</s>" not in t[:2]}
 
@@ -47,12 +47,16 @@ def kenlm():
     return pytest.importorskip("kenlm")
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sentence_scores_match_kenlm(tmp_path, kenlm, seed):
+@pytest.mark.parametrize("seed, size", [(0, 5), (1, 5), (2, 5), (3, 300)])
+def test_sentence_scores_match_kenlm(tmp_path, kenlm, seed, size):
+    """Small vocabularies hit every back-off path; 300 words and thousands of n-grams fill
+    the hash table enough for long probe chains."""
     rng = np.random.default_rng(seed)
-    path = random_trigram_arpa(tmp_path / "lm.arpa", rng)
+    vocab = [f"w{i}" for i in range(size)] if size > 5 else ["a", "b", "c", "d", "e"]
+    path = random_trigram_arpa(tmp_path / "lm.arpa", rng, vocab=tuple(vocab), n3=15 * size,
+                               n2=10 * size)
     ours, theirs = NGramLM(path), kenlm.Model(str(path))
-    sentences = [" ".join(rng.choice(["a", "b", "c", "d", "e", "zzz"], size=n))
+    sentences = [" ".join(rng.choice(vocab[:5] + ["zzz"] if size == 5 else vocab, size=n))
                  for n in (1, 2, 3, 5, 8, 13) for _ in range(6)]
     for sentence, bos, eos in itertools.product(sentences, (True, False), (True, False)):
         expected = theirs.score(sentence, bos=bos, eos=eos)
@@ -113,6 +117,7 @@ GOOD = "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1.0 <s> -0.1\n-0.5 a\n\n"
     (("ngram 1=2", "ngram 1=3"), 9, "promises 3 1-grams, but the \\\\1-grams: section has 2"),
     (("\\2-grams:", "\\3-grams:"), 9, "expected the section \\\\2-grams:"),
     (("-0.5 a", "-0.5 <s>"), 7, "'<s>' is listed twice"),
+    (("-0.2 <s> a", "-0.2 <s> b"), 10, "'b' is not listed among the 1-grams"),
 ])
 def test_malformed_files_name_the_line(tmp_path, edit, line, match):
     path = tmp_path / "bad.arpa"

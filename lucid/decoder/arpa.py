@@ -180,6 +180,10 @@ def _read_arpa(path: str) -> list[dict[tuple[str, ...], tuple[float, float]]]:
                     raise fail("a log10 probability must be finite and <= 0, a back-off "
                                "weight finite")
                 words = tuple(parts[1: order + 1])
+                if order > 1:
+                    unlisted = [w for w in words if (w,) not in ngrams[0]]
+                    if unlisted:
+                        raise fail(f"the word {unlisted[0]!r} is not listed among the 1-grams")
                 if words in ngrams[-1]:
                     raise fail(f"the {order}-gram {' '.join(words)!r} is listed twice")
                 ngrams[-1][words] = (prob, backoff)
@@ -202,8 +206,8 @@ def _build_tables(ngrams, word_index) -> dict:
     top = len(ngrams)
     states: dict[tuple[int, ...], int] = {(): 0}
     backoff = [0.0]
-    coded = [{tuple(word_index[w] for w in words): value for words, value in table.items()
-              if all(w in word_index for w in words)} for table in ngrams]
+    coded = [{tuple(word_index[w] for w in words): value for words, value in table.items()}
+             for table in ngrams]
     for table in coded[:-1]:
         for ids, (_, bo) in table.items():
             states[ids] = len(backoff)
