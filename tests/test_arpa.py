@@ -138,3 +138,13 @@ def test_good_file_reads(tmp_path):
     path.write_text(GOOD)
     lm = NGramLM(path)
     assert lm.log10_prob("a", eos=False) == pytest.approx(-0.2)
+
+
+def test_empty_higher_order_and_missing_context(tmp_path):
+    uni = {("<s>",): (-99.0, -0.5), ("</s>",): (-1.0, None), ("x",): (-0.7, -0.3)}
+    lm = NGramLM(write_arpa(tmp_path / "empty.arpa", [uni, {}]))
+    assert lm.log10_prob("x", eos=False) == pytest.approx(-0.5 - 0.7)
+    bi = {("<s>", "x"): (-0.2, None)}
+    tri = {("x", "x", "x"): (-0.1, None)}  # "x x" is not a 2-gram
+    with pytest.raises(ValueError, match=r"missing.arpa:15: the context of this 3-gram is not"):
+        NGramLM(write_arpa(tmp_path / "missing.arpa", [uni, bi, tri]))

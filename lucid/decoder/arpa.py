@@ -89,14 +89,17 @@ class NGramLM:
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
-        ngrams = _read_arpa(self.path)
-        self.order = len(ngrams)
-        self.vocab = [words[0] for words in ngrams[0]]
-        if ("<unk>",) not in ngrams[0]:
-            ngrams[0][("<unk>",)] = (_UNK_LOG10, 0.0)
-            self.vocab.append("<unk>")
-        self.word_index = {w: i for i, w in enumerate(self.vocab)}
-        self.tables = _build_tables(ngrams, self.word_index)
+        vocab, orders = _read_arpa(self.path)
+        self.order = len(orders)
+        if "<unk>" not in vocab:
+            vocab.append("<unk>")
+            words, prob, backoff, lines = orders[0]
+            orders[0] = (np.append(words, [[len(vocab) - 1]], axis=0),
+                         np.append(prob, _UNK_LOG10), np.append(backoff, 0.0),
+                         np.append(lines, 0))
+        self.vocab = vocab
+        self.word_index = {w: i for i, w in enumerate(vocab)}
+        self.tables = _build_tables(orders, self.word_index, self.path)
 
     def __repr__(self) -> str:
         return f"NGramLM({self.path!r}, order={self.order}, words={len(self.vocab)})"
@@ -119,133 +122,191 @@ class NGramLM:
         return self.log_prob(sentence, bos, eos) / LN10
 
 
-def _read_arpa(path: str) -> list[dict[tuple[str, ...], tuple[float, float]]]:
-    """Per order, {words: (log10 prob, log10 backoff)}; ValueError with file:line if malformed."""
-    counts: list[int] = []
-    ngrams: list[dict[tuple[str, ...], tuple[float, float]]] = []
-    section = "start"  # start -> data -> k-grams ... -> end
-    order = 0
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.strip()
+class _Lines:
+    """The file's lines, and errors that name one of them."""
 
-            def fail(message: str, lineno=lineno, line=line) -> ValueError:
-                return ValueError(f"{path}:{lineno}: {message}, got {line[:80]!r}")
+    def __init__(self, path: str):
+        self.path = path
+        with open(path, encoding="utf-8") as f:
+            self.text = f.read().split("\n")
 
-            if not line:
-                continue
-            if section == "start":
-                if line != "\\data\\":
-                    raise fail("an ARPA file must begin with \\data\\")
-                section = "data"
-            elif line.startswith("\\") and line.endswith("-grams:"):
-                expected = len(ngrams) + 1
-                if section == "data" and not counts:
-                    raise fail("expected 'ngram N=count' lines after \\data\\")
-                if line != f"\\{expected}-grams:":
-                    raise fail(f"expected the section \\{expected}-grams:")
-                if expected > len(counts):
-                    raise fail(f"the \\data\\ header lists orders up to {len(counts)}")
-                _check_count(ngrams, counts, path, lineno)
-                ngrams.append({})
-                section, order = "grams", expected
-            elif line == "\\end\\":
-                if section != "grams":
-                    raise fail("\\end\\ before any n-gram section")
-                _check_count(ngrams, counts, path, lineno)
-                if len(ngrams) != len(counts):
-                    raise fail(f"the \\data\\ header lists {len(counts)} orders but the file "
-                               f"has {len(ngrams)} sections")
-                section = "end"
-                break
-            elif section == "data":
-                key, _, value = line.partition("=")
-                if key.split() != ["ngram", str(len(counts) + 1)] or not value.strip().isdigit():
-                    raise fail(f"expected 'ngram {len(counts) + 1}=count'")
-                counts.append(int(value))
-            elif section == "grams":
-                parts = line.split()
-                if len(parts) not in (order + 1, order + 2):
-                    raise fail(f"a {order}-gram line holds a log10 probability, {order} "
-                               f"word(s) and, optionally, a back-off weight")
-                if len(parts) == order + 2 and order == len(counts):
-                    raise fail(f"a back-off weight on a {order}-gram, the highest order")
-                try:
-                    prob = float(parts[0])
-                    backoff = float(parts[order + 1]) if len(parts) == order + 2 else 0.0
-                except ValueError:
-                    raise fail("the log10 probability and back-off weight must be "
-                               "numbers") from None
-                if not (math.isfinite(backoff) and prob <= 0 and prob > -math.inf):
-                    raise fail("a log10 probability must be finite and <= 0, a back-off "
-                               "weight finite")
-                words = tuple(parts[1: order + 1])
-                if order > 1:
-                    unlisted = [w for w in words if (w,) not in ngrams[0]]
-                    if unlisted:
-                        raise fail(f"the word {unlisted[0]!r} is not listed among the 1-grams")
-                if words in ngrams[-1]:
-                    raise fail(f"the {order}-gram {' '.join(words)!r} is listed twice")
-                ngrams[-1][words] = (prob, backoff)
-            else:
-                raise fail("unexpected line")
-    if section != "end":
+    def error(self, i: int, message: str) -> ValueError:
+        """ValueError for line i (0-based) of the file."""
+        line = self.text[i].strip() if i < len(self.text) else ""
+        return ValueError(f"{self.path}:{i + 1}: {message}, got {line[:80]!r}")
+
+    def next_nonblank(self, i: int) -> int:
+        while i < len(self.text) and not self.text[i].strip():
+            i += 1
+        return i
+
+
+def _read_arpa(path: str) -> tuple[list[str], list[tuple]]:
+    """The vocabulary (the 1-grams' words, in order) and, per order k, the n-grams as arrays:
+    word indices (M, k), log10 probabilities (M,), log10 back-off weights (M,) and the
+    0-based line of each. ValueError naming the file and line if the file is malformed."""
+    lines = _Lines(path)
+    text = lines.text
+    i = lines.next_nonblank(0)
+    if i == len(text) or text[i].strip() != "\\data\\":
+        raise lines.error(i, "an ARPA file must begin with \\data\\")
+    counts = []
+    i = lines.next_nonblank(i + 1)
+    while i < len(text) and not text[i].startswith("\\"):
+        key, _, value = text[i].strip().partition("=")
+        if key.split() != ["ngram", str(len(counts) + 1)] or not value.strip().isdigit():
+            raise lines.error(i, f"expected 'ngram {len(counts) + 1}=count'")
+        counts.append(int(value))
+        i = lines.next_nonblank(i + 1)
+    if not counts:
+        raise lines.error(i, "expected 'ngram N=count' lines after \\data\\")
+    vocab: list[str] = []
+    index: dict[str, int] = {}
+    orders = []
+    for k in range(1, len(counts) + 1):
+        if i == len(text):
+            raise ValueError(f"{path}: the file ends before \\end\\ (truncated?)")
+        if text[i].strip() != f"\\{k}-grams:":
+            raise lines.error(i, f"expected the section \\{k}-grams:")
+        first = i + 1
+        i = first
+        while i < len(text) and not text[i].startswith("\\"):
+            i += 1
+        rows = [j for j in range(first, i) if text[j].strip()]
+        orders.append(_parse_section(lines, rows, k, k == len(counts), counts[k - 1], i,
+                                     vocab, index))
+    if i == len(text):
         raise ValueError(f"{path}: the file ends before \\end\\ (truncated?)")
-    return ngrams
+    if text[i].strip() != "\\end\\":
+        if text[i].strip().endswith("-grams:"):
+            raise lines.error(i, f"the \\data\\ header lists orders up to {len(counts)}")
+        raise lines.error(i, "expected \\end\\")
+    return vocab, orders
 
 
-def _check_count(ngrams, counts, path, lineno):
-    if ngrams and len(ngrams[-1]) != counts[len(ngrams) - 1]:
-        k = len(ngrams)
-        raise ValueError(f"{path}:{lineno}: the \\data\\ header promises {counts[k - 1]} "
-                         f"{k}-grams, but the \\{k}-grams: section has {len(ngrams[-1])}")
+def _parse_section(lines, rows, k, top, count, end, vocab, index):
+    """One \\k-grams: section (its non-blank lines at 0-based indices rows); see _read_arpa."""
+    parts = [lines.text[j].split() for j in rows]
+    bad = next((r for r, p in enumerate(parts) if len(p) != k + 1 and len(p) != k + 2), None)
+    if bad is not None:
+        raise lines.error(rows[bad], f"a {k}-gram line holds a log10 probability, {k} word(s) "
+                                     f"and, optionally, a back-off weight")
+    if top:
+        bad = next((r for r, p in enumerate(parts) if len(p) == k + 2), None)
+        if bad is not None:
+            raise lines.error(rows[bad], f"a back-off weight on a {k}-gram, the highest order")
+    if len(parts) != count:
+        raise lines.error(end, f"the \\data\\ header promises {count} {k}-grams, but the "
+                               f"\\{k}-grams: section has {len(parts)}")
+    try:
+        prob = np.array([p[0] for p in parts], dtype=np.float64)
+        backoff = np.array([p[k + 1] if len(p) == k + 2 else 0.0 for p in parts],
+                           dtype=np.float64)
+    except ValueError:
+        for r, p in enumerate(parts):
+            try:
+                float(p[0]), float(p[k + 1]) if len(p) == k + 2 else 0.0
+            except ValueError:
+                raise lines.error(rows[r], "the log10 probability and back-off weight must be "
+                                           "numbers") from None
+    bad = ~(np.isfinite(backoff) & (prob <= 0) & (prob > -np.inf))
+    if bad.any():
+        raise lines.error(rows[int(np.argmax(bad))], "a log10 probability must be finite and "
+                                                     "<= 0, a back-off weight finite")
+    if k == 1:
+        for r, p in enumerate(parts):
+            if p[1] in index:
+                raise lines.error(rows[r], f"the 1-gram {p[1]!r} is listed twice")
+            index[p[1]] = len(vocab)
+            vocab.append(p[1])
+        words = np.arange(len(vocab), dtype=np.int64)[:, None]
+    else:
+        try:
+            words = np.array([[index[w] for w in p[1: k + 1]] for p in parts], dtype=np.int64)
+        except KeyError as missing:
+            r = next(r for r, p in enumerate(parts) if missing.args[0] in p[1: k + 1])
+            raise lines.error(rows[r], f"the word {missing.args[0]!r} is not listed among the "
+                                       f"1-grams") from None
+        words = words.reshape(len(parts), k)
+    return words, prob, backoff, np.array(rows, dtype=np.int64)
 
 
-def _build_tables(ngrams, word_index) -> dict:
-    """The hashed tables of the module docstring, as contiguous numpy arrays."""
-    top = len(ngrams)
-    states: dict[tuple[int, ...], int] = {(): 0}
-    backoff = [0.0]
-    coded = [{tuple(word_index[w] for w in words): value for words, value in table.items()}
-             for table in ngrams]
-    for table in coded[:-1]:
-        for ids, (_, bo) in table.items():
-            states[ids] = len(backoff)
+def _build_tables(orders, word_index, path) -> dict:
+    """The hashed tables of the module docstring, as contiguous numpy arrays.
+
+    States are numbered order by order: 0 is the empty context, then every n-gram of order
+    below the highest, in file order. An n-gram's key is (state of its first k-1 words) * V +
+    its last word; those keys, sorted per order, also serve to find the state of any word
+    sequence, one word at a time."""
+    V = len(word_index)
+    top = len(orders)
+    first_state = np.cumsum([1] + [len(o[0]) for o in orders[:-1]])  # of each order's n-grams
+    sorted_keys, key_rows = [], []  # per order
+
+    def states_of(words):
+        """State of each row of words (M, j): -1 where some prefix is not an n-gram."""
+        state = np.zeros(len(words), dtype=np.int64)
+        for j in range(words.shape[1]):
+            if len(sorted_keys[j]) == 0:
+                return np.full(len(words), -1, dtype=np.int64)
+            key = state * V + words[:, j]
+            pos = np.searchsorted(sorted_keys[j], key).clip(max=len(sorted_keys[j]) - 1)
+            found = (sorted_keys[j][pos] == key) & (state >= 0) & (j < top - 1)
+            state = np.where(found, first_state[j] + key_rows[j][pos], -1)
+        return state
+
+    def longest_suffix_state(words):
+        """State of the longest proper suffix of each row that is a state (0 at worst)."""
+        state = np.zeros(len(words), dtype=np.int64)
+        todo = np.ones(len(words), dtype=bool)
+        for drop in range(1, words.shape[1]):
+            found = states_of(words[:, drop:]) >= 0
+            state[todo & found] = states_of(words[todo & found, drop:])
+            todo &= ~found
+        return state
+
+    all_keys, probs, next_state, backoff, backoff_state = [], [], [], [np.zeros(1)], [
+        np.zeros(1, dtype=np.int64)]
+    for k, (words, prob, bo, rows) in enumerate(orders, 1):
+        context = states_of(words[:, :-1]) if k > 1 else np.zeros(len(words), dtype=np.int64)
+        if (context < 0).any():
+            r = int(np.argmax(context < 0))
+            raise ValueError(f"{path}:{rows[r] + 1}: the context of this {k}-gram is not "
+                             f"listed as a {k - 1}-gram")
+        keys = context * V + words[:, -1]
+        order = np.argsort(keys, kind="stable")
+        dup = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+        if len(dup):
+            r = int(order[dup[0] + 1])
+            raise ValueError(f"{path}:{rows[r] + 1}: the {k}-gram "
+                             f"{' '.join(_words(words[r], word_index))!r} is listed twice")
+        sorted_keys.append(keys[order])
+        key_rows.append(order)
+        all_keys.append(keys)
+        probs.append(prob * LN10)
+        if k < top:
+            next_state.append(first_state[k - 1] + np.arange(len(words)))
             backoff.append(bo * LN10)
-    for table in coded[1:]:  # a context not listed as an n-gram itself: a state, no backoff
-        for ids in table:
-            if ids[:-1] not in states:
-                states[ids[:-1]] = len(backoff)
-                backoff.append(0.0)
-
-    def longest_state_suffix(ids):
-        while ids not in states:
-            ids = ids[1:]
-        return states[ids]
-
-    backoff_state = np.zeros(len(backoff), dtype=np.int64)
-    for ids, s in states.items():
-        if ids:
-            backoff_state[s] = longest_state_suffix(ids[1:])
-    n_words = len(word_index)
-    keys, prob, next_state = [], [], []
-    for order, table in enumerate(coded, 1):
-        for ids, (p, _) in table.items():
-            keys.append(states[ids[:-1]] * n_words + ids[-1])
-            prob.append(p * LN10)
-            next_state.append(states[ids] if order < top else longest_state_suffix(ids[1:]))
-    keys_arr = np.array(keys, dtype=np.int64)
-    table_keys, table_vals = _hash_table(keys_arr)
-    bos = word_index.get("<s>")
+            backoff_state.append(longest_suffix_state(words))
+        else:
+            next_state.append(longest_suffix_state(words))
+    keys = np.concatenate(all_keys)
+    table_keys, table_vals = _hash_table(keys)
+    bos, eos, unk = word_index.get("<s>"), word_index.get("</s>"), word_index["<unk>"]
+    bos_state = 0
+    if bos is not None and top > 1:
+        bos_state = int(states_of(np.array([[bos]], dtype=np.int64))[0])
     return {
-        "keys": table_keys, "vals": table_vals, "n_words": n_words,
-        "prob": np.array(prob, dtype=np.float64),
-        "next_state": np.array(next_state, dtype=np.int64),
-        "backoff": np.array(backoff, dtype=np.float64), "backoff_state": backoff_state,
-        "unk": word_index["<unk>"],
-        "bos_state": states.get((bos,), 0) if bos is not None else 0,
-        "eos": word_index.get("</s>", word_index["<unk>"]),
+        "keys": table_keys, "vals": table_vals, "n_words": V,
+        "prob": np.concatenate(probs), "next_state": np.concatenate(next_state),
+        "backoff": np.concatenate(backoff), "backoff_state": np.concatenate(backoff_state),
+        "unk": unk, "bos_state": max(bos_state, 0), "eos": unk if eos is None else eos,
     }
+
+
+def _words(ids, word_index):
+    names = {i: w for w, i in word_index.items()}
+    return [names[i] for i in ids]
 
 
 def _hash_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
