@@ -99,6 +99,7 @@ def test_timesteps_are_the_frames_of_the_spikes():
     (hyp,) = ctc_beam_search_decode(lp, 10, beam_width=16)
     assert hyp.tokens == [1, 2, 1]
     assert hyp.timesteps == [2, 5, 8]
+    assert hyp.words == []  # no word-level setup here: see lucid.decoder.ctc_decoder
 
 
 def test_input_is_not_modified():
@@ -130,11 +131,21 @@ def test_bad_input_is_a_clear_error(kwargs, error, match):
         ctc_beam_search_decode(**args)
 
 
-def test_nan_is_an_error():
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_and_plus_inf_are_errors(bad):
     lp = np.full((3, 1, 2), np.log(0.5))
-    lp[1, 0, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
+    lp[1, 0, 1] = bad
+    with pytest.raises(ValueError, match=r"log_probs must not contain NaN or \+inf"):
         ctc_beam_search_decode(lucid.tensor(lp), [3])
+
+
+def test_strided_input_reads_the_same():
+    rng = np.random.default_rng(9)
+    batch_first = random_log_probs(rng, 9, 3, 4).transpose(1, 0, 2).copy()  # (N, T, C)
+    view = lucid.tensor(batch_first).transpose(0, 1)  # (T, N, C), not contiguous
+    contiguous = lucid.tensor(np.ascontiguousarray(batch_first.transpose(1, 0, 2)))
+    assert ctc_beam_search_decode(view, [9, 8, 7], beam_width=5, top_k=3) == \
+        ctc_beam_search_decode(contiguous, [9, 8, 7], beam_width=5, top_k=3)
 
 
 def test_long_input_grows_the_prefix_store():

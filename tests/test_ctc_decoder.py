@@ -168,6 +168,9 @@ def test_caller_tensor_is_not_modified():
     ({"label_priors": [0.5, 0.5]}, ValueError, r"label_priors must have shape \(6,\)"),
     ({"label_priors": [0, 1, 1, 1, 1, 1]}, ValueError, "positive"),
     ({"lm_weight": float("nan")}, TypeError, "lm_weight must be a finite number"),
+    ({"beam_size": 0}, ValueError, "ctc_decoder: beam_size must be at least 1, got 0"),
+    ({"nbest": 3, "beam_size": 2}, ValueError, "nbest must be at most beam_size = 2, got 3"),
+    ({"token_min_logp": 0.5}, ValueError, "token_min_logp must be <= 0"),
     ({"sil_token": None, "hotwords": ["cat"]}, ValueError, "need a word delimiter"),
 ])
 def test_bad_decoder_arguments(kwargs, error, match):
@@ -189,8 +192,8 @@ def test_bad_call_arguments():
         decoder(lucid.tensor(np.zeros((3, 5))), 3)
     with pytest.raises(ValueError, match="input_lengths"):
         decoder(cat_or_cap(), 7)
-    with pytest.raises(ValueError, match="beam_width must be at least 1"):
-        ctc_decoder(TOKENS, beam_size=0)(cat_or_cap(), 6)
+    with pytest.raises(ValueError, match="log_probs must not contain NaN or"):
+        decoder(lucid.tensor(np.full((3, 6), np.nan)), 3)
 
 
 # ------------------------------------------------------- real posteriors, against pyctcdecode

@@ -17,7 +17,12 @@ import numpy as np
 
 from lucid._tensor import Tensor
 from lucid.decoder.arpa import NGramLM
-from lucid.nn.functional.beam import CTCHypothesis, prefix_beam_search
+from lucid.nn.functional.beam import (
+    CTCHypothesis,
+    check_positive_int,
+    check_threshold,
+    prefix_beam_search,
+)
 
 _FN = "CTCDecoder"
 
@@ -222,6 +227,12 @@ def ctc_decoder(
             raise ValueError(f"{fn}: sil_token {sil_token!r} is not one of the tokens {tokens}; "
                              f"pass sil_token=None for no word delimiter")
         sil = index[sil_token]
+    beam_size = check_positive_int(beam_size, "beam_size", fn)
+    nbest = check_positive_int(nbest, "nbest", fn)
+    if nbest > beam_size:
+        raise ValueError(f"{fn}: nbest must be at most beam_size = {beam_size}, got {nbest}")
+    check_threshold(token_min_logp, "token_min_logp", fn, -1)
+    check_threshold(beam_threshold, "beam_threshold", fn, +1)
     if lm_level not in ("word", "char"):
         raise ValueError(f"{fn}: lm_level must be 'word' or 'char', got {lm_level!r}")
     for name, value in (("lm_weight", lm_weight), ("word_score", word_score),

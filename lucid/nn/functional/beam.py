@@ -50,7 +50,7 @@ class CTCHypothesis:
     words: list[str] = field(default_factory=list)
 
 
-def _check_positive_int(value: Any, name: str, fn: str) -> int:
+def check_positive_int(value: Any, name: str, fn: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{fn}: {name} must be an int, got {_show(value)}")
     if value < 1:
@@ -58,7 +58,7 @@ def _check_positive_int(value: Any, name: str, fn: str) -> int:
     return int(value)
 
 
-def _check_threshold(value: Any, name: str, fn: str, sign: int) -> float:
+def check_threshold(value: Any, name: str, fn: str, sign: int) -> float:
     """None (no pruning) or a real number of the given sign, as a float."""
     if value is None:
         return -math.inf if sign < 0 else math.inf
@@ -91,14 +91,14 @@ def prefix_beam_search(
     blank = _check_blank(blank, C, fn)
     il = _check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
     _check_input_lengths_fit(il, T, fn)
-    beam_width = _check_positive_int(beam_width, "beam_width", fn)
-    top_k = _check_positive_int(top_k, "top_k", fn)
+    beam_width = check_positive_int(beam_width, "beam_width", fn)
+    top_k = check_positive_int(top_k, "top_k", fn)
     if top_k > beam_width:
         raise ValueError(f"{fn}: top_k must be at most beam_width = {beam_width}, got {top_k}")
-    token_min_logp = _check_threshold(token_min_logp, "token_min_logp", fn, -1)
-    beam_threshold = _check_threshold(beam_threshold, "beam_threshold", fn, +1)
-    if np.isnan(lp).any():
-        raise ValueError(f"{fn}: log_probs must not contain NaN")
+    token_min_logp = check_threshold(token_min_logp, "token_min_logp", fn, -1)
+    beam_threshold = check_threshold(beam_threshold, "beam_threshold", fn, +1)
+    if not (lp < np.inf).all():  # also false for NaN
+        raise ValueError(f"{fn}: log_probs must not contain NaN or +inf")
 
     tokens = np.empty((N, top_k, max(T, 1)), dtype=np.int64)
     frames = np.empty((N, top_k, max(T, 1)), dtype=np.int64)
@@ -140,7 +140,7 @@ def ctc_beam_search_decode(
     ----------
     log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
         Per-frame log-probabilities, as for :func:`ctc_loss`. ``-inf`` marks an impossible
-        emission; NaN is an error.
+        emission; NaN and ``+inf`` are errors.
     input_lengths : Tensor, array, list or tuple of ints, shape (N,)
         Frames of each sample to read, each in [0, T]. An int or 0-d for unbatched input.
     beam_width : int, default 16
