@@ -3,6 +3,7 @@ embedding, the CTC loss, CTC decoding and alignment."""
 
 from lucid.nn.functional.activation import gelu, log_softmax, relu, sigmoid, softmax, tanh
 from lucid.nn.functional.align import TokenSpan, ctc_forced_align, merge_tokens
+from lucid.nn.functional.beam import CTCHypothesis, ctc_beam_search_decode
 from lucid.nn.functional.ctc import ctc_loss
 from lucid.nn.functional.decode import ctc_greedy_decode
 from lucid.nn.functional.dropout import dropout
@@ -16,5 +17,5 @@ __all__ = [
     "relu", "tanh", "linear", "context_window", "ctc_greedy_decode", "ctc_forced_align",
     "merge_tokens", "TokenSpan",
     "sigmoid", "gelu", "dropout", "mse_loss", "nll_loss", "cross_entropy", "layer_norm",
-    "embedding",
+    "embedding", "ctc_beam_search_decode", "CTCHypothesis",
 ]
