@@ -49,24 +49,26 @@ def test_every_kernel_is_loaded_for_the_dispatch_target():
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 only")
-def test_x86_64_builds_carry_v3_twins_unless_native():
+def test_x86_64_builds_carry_twins_unless_native():
     config = _C.build_config()
     if config["native"]:
         assert config["twins"] == [] and _C.DISPATCH == "native"
     elif sys.platform != "win32":
-        assert config["twins"] == ["x86-64-v3"]
-        # this CPU's own answer, from its flags, against the compiled check
-        flags = pathlib.Path("/proc/cpuinfo").read_text() if sys.platform == "linux" else None
-        if flags is not None:
-            has = {"avx2", "fma", "bmi1", "bmi2", "movbe"} <= set(flags.split())
-            assert _C.cpu_supports("x86-64-v3") == has
+        assert config["twins"] == ["x86-64-v4", "x86-64-v3"]
+        if sys.platform == "linux":  # this CPU's own answer, from its flags, against the check
+            flags = set(pathlib.Path("/proc/cpuinfo").read_text().split())
+            v3 = {"avx2", "fma", "bmi1", "bmi2", "movbe"} <= flags
+            v4 = v3 and {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"} <= flags
+            assert _C.cpu_supports("x86-64-v3") == v3
+            assert _C.cpu_supports("x86-64-v4") == v4
+            best = "x86-64-v4" if v4 else "x86-64-v3" if v3 else "baseline"
             forced = os.environ.get("LUCID_DISPATCH") == "baseline"
-            assert _C.DISPATCH == ("x86-64-v3" if has and not forced else "baseline")
+            assert _C.DISPATCH == ("baseline" if forced else best)
 
 
 def test_cpu_supports_rejects_unknown_targets():
-    with pytest.raises(ValueError, match="x86-64-v4"):
-        _C.cpu_supports("x86-64-v4")
+    with pytest.raises(ValueError, match="x86-64-v5"):
+        _C.cpu_supports("x86-64-v5")
 
 
 def test_lucid_dispatch_baseline_loads_the_baseline_kernels_with_the_same_results():

@@ -1,8 +1,8 @@
 """Compiled kernels (Cython), loaded for this CPU. See _ctc.pyx for the CTC dynamic programme.
 
-On x86-64 every kernel is built twice (setup.py says why): for the baseline and, as a twin
-``<name>__x86_64_v3``, for CPUs with AVX2 and FMA. Importing this package loads the twins when
-the CPU has those features and the baseline modules otherwise, under the kernels' own names
+On x86-64 every kernel is built three times (setup.py says why): for the baseline and, as twins
+``<name>__x86_64_v4`` and ``<name>__x86_64_v3``, for CPUs with AVX-512, or with AVX2 and FMA.
+Importing this package loads the best set this CPU can run, under the kernels' own names
 (``from lucid._C import _ctc`` gives the chosen one). LUCID_DISPATCH=baseline forces the
 baseline, e.g. to test it on a newer CPU. ``lucid.show_config()`` tells what was built and chosen.
 """
@@ -99,15 +99,15 @@ def show_config():
         chosen = "native: built with -march=native for the build machine (LUCID_NATIVE=1)"
     elif c["dispatch"] == "baseline" and c["twins"]:
         why = ("LUCID_DISPATCH=baseline" if os.environ.get("LUCID_DISPATCH")
-               else "this CPU lacks " + ", ".join(c["twins"]))
+               else "this CPU runs none of " + ", ".join(c["twins"]))
         chosen = f"baseline ({why}); built: baseline, {', '.join(c['twins'])}"
     elif c["dispatch"] == "baseline":
         chosen = f"baseline {c['machine']} (the only build)"
     else:
         chosen = f"{c['dispatch']} (this CPU has it); built: baseline, {', '.join(c['twins'])}"
     flags = " ".join(c["flags"])
-    if c["twin_flags"]:
-        flags += f"; twins add {' '.join(c['twin_flags'])}"
+    for target, extra in c["twin_flags"].items():
+        flags += f"; {target} twins add {' '.join(extra)}"
     rows = [
         ("lucid-ctc", f"{lucid.__version__} ({os.path.dirname(lucid.__file__)})"),
         ("python", f"{platform.python_version()} on {platform.machine()}"),

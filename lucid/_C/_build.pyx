@@ -1,5 +1,5 @@
 """What the kernels were built with and what this machine can run: the build's configuration,
-OpenMP, and the CPU-feature check that chooses between baseline and x86-64-v3 kernels.
+OpenMP, and the CPU-feature checks that choose between the baseline kernels and their twins.
 
 Compiled once, for the baseline, so that it loads on every CPU of the architecture.
 """
@@ -17,13 +17,19 @@ cdef extern from "lucid_build_config.h":
 
 cdef extern from *:
     """
-    #if LUCID_TWIN_X86_64_V3 && (defined(__x86_64__) || defined(_M_X64))
+    #if LUCID_TWIN_X86_64_V3 && defined(__x86_64__)
     static int lucid_cpu_has_x86_64_v3(void) { return __builtin_cpu_supports("x86-64-v3"); }
     #else
     static int lucid_cpu_has_x86_64_v3(void) { return 0; }
     #endif
+    #if LUCID_TWIN_X86_64_V4 && defined(__x86_64__)
+    static int lucid_cpu_has_x86_64_v4(void) { return __builtin_cpu_supports("x86-64-v4"); }
+    #else
+    static int lucid_cpu_has_x86_64_v4(void) { return 0; }
+    #endif
     """
     int lucid_cpu_has_x86_64_v3() nogil
+    int lucid_cpu_has_x86_64_v4() nogil
 
 
 def config():
@@ -32,10 +38,14 @@ def config():
 
 
 def cpu_supports(str target):
-    """Whether this CPU (and OS) runs code compiled for target; only "x86-64-v3" is known."""
+    """Whether this CPU (and OS) runs code compiled for target, "x86-64-v3" or "x86-64-v4".
+    False also where this build has no twins for target (another architecture, say)."""
     if target == "x86-64-v3":
         return bool(lucid_cpu_has_x86_64_v3())
-    raise ValueError(f"cpu_supports: unknown target {target!r}, expected 'x86-64-v3'")
+    if target == "x86-64-v4":
+        return bool(lucid_cpu_has_x86_64_v4())
+    raise ValueError(f"cpu_supports: unknown target {target!r}, expected 'x86-64-v3' or "
+                     f"'x86-64-v4'")
 
 
 def openmp_enabled():
