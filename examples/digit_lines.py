@@ -315,7 +315,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
     parser.add_argument("--channels", type=int, default=48, help="Conv1d channels")
     parser.add_argument("--hidden", type=int, default=64, help="GRU state size per direction")
     parser.add_argument("--held-out", type=int, default=400, help="held-out lines")
