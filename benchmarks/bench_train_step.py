@@ -60,7 +60,7 @@ def torch_model(torch, example, state: dict, channels: int, hidden: int):
             return torch.log_softmax(self.head(x), dim=2)
 
     model = Reader()
-    model.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+    model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in state.items()})
     return model
 
 
@@ -140,7 +140,7 @@ def main(argv=None) -> dict:
 
     frames = int(np.median([b["lengths"].max() for b in batches]))
     print(f"digit-line reader training step: batch {args.batch_size}, ~{frames} frames, "
-          f"{sum(p.size for p in state.values())} parameters, float32, {threads} thread(s), "
+          f"{sum(p.numel() for p in state.values())} parameters, float32, {threads} thread(s), "
           f"median of {len(times['lucid']['wall'])} steps")
     medians = {name: {k: 1e3 * statistics.median(v) for k, v in t.items()}
                for name, t in times.items()}

@@ -119,7 +119,7 @@ class DigitLineReader(nn.Module):
 
 def save(model: nn.Module, path: str) -> None:
     """The state_dict as an .npz: plain arrays by parameter name, no pickled code."""
-    np.savez(path, **model.state_dict())
+    np.savez(path, **{name: t.numpy() for name, t in model.state_dict().items()})
 
 
 def load(path: str) -> DigitLineReader:

@@ -43,7 +43,8 @@ def test_conv1d_matches_torch(torch, stride, padding, dilation, bias):
                      dtype=lucid.float64)
     theirs = torch.nn.Conv1d(3, 4, 3, stride=stride, padding=padding, dilation=dilation,
                              bias=bias, dtype=torch.float64)
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy())
+                            for k, v in ours.state_dict().items()})
     x = np.random.default_rng(1).standard_normal((2, 3, 11))
     lx, tx = lucid.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     lout, tout = ours(lx), theirs(tx)

@@ -29,7 +29,8 @@ def _pair(torch, kind, num_layers, bidirectional, batch_first, bias, F=5, H=4):
                              batch_first=batch_first, bias=bias, dtype=lucid.float64)
     theirs = getattr(torch.nn, kind)(F, H, num_layers=num_layers, bidirectional=bidirectional,
                                      batch_first=batch_first, bias=bias)
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy())
+                            for k, v in ours.state_dict().items()})
     return ours, theirs
 
 

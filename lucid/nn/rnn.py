@@ -13,10 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from lucid import _factories
 from lucid._dtype import DTypeLike, float32, to_dtype
-from lucid._tensor import Tensor
-from lucid.autograd import record
+from lucid._tensor import Tensor, cat
 from lucid.nn import functional as F
 from lucid.nn.layers import _uniform
 from lucid.nn.module import Module
@@ -101,11 +99,11 @@ class _RNNBase(Module):
             for kept, end in zip(finals, ends):
                 kept.append(end)
             if self.training and self.dropout and layer < self.num_layers - 1:
-                output = _dropout(output, self.dropout)
+                output = F.dropout(output, self.dropout)
             x = output
         if self.batch_first and not unbatched:
             x = x.transpose(0, 1)
-        ends = [_cat(kept) for kept in finals]
+        ends = [kept[0] if len(kept) == 1 else cat(kept) for kept in finals]
         if unbatched:
             x = x.reshape(T, x.shape[-1])
             ends = [e.reshape(shape[0], shape[2]) for e in ends]
@@ -205,20 +203,3 @@ class LSTM(_RNNBase):
     @staticmethod
     def _layer(x: Tensor, states: list, params: list, lengths: Any) -> tuple:
         return F.lstm_layer(x, states[0], states[1], params, lengths)
-
-
-def _dropout(x: Tensor, p: float) -> Tensor:
-    """Inverted dropout: zero each entry with probability p, scale the rest by 1 / (1 - p)."""
-    if p >= 1:
-        return x * 0.0
-    keep = _factories._rng.random(x.shape) >= p
-    return x * Tensor((keep / (1 - p)).astype(x.numpy().dtype), device=x.device)
-
-
-def _cat(tensors: list) -> Tensor:
-    """Concatenate along axis 0 (the layers' final states), differentiably."""
-    if len(tensors) == 1:
-        return tensors[0]
-    sizes = np.cumsum([t.shape[0] for t in tensors])[:-1]
-    data = np.concatenate([t.numpy() for t in tensors])
-    return record(data, tensors, lambda g: np.split(g, sizes), "CatBackward")
