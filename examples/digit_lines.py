@@ -117,18 +117,27 @@ class DigitLineReader(nn.Module):
         return F.log_softmax(self.head(x), dim=2)
 
 
-def save(model: nn.Module, path: str) -> None:
-    """The state_dict as an .npz: plain arrays by parameter name, no pickled code."""
-    np.savez(path, **{name: t.numpy() for name, t in model.state_dict().items()})
+HISTORY = "history/"  # key prefix of the training curves kept next to the weights
 
 
-def load(path: str) -> DigitLineReader:
+def save(model: nn.Module, path: str, history: dict | None = None) -> None:
+    """The state_dict as an .npz of plain arrays by parameter name (no pickled code), with
+    the training curves under ``history/`` keys."""
+    arrays = {name: t.numpy() for name, t in model.state_dict().items()}
+    arrays.update({HISTORY + k: np.asarray(v) for k, v in (history or {}).items()})
+    np.savez_compressed(path, **arrays)
+
+
+def load(path: str) -> tuple:
+    """The model saved at ``path`` (in eval mode) and its training curves."""
     with np.load(path) as saved:
-        state = {name: saved[name] for name in saved.files}
+        state = {k: saved[k] for k in saved.files if not k.startswith(HISTORY)}
+        history = {k[len(HISTORY):]: saved[k].tolist() for k in saved.files
+                   if k.startswith(HISTORY)}
     model = DigitLineReader(channels=state["conv1.weight"].shape[0],
                             hidden=state["rnn.weight_hh_l0"].shape[1])
     model.load_state_dict(state)
-    return model.eval()
+    return model.eval(), history
 
 
 # ------------------------------------------------------------------------------- evaluation
@@ -342,7 +351,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def decode_saved(args: argparse.Namespace, held_out_images: tuple) -> dict:
     """Load a model saved by a training run and read new lines of held-out handwriting."""
-    model = load(args.decode)
+    model, _ = load(args.decode)
     rng = np.random.default_rng(args.seed + 1000)  # lines the training run never composed
     batch = make_batch([compose_line(*held_out_images, rng) for _ in range(args.held_out)])
     result = evaluate(model, batch)
@@ -374,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print(f"forced alignment: {100 * result['aligned']:.1f}% of digits aligned inside their "
           f"true columns")
     print(f"training: {args.steps} steps in {times['wall']:.1f} s wall, {times['cpu']:.1f} s CPU")
-    save(model, args.model)
+    save(model, args.model, history)
     print(f"saved the model to {args.model}; decode new lines with: "
           f"python examples/digit_lines.py --decode {args.model}")
     drawn = not args.no_plot and plot(args.out, held_out, result, history)

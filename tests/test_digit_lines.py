@@ -98,8 +98,9 @@ def test_saved_model_round_trips(example, tmp_path):
     lucid.manual_seed(5)
     model = example.DigitLineReader(channels=8, hidden=6)
     path = tmp_path / "m.npz"
-    example.save(model, str(path))
-    loaded = example.load(str(path))
+    example.save(model, str(path), {"loss": [3.0, 2.0], "cer": [0.5]})
+    loaded, history = example.load(str(path))
+    assert history == {"loss": [3.0, 2.0], "cer": [0.5]}
     for (name, a), (other, b) in zip(model.named_parameters(), loaded.named_parameters()):
         assert name == other
         np.testing.assert_array_equal(a.numpy(), b.numpy())
