@@ -76,11 +76,12 @@ def test_figures_are_drawn_and_checked(tmp_path, docs_importable):
     names = make_figures.main(tmp_path)  # raises if alpha/beta disagree with lucid
     assert names == sorted(
         f"{n}.png" for n in ("alignments", "lattice", "alpha_beta", "posterior", "feasibility",
-                             "zero_infinity", "decoding")
+                             "zero_infinity", "decoding", "digit_lines")
     )
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    referenced = set(re.findall(r"figures/(\w+\.png)", (DOCS / "tutorial.rst").read_text()))
+    referenced = {name for page in ("tutorial.rst", "digit_lines.rst")
+                  for name in re.findall(r"figures/(\w+\.png)", (DOCS / page).read_text())}
     assert referenced == set(names)
 
 
