@@ -166,20 +166,16 @@ def greedy_digits(log_probs: lucid.Tensor, lengths: np.ndarray) -> list:
 
 
 def beam_digits(log_probs: lucid.Tensor, lengths: np.ndarray) -> list | None:
-    """Beam-search decoding, when this lucid has it (None otherwise)."""
+    """Prefix beam-search decoding, when this lucid has it (None otherwise).
+
+    HOOK: ``ctc_beam_search_decode`` returns, per line, hypotheses best first, each with the
+    label sequence in ``.tokens``; this is the one place the example calls it.
+    """
     beam_search = getattr(F, "ctc_beam_search_decode", None)
     if beam_search is None:
         return None
-    # HOOK: beam search is called as its documentation shows once it lands in lucid; the
-    # results are read as one best label sequence per line.
-    hypotheses = beam_search(log_probs, lengths, beam_width=8)
-    return [[k - 1 for k in _best_tokens(h)] for h in hypotheses]
-
-
-def _best_tokens(hypotheses) -> list:
-    best = hypotheses[0] if isinstance(hypotheses, (list, tuple)) else hypotheses
-    tokens = getattr(best, "tokens", best)
-    return [int(k) for k in tokens]
+    return [[int(k) - 1 for k in hypotheses[0].tokens]
+            for hypotheses in beam_search(log_probs, lengths)]
 
 
 def aligned_spans(log_probs: lucid.Tensor, batch: dict) -> list:

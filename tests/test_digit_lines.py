@@ -75,6 +75,26 @@ def test_aligned_spans_reads_label_runs(example):
     assert example.aligned_spans(log_probs, batch) == [[(1, 2), (5, 5), (6, 7)]]
 
 
+def test_beam_search_hook(example, monkeypatch):
+    """Without ctc_beam_search_decode the example says so; with it, the best hypothesis of
+    each line is read (labels shifted back to digits)."""
+    import types
+
+    import lucid
+
+    log_probs = lucid.zeros(5, 2, 11)
+    monkeypatch.delattr(example.F, "ctc_beam_search_decode", raising=False)
+    assert example.beam_digits(log_probs, np.array([5, 4])) is None
+
+    def fake(lp, lengths):
+        assert lp is log_probs and list(lengths) == [5, 4]
+        return [[types.SimpleNamespace(tokens=[3, 1]), types.SimpleNamespace(tokens=[9])],
+                [types.SimpleNamespace(tokens=[10])]]
+
+    monkeypatch.setattr(example.F, "ctc_beam_search_decode", fake, raising=False)
+    assert example.beam_digits(log_probs, np.array([5, 4])) == [[2, 0], [9]]
+
+
 def test_short_run_learns_saves_and_decodes(example, tmp_path, capsys):
     model_path = str(tmp_path / "model.npz")
     result = example.main(["--steps", "20", "--held-out", "20", "--eval-every", "10",
