@@ -124,15 +124,20 @@ def _check(kind: str, x: Tensor, states: tuple, params: Sequence) -> tuple:
         raise TypeError(f"{fn}: x must be float32 or float64, got {x.dtype}")
     if len(params) not in (1, 2):
         raise ValueError(f"{fn}: params must hold 1 or 2 directions, got {len(params)}")
-    T, N, F = x.shape
-    D = len(params)
-    H = params[0][1].shape[-1]
-    G = _CELLS[kind] * H
-    expected = ((G, F), (G, H), (G,), (G,))
     for d, group in enumerate(params):
         if len(group) != 4:
             raise ValueError(f"{fn}: params[{d}] must be (w_ih, w_hh, b_ih, b_hh), got "
                              f"{len(group)} items")
+    w_hh = params[0][1]
+    if not isinstance(w_hh, Tensor) or w_hh.ndim != 2:
+        got = getattr(w_hh, "shape", type(w_hh).__name__)
+        raise ValueError(f"{fn}: params[0] w_hh must be a Tensor of shape "
+                         f"({_CELLS[kind]} * H, H), got {got}")
+    T, N, F = x.shape
+    D, H = len(params), w_hh.shape[1]
+    G = _CELLS[kind] * H
+    expected = ((G, F), (G, H), (G,), (G,))
+    for d, group in enumerate(params):
         for name, p, shape in zip(("w_ih", "w_hh", "b_ih", "b_hh"), group, expected):
             if p is None and name.startswith("b"):
                 continue
