@@ -195,6 +195,23 @@ def test_unbatched_input_and_float32():
     np.testing.assert_allclose(out.numpy(), batched.numpy()[:, 0], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("kind", ["GRU", "LSTM"])
+def test_float32_agrees_with_float64(kind):
+    """The float32 cell kernels (float exp, float arithmetic) against the float64 ones."""
+    lucid.manual_seed(0)
+    wide = getattr(nn, kind)(5, 16, bidirectional=True, dtype=lucid.float64)
+    narrow = getattr(nn, kind)(5, 16, bidirectional=True)
+    narrow.load_state_dict(wide.state_dict())
+    x = np.random.default_rng(7).standard_normal((20, 3, 5)) * 3  # gates well into saturation
+    x64 = lucid.tensor(x, requires_grad=True)
+    x32 = lucid.tensor(x.astype(np.float32), requires_grad=True)
+    out64, out32 = wide(x64, lengths=[20, 9, 14])[0], narrow(x32, lengths=[20, 9, 14])[0]
+    np.testing.assert_allclose(out32.numpy(), out64.numpy(), rtol=0, atol=2e-6)
+    out64.sum().backward()
+    out32.sum().backward()
+    np.testing.assert_allclose(x32.grad.numpy(), x64.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_dropout_between_layers_only_in_training():
     lucid.manual_seed(0)
     gru = nn.GRU(3, 4, num_layers=2, dropout=0.5, dtype=lucid.float64)

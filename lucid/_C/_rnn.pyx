@@ -25,9 +25,10 @@ d. Layout and threading: C-contiguous (rows, width) arrays, rows = directions x 
    are independent and split over OpenMP threads (static schedule); a step is small, so the
    caller asks for one thread unless the rows are many. Arithmetic in the input's precision
    (fused float/double).
-e. Numerics: sigmoid and tanh are built on the branch-free exp of fast_exp.h (libm's scalar
-   exp and tanh are scalar calls: they made a step ten times slower than its matmul), always
-   of a non-positive argument, and without branches, so the row loops vectorise:
+e. Numerics: sigmoid and tanh are built on the branch-free exp of fast_exp.h (libm's exp and
+   tanh are scalar calls: with them the gate pass cost several times the step's matmul, now
+   a fraction of it), always of a non-positive argument, and without branches, so the row
+   loops vectorise:
        tanh(x)    = copysign((1 - e) / (1 + e), x),   e = exp(-2|x|)
        sigmoid(x) = (1 + tanh(x / 2)) / 2
    Both are exact to a few units of 2^-53 (2^-24 for float32) in absolute terms; near 0,
