@@ -354,6 +354,8 @@ def decode_saved(args: argparse.Namespace, held_out_images: tuple) -> dict:
     for line, digits in list(zip(batch["lines"], result["greedy"]))[:5]:
         print(f"  truth {''.join(map(str, line['digits'])):>8}   read {''.join(map(str, digits))}")
     print(f"greedy CER on {args.held_out} new held-out lines: {100 * result['greedy_cer']:.2f}%")
+    if result["beam_cer"] is not None:
+        print(f"beam-search CER on the same lines: {100 * result['beam_cer']:.2f}%")
     return result
 
 
