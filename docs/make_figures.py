@@ -34,6 +34,7 @@ from lucid.nn.functional import (
 BLANK = 0
 NAMES = "-ab"  # class 0 is the blank, drawn as "-"; class 1 is "a", class 2 is "b"
 FIGURES = pathlib.Path(__file__).resolve().parent / "figures"
+DIGIT_MODEL = FIGURES.parent / "digit_lines_model.npz"  # made by examples/digit_lines.py
 
 
 # ------------------------------------------------------------------- the tutorial's helpers
@@ -248,7 +249,7 @@ def draw_lattice(outdir, T):
 def draw_feasibility(outdir, log_probs, target):
     """At T = S + repeats the lattice leaves one path; lucid's forced alignment finds it."""
     T = len(target) + sum(a == b for a, b in zip(target, target[1:]))
-    path, _ = ctc_forced_align(log_probs, target, T, len(target))
+    path = ctc_forced_align(log_probs, target, T, len(target))[0][:T]
     fig, ax = _figure(3.4, 4.2)
     _draw_lattice(ax, target, T, _states_of(path, target))
     ax.set_title(f'"{"".join(NAMES[k] for k in target)}" in {T} frames: one path', fontsize=10)
@@ -289,7 +290,7 @@ def draw_alpha_beta(outdir, log_probs, target):
 
 def draw_posterior(outdir, posterior, log_probs, target):
     T = len(posterior)
-    path, _ = ctc_forced_align(log_probs, target, T, len(target))
+    path = ctc_forced_align(log_probs, target, T, len(target))[0][:T]
     fig, ax = _figure(7, 2.6)
     image = ax.imshow(posterior.T, aspect="auto", cmap="magma", vmin=0, vmax=1)
     ax.plot(range(T), path, "o-", color="cyan", ms=5, lw=1.5, label="forced alignment")
@@ -387,6 +388,35 @@ def draw_zero_infinity(outdir):
     _save(fig, outdir, "zero_infinity.png")
 
 
+# ------------------------------------------------------------- the digit-line tutorial's helpers
+def digit_lines_example():
+    """examples/digit_lines.py as a module: docs/digit_lines.rst imports the example from here."""
+    import importlib.util
+
+    path = FIGURES.parent.parent / "examples" / "digit_lines.py"
+    spec = importlib.util.spec_from_file_location("digit_lines", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def held_out_lines(example, count, seed=0):
+    """The first ``count`` held-out lines of a training run with ``--seed seed``."""
+    _, test_set = example.load_split(seed)
+    rng = np.random.default_rng(seed + 2)
+    return example.make_batch([example.compose_line(*test_set, rng) for _ in range(count)])
+
+
+def draw_digit_lines(outdir, count=100):
+    """The example's own picture, drawn from the model it saved into docs/ (no training here,
+    so the build stays fast): held-out line 0, its posteriors, the training curves."""
+    example = digit_lines_example()
+    model, history = example.load(str(DIGIT_MODEL))
+    batch = held_out_lines(example, count)
+    example.plot(str(pathlib.Path(outdir) / "digit_lines.png"), batch,
+                 example.evaluate(model, batch), history)
+
+
 def main(outdir=FIGURES):
     outdir = pathlib.Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -400,6 +430,7 @@ def main(outdir=FIGURES):
     draw_zero_infinity(outdir)
     draw_decoding(outdir, log_probs)
     draw_token_spans(outdir)
+    draw_digit_lines(outdir)
     return sorted(p.name for p in outdir.glob("*.png"))
 
 

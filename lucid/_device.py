@@ -83,8 +83,10 @@ METAL = device("metal")
 
 def to_device(value: DeviceLike | None) -> device:
     """Resolve a device or its name; None means "cpu". Returns one of two shared instances."""
-    if value is None:
+    if value is None or value is CPU:
         return CPU
+    if value is METAL:
+        return METAL
     return METAL if device(value).is_metal else CPU
 
 

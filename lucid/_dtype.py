@@ -109,6 +109,14 @@ def result_type(*operands: object) -> np.dtype:
     >>> result_type(np.zeros(2, np.int32), 1), result_type(np.zeros(2, np.int64), 0.5)
     (dtype('int32'), dtype('float32'))
     """
+    if len(operands) == 2:  # the common cases first: one dtype, or a number that fits
+        a, b = operands
+        if isinstance(a, np.ndarray):
+            if isinstance(b, np.ndarray):
+                if a.dtype == b.dtype:
+                    return a.dtype
+            elif _KIND_RANK[_scalar_kind(b)] <= _KIND_RANK[a.dtype.kind]:
+                return a.dtype
     arrays = [a.dtype for a in operands if isinstance(a, np.ndarray)]
     scalars = [_scalar_kind(s) for s in operands if not isinstance(s, np.ndarray)]
     out = None

@@ -123,8 +123,7 @@ def full(size: Any, fill_value: float, *, dtype: DTypeLike | None = None,
     Tensor([7, 7], dtype=lucid.int64)
     """
     dt = to_dtype(dtype) if dtype is not None else array_from(fill_value).dtype
-    data = np.full(shape_args((size,) if isinstance(size, int) else (size,)), fill_value,
-                   dtype=to_dtype(dt).np_dtype)
+    data = np.full(shape_args((size,)), fill_value, dtype=to_dtype(dt).np_dtype)
     return _finish(data, device, requires_grad)
 
 

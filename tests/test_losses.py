@@ -132,7 +132,8 @@ def test_torch_tensor_where_a_lucid_one_is_expected_names_the_conversion():
     t = torch.zeros(2, 3)
     for call in (lambda: F.cross_entropy(t, [0, 1]), lambda: F.mse_loss(lucid.ones(2), t),
                  lambda: lucid.ones(2, 3) + t, lambda: lucid.sum(t), lambda: lucid.cat([t]),
-                 lambda: lucid.optim.SGD([t], lr=0.1), lambda: F.dropout(t)):
+                 lambda: lucid.optim.SGD([t], lr=0.1), lambda: F.dropout(t),
+                 lambda: nn.Linear(3, 2)(t)):
         with pytest.raises(TypeError) as info:
             call()
         assert "torch.Tensor" in str(info.value)

@@ -27,9 +27,9 @@ def binary(left: Any, right: Any, name: str, forward: Callable, backward: Callab
     dtype = result_type(*raw)
     if floating:
         dtype = float_result(dtype)
-    x, y = (np.asarray(r).astype(dtype, copy=False) for r in raw)
-    with np.errstate(divide="ignore", invalid="ignore"):  # inf and NaN results, as PyTorch
-        out = np.asarray(forward(x, y)).astype(dtype, copy=False)
+    x = np.asarray(raw[0]).astype(dtype, copy=False)
+    y = np.asarray(raw[1]).astype(dtype, copy=False)
+    out = np.asarray(forward(x, y)).astype(dtype, copy=False)
 
     def grads(g: np.ndarray):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -37,6 +37,20 @@ def binary(left: Any, right: Any, name: str, forward: Callable, backward: Callab
         return tuple(gr for v, gr in zip((left, right), pair) if isinstance(v, TensorBase))
 
     return record(out, tensors, grads, name, device=dev)
+
+
+def quiet(fn: Callable) -> Callable:
+    """``fn`` without numpy's warnings for inf and NaN results (PyTorch returns them silently);
+    only the ops that can make them pay for the context switch."""
+
+    def wrapped(*args):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return fn(*args)
+
+    return wrapped
+
+
+_true_divide, _power = quiet(np.true_divide), quiet(np.power)
 
 
 def unary(t: TensorBase, name: str, forward: Callable, backward: Callable,
@@ -123,12 +137,12 @@ class ArithMixin:
 
     def div(self, other: Any) -> Any:
         """``self / other``: true division, so integer tensors give float32."""
-        return binary(self, as_operand(other, self, "div"), "DivBackward", np.true_divide,
+        return binary(self, as_operand(other, self, "div"), "DivBackward", _true_divide,
                       _div, floating=True)
 
     def pow(self, exponent: Any) -> Any:
         """``self ** exponent``; the exponent may be a number or a tensor."""
-        return binary(self, as_operand(exponent, self, "pow"), "PowBackward", np.power, _pow)
+        return binary(self, as_operand(exponent, self, "pow"), "PowBackward", _power, _pow)
 
     def matmul(self, other: Any) -> Any:
         """Matrix product with numpy's ``@`` rules (1-D operands, batch broadcasting)."""
@@ -164,11 +178,11 @@ class ArithMixin:
         return binary(as_operand(other, self, "mul"), self, "MulBackward", np.multiply, _mul)
 
     def __rtruediv__(self, other: Any) -> Any:
-        return binary(as_operand(other, self, "div"), self, "DivBackward", np.true_divide,
+        return binary(as_operand(other, self, "div"), self, "DivBackward", _true_divide,
                       _div, floating=True)
 
     def __rpow__(self, other: Any) -> Any:
-        return binary(as_operand(other, self, "pow"), self, "PowBackward", np.power, _pow)
+        return binary(as_operand(other, self, "pow"), self, "PowBackward", _power, _pow)
 
     def __rmatmul__(self, other: Any) -> Any:
         return as_operand(other, self, "matmul").matmul(self)
