@@ -29,6 +29,7 @@ from lucid.nn.functional import (
     ctc_greedy_decode,
     ctc_loss,
     log_softmax,
+    merge_tokens,
 )
 
 BLANK = 0
@@ -156,17 +157,6 @@ def unigram_arpa(counts, path):
     lines += [f"{math.log10(c / total):.6f}\t{w}" for w, c in counts.items()]
     pathlib.Path(path).write_text("\n".join(lines + ["", "\\end\\", ""]))
     return path
-
-
-def token_spans(path, blank):
-    """(token, first frame, last frame) of each run of one non-blank class in a frame path."""
-    spans, start = [], 0
-    for t in range(1, len(path) + 1):
-        if t == len(path) or path[t] != path[start]:
-            if path[start] != blank:
-                spans.append((int(path[start]), start, t - 1))
-            start = t
-    return spans
 
 
 # ------------------------------------------------------------------------------ figures
@@ -329,18 +319,18 @@ def draw_token_spans(outdir, frames=slice(0, 110)):
     log_probs = librispeech_sample()
     blank = len(LIBRI_TOKENS) - 1
     (best,) = ctc_beam_search_decode(log_probs, len(log_probs), beam_width=16, blank=blank)
-    path, _ = ctc_forced_align(log_probs, best.tokens, len(log_probs), len(best.tokens),
-                               blank=blank)
+    path, scores = ctc_forced_align(log_probs, best.tokens, len(log_probs), len(best.tokens),
+                                    blank=blank)
     probs = np.exp(log_probs.numpy())[frames].T
     first, last = frames.start, frames.stop - 1
     fig, ax = _figure(9, 4.2)
     ax.imshow(probs, aspect="auto", cmap="Greys", vmin=0, vmax=1, origin="lower",
               extent=(first - 0.5, last + 0.5, -0.5, len(LIBRI_TOKENS) - 0.5))
-    for token, start, end in token_spans(path, blank):
-        if start > last:
+    for span in merge_tokens(path, np.exp(scores), blank=blank):
+        if span.start > last:
             break
-        ax.add_patch(_rectangle((start - 0.5, token - 0.5), end - start + 1, 1))
-        ax.text((start + end) / 2, token + 1.2, _shown(LIBRI_TOKENS[token]),
+        ax.add_patch(_rectangle((span.start - 0.5, span.token - 0.5), len(span), 1))
+        ax.text((span.start + span.end - 1) / 2, span.token + 1.2, _shown(LIBRI_TOKENS[span.token]),
                 ha="center", va="bottom", fontsize=8, color="C3")
     steps = [t for t in best.timesteps if t <= last]
     ax.plot(steps, [best.tokens[i] for i in range(len(steps))], "|", color="C0", ms=10, mew=2,
