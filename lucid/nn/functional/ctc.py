@@ -2,8 +2,8 @@
 
 Everything the kernel assumes is established here, by the checks in _ctc_checks.py, before it
 runs: dtypes, ranks, sizes, every length in range and every label (within its target's length)
-a non-blank class. The kernel then sees the log-probabilities as they are (any strides), the labels of all
-samples concatenated as int64 with per-sample offsets, and int64 lengths.
+a non-blank class. The kernel then sees the log-probabilities as they are (any strides), the
+labels of all samples concatenated as int64 with per-sample offsets, and int64 lengths.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def ctc_loss(
     Differs from PyTorch in three ways, on purpose:
 
     - ``reduction="mean"`` is the plain batch mean of the per-sample losses, as lucid's
-      spec says; PyTorch first divides each loss by its target length.
+      ctc_loss documentation says; PyTorch first divides each loss by its target length.
     - The gradient is the exact derivative with respect to ``log_probs``: minus the
       posterior probability that frame t emits class c. PyTorch returns
       ``exp(log_probs) - posterior``, which is right only when a log_softmax follows in the
