@@ -1,4 +1,4 @@
-"""ctc_loss's use of memory and threads (issue 5).
+"""ctc_loss's use of memory and threads.
 
 - 10,000 forward+backward calls, and 10,000 failing calls, in a fresh subprocess: resident
   memory grows by less than 5 MB (after a warm-up; a deliberate leak of the same size is seen).
@@ -26,8 +26,8 @@ import lucid
 from lucid import Tensor
 from lucid.nn.functional import ctc_loss
 
-LEAK_LIMIT_MB = 5.0  # issue 5
-CALLS = 10_000  # issue 5
+LEAK_LIMIT_MB = 5.0
+CALLS = 10_000
 
 needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
                                 reason="resident memory is read from /proc (Linux)")
@@ -298,7 +298,7 @@ def test_more_than_2_to_the_31_elements():
     for n in range(N):
         ref_loss, ref_grad = numpy_ctc(lp[: il[n], n, C - 4:].astype(np.float64),
                                        [c - (C - 4) for c in targets[n]], blank=blank - (C - 4))
-        np.testing.assert_allclose(loss.numpy()[n], ref_loss, rtol=2e-5)  # issue 3, float32
+        np.testing.assert_allclose(loss.numpy()[n], ref_loss, rtol=2e-5)  # documented, float32
         np.testing.assert_allclose(grad[: il[n], n, C - 4:], ref_grad, atol=1e-5)
         assert not grad[il[n]:, n].any()
     assert not grad[:, :, : C - 4].any()
