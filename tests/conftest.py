@@ -38,7 +38,7 @@ def pytest_terminal_summary(terminalreporter):
     if deselected:
         markexpr = terminalreporter.config.getoption("markexpr")
         line = f"{deselected} test{'s' if deselected > 1 else ''} deselected by -m '{markexpr}'"
-        if "timing" in markexpr:
+        if "not timing" in markexpr:
             line += ("; the timing- and load-sensitive ones run alone, on a quiet machine, with "
                      "`python -m pytest -m timing`")
         terminalreporter.write_line(line)
