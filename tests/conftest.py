@@ -37,7 +37,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{n} test{'s' if n > 1 else ''} skipped: {reason}")
     if deselected:
         markexpr = terminalreporter.config.getoption("markexpr")
-        line = f"{deselected} test{'s' if deselected > 1 else ''} deselected by -m '{markexpr}'"
+        line = f"{deselected} test{'s' if deselected > 1 else ''} deselected"
         if "not timing" in markexpr:
             line += ("; the timing- and load-sensitive ones run alone, on a quiet machine, with "
                      "`python -m pytest -m timing`")
