@@ -91,6 +91,23 @@ cdef enum:
     NAN_EMISSION = 4     # a NaN (or +inf) among the needed emissions
     FALL_BACK = 8        # the fast path gave up: use log space
 
+# Which branch decided each sample's answer (the optional `paths` output, read by the tests).
+cdef enum:
+    PATH_FAST = 0        # probability space, accepted
+    PATH_GUARD_A = 1     # log space: an emission too far below its frame maximum
+    PATH_GUARD_B = 2     # log space: Z_t strayed from Z_{L-1}
+    PATH_GUARD_C = 3     # log space: p = 0 or a row all but vanished
+    PATH_GUARD_D = 4     # log space: alpha and beta both lost mass, no frame exact in both
+    PATH_NAN = 5         # a NaN (or +inf) among the needed emissions
+    PATH_INFEASIBLE = 6  # no alignment fits the frames: +inf without a DP
+    PATH_EMPTY = 7       # no frames and no labels: loss 0 without a DP
+    PATH_PARTIAL = 16    # added to a guard: gradient rows were written, then zeroed again
+
+PATHS = {PATH_FAST: "fast", PATH_GUARD_A: "guard (a)", PATH_GUARD_B: "guard (b)",
+         PATH_GUARD_C: "guard (c)", PATH_GUARD_D: "guard (d)", PATH_NAN: "nan",
+         PATH_INFEASIBLE: "infeasible", PATH_EMPTY: "empty"}
+PATH_PARTIAL_CODE = PATH_PARTIAL
+
 
 cdef struct Workspace:
     double* emit      # L x W: exp(log y_t(l'_s) - m_t), or log y_t(l'_s) - m_t in log space
@@ -259,12 +276,12 @@ cdef int alpha_fast(
     const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
     Workspace ws,
     double* log_scale,                  # OUT sum of the m_t
-    uint64_t* lossy,                    # OUT set if an entry was flushed or underflowed
+    Py_ssize_t* first_lossy,            # OUT the first row that lost an entry (L if none)
 ) noexcept nogil:
     """Eqs. (6)-(7) in probability space, each row rescaled, gathering as it goes.
 
-    Returns 0, NAN_EMISSION, or FALL_BACK (guard (a), p = 0, a row that vanished). When
-    lossy is left 0, alpha is exact up to rounding and needs no check by beta.
+    Returns 0, NAN_EMISSION, WIDE_EMISSION (guard (a)) or FALL_BACK (p = 0, a row that
+    vanished: guard (c)). Alpha rows before first_lossy are exact up to rounding.
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* a = ws.alpha + 2
@@ -276,6 +293,7 @@ cdef int alpha_fast(
     cdef double x
     cdef uint64_t lost = 0
     log_scale[0] = 0.0
+    first_lossy[0] = L
     for t in range(L):
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
@@ -283,6 +301,8 @@ cdef int alpha_fast(
                              log_scale)
         if found & NAN_EMISSION:
             return NAN_EMISSION
+        if found & WIDE_EMISSION:
+            return WIDE_EMISSION
         if found:
             return FALL_BACK
         if t == 0:
@@ -297,11 +317,12 @@ cdef int alpha_fast(
         fill_pads(a, lo, hi, 0.0)
         if not rescale(a, lo, hi, &e, &lost):
             return FALL_BACK
+        if lost and first_lossy[0] == L:
+            first_lossy[0] = t
         ws.alpha_exp[t] = e if t == 0 else ws.alpha_exp[t - 1] + e
         prev = a
         a += W
         y += W
-    lossy[0] = lost
     return 0
 
 
@@ -350,17 +371,19 @@ cdef inline void scatter(
         g[label[s]] -= ab[s] * inv_z
 
 
-cdef bint beta_fast(
+cdef int beta_fast(
     Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
     floating[:, :, ::1] grad, bint want_grad,
+    Py_ssize_t alpha_first_lossy,       # IN alpha rows before this one are exact
     double* p_mantissa,                 # OUT p / exp(sum of the m_t) = p_mantissa 2^p_exponent
     int64_t* p_exponent,
 ) noexcept nogil:
     """Beta (eqs. (10)-(11), emission excluded) swept back from frame L-1, checking Z_t.
 
     Scatters -gamma into grad when want_grad; alpha row t is overwritten by alpha_t beta_t
-    (scaled). Returns False, leaving grad partly written, when Z_t strays from Z_{L-1}
-    (check (b)) or p = 0 (check (c)).
+    (scaled). Returns PATH_FAST, or the guard that failed, leaving grad rows t..L-1 written:
+    PATH_GUARD_B when Z_t strays from Z_{L-1}, PATH_GUARD_C when p = 0 or a row vanished,
+    PATH_GUARD_D when a beta row that lost an entry leaves no frame exact in both sweeps.
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* b = ws.beta + 2
@@ -372,7 +395,9 @@ cdef bint beta_fast(
     cdef double z, mantissa, ref_mantissa = 1.0
     cdef int64_t shift, exponents, e, z_exp, beta_exp = 0, ref_exp = 0
     cdef int mantissa_exp
-    cdef uint64_t lossy = 0  # beta's losses are what check (b) is for
+    cdef uint64_t lossy  # set when beta row t-1 loses an entry
+    cdef double x
+    cdef int partial = PATH_PARTIAL if want_grad else 0  # once a row of grad is written
     # Rounding bound on |Z_t / Z_{L-1} - 1|: a few ulps per recursion step and per state.
     cdef double tol = (4.0 * L + K + 8.0) * DBL_EPSILON
 
@@ -398,30 +423,38 @@ cdef bint beta_fast(
         z_exp = mantissa_exp + ws.alpha_exp[t] + beta_exp + shift - 2046
         if t == L - 1:
             if not (z > 0.0):
-                return False
+                return PATH_GUARD_C
             ref_mantissa = mantissa
             ref_exp = z_exp
         elif not (-2 < z_exp - ref_exp < 2 and  # Z_t / Z_{L-1} near 1
                   fabs(ldexp(mantissa / ref_mantissa, <int> (z_exp - ref_exp)) - 1.0) <= tol):
-            return False
+            return PATH_GUARD_B | partial
         if want_grad:
             scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
         hi = band_hi(t - 1, K)
+        lossy = 0
         for s in range(lo, hi):  # y b is the beta of eq. (11), which includes the emission
-            b_prev[s] = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
+            x = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
+            b_prev[s] = x
+            # a term that underflowed, or a sum too small for a subnormal term to be rounding
+            lossy |= (x < 2.0041683600089728e-292) & (  # 2^-969
+                ((b[s] > 0.0) & (y[s] > 0.0)) | ((b[s + 1] > 0.0) & (y[s + 1] > 0.0))
+                | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0)))
         fill_pads(b_prev, lo, hi, 0.0)
         if not rescale(b_prev, lo, hi, &e, &lossy):
-            return False
+            return PATH_GUARD_C | partial
+        if lossy and t - 1 >= alpha_first_lossy - 1:  # no frame exact in both: guard (d)
+            return PATH_GUARD_D | partial
         beta_exp += e
         swap = b
         b = b_prev
         b_prev = swap
     p_mantissa[0] = ref_mantissa
     p_exponent[0] = ref_exp
-    return True
+    return PATH_FAST
 
 
 cdef double log_space(
@@ -515,19 +548,23 @@ cdef double ctc_one(
     floating[:, :, ::1] grad,           # OUT rows grad[:, n, :], written when want_grad
     bint want_grad,
     Workspace ws,
+    int* path,                          # OUT which branch gave the answer (PATH_*)
 ) noexcept nogil:
     """The loss of sample n (and its gradient rows)."""
     cdef Py_ssize_t K = 2 * S + 1, W = K + 4, s, t, c, repeats = 0
+    cdef Py_ssize_t first_lossy
     cdef double log_scale, log_p, mantissa
     cdef double* a
     cdef int64_t exponent
-    cdef uint64_t lossy = 0
     cdef int status, mantissa_exp
-    cdef bint done
     if want_grad:
         zero_rows(grad, n, grad.shape[0])
+    path[0] = PATH_INFEASIBLE
     if L == 0:
-        return 0.0 if S == 0 else INFINITY
+        if S == 0:
+            path[0] = PATH_EMPTY
+            return 0.0
+        return INFINITY
     if S > L:  # cannot fit; the workspace is not even sized for it
         return INFINITY
 
@@ -543,23 +580,28 @@ cdef double ctc_one(
     if L < S + repeats:  # a repeated label needs a blank between its copies
         return INFINITY
 
-    status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &lossy)
+    status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &first_lossy)
     if status == 0:
-        if not lossy and not want_grad:  # eq. (8) straight from alpha
+        if first_lossy == L and not want_grad:  # eq. (8) straight from alpha
             a = ws.alpha + (L - 1) * W + 2
             mantissa = frexp(a[K - 1] + a[K - 2], &mantissa_exp)  # K - 2: a zero pad if K = 1
             exponent = mantissa_exp + ws.alpha_exp[L - 1]
-            done = True
+            path[0] = PATH_FAST
         else:
-            done = beta_fast(ws, n, L, K, W, grad, want_grad, &mantissa, &exponent)
-        if done:
+            path[0] = beta_fast(ws, n, L, K, W, grad, want_grad, first_lossy, &mantissa,
+                                &exponent)
+        if path[0] == PATH_FAST:
             return -(fast_log(mantissa) + exponent * LN2 + log_scale)
-        if want_grad:
+        if path[0] & PATH_PARTIAL:
             zero_rows(grad, n, L)
+    else:
+        path[0] = (PATH_NAN if status == NAN_EMISSION else
+                   PATH_GUARD_A if status == WIDE_EMISSION else PATH_GUARD_C)
     if status != NAN_EMISSION:
         log_p = log_space(log_probs, n, L, K, W, ws, grad, want_grad)
         if log_p == log_p:
             return -log_p
+        path[0] = PATH_NAN
     if want_grad:
         for t in range(L):
             for c in range(grad.shape[2]):
@@ -567,12 +609,14 @@ cdef double ctc_one(
     return NAN
 
 
-cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
-    """One malloc'd block for the largest sample; ws.emit is NULL if malloc failed."""
+cdef Workspace workspace_new(Py_ssize_t cells, Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
+    """One malloc'd block for any one sample; ws.emit is NULL if malloc failed.
+
+    cells is the largest L x W of a sample (not the longest L times the widest W, which may
+    belong to different samples); max_L and max_W size the per-frame and per-state arrays.
+    """
     cdef Workspace ws = Workspace(NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-    cdef Py_ssize_t cells = max_L * max_W
-    cdef char* block = <char*> malloc((2 * cells + 4 * max_W) * sizeof(double)
-                                      + (max_W + max_L) * sizeof(int64_t))
+    cdef char* block = <char*> malloc(workspace_size(cells, max_L, max_W))
     if block == NULL:
         return ws
     ws.emit = <double*> block
@@ -585,6 +629,37 @@ cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
     return ws
 
 
+cdef inline size_t workspace_size(Py_ssize_t cells, Py_ssize_t max_L,
+                                  Py_ssize_t max_W) noexcept nogil:
+    return (2 * cells + 4 * max_W) * sizeof(double) + (max_W + max_L) * sizeof(int64_t)
+
+
+cdef void workspace_shape(
+    const int64_t[::1] input_lengths, const int64_t[::1] target_lengths,
+    Py_ssize_t* cells, Py_ssize_t* max_L, Py_ssize_t* max_W,  # OUT
+) noexcept nogil:
+    """What workspace_new needs to hold any one sample that runs a DP."""
+    cdef Py_ssize_t n, L, W
+    cells[0] = 1
+    max_L[0] = 1
+    max_W[0] = 5
+    for n in range(input_lengths.shape[0]):
+        L = input_lengths[n]
+        if target_lengths[n] > L:  # longer targets are inf without a DP
+            continue
+        W = 2 * target_lengths[n] + 5
+        cells[0] = max(cells[0], L * W)
+        max_L[0] = max(max_L[0], L)
+        max_W[0] = max(max_W[0], W)
+
+
+def workspace_bytes(const int64_t[::1] input_lengths, const int64_t[::1] target_lengths):
+    """Bytes of the workspace each thread allocates for these samples (for the tests)."""
+    cdef Py_ssize_t cells, max_L, max_W
+    workspace_shape(input_lengths, target_lengths, &cells, &max_L, &max_W)
+    return workspace_size(cells, max_L, max_W)
+
+
 def ctc_loss_forward(
     const floating[:, :, :] log_probs,  # IN (T, N, C), any strides
     const int64_t[::1] targets,         # IN every sample's labels, concatenated
@@ -595,40 +670,50 @@ def ctc_loss_forward(
     double[::1] loss,                   # OUT (N,) -ln p per sample
     floating[:, :, ::1] grad,           # OUT (T, N, C) d loss[n] / d log_probs, or None
     int n_threads,                      # OpenMP threads (at least 1 is used)
+    int[::1] paths=None,                # OUT (N,) the branch each sample took (PATHS), or None
 ):
     """CTC loss per sample and, unless grad is None, its exact gradient (see the design note).
 
     The inputs must already be validated (lucid/nn/functional/ctc.py): labels in [0, C) and
     not blank, lengths in range, shapes consistent. grad has log_probs' dtype and may be
     uninitialised (np.empty): every element is written. grad=None (or an empty array) means
-    no gradient is wanted, and none is computed.
+    no gradient is wanted, and none is computed. paths, when given, receives for each sample
+    the code of the branch that gave its answer (the keys of PATHS, plus PATH_PARTIAL).
     """
-    cdef Py_ssize_t N = log_probs.shape[1], n, max_L = 1, max_S = 0
+    cdef Py_ssize_t N = log_probs.shape[1], n, cells, max_L, max_W
     cdef Py_ssize_t failed = 0
     cdef bint want_grad = grad is not None and grad.size > 0
     cdef const int64_t* all_targets = &targets[0] if targets.shape[0] > 0 else NULL
+    cdef int* codes
     cdef Workspace ws
     if want_grad and (grad.shape[0] != log_probs.shape[0] or grad.shape[1] != N
                       or grad.shape[2] != log_probs.shape[2]):
         raise ValueError(f"ctc_loss_forward: grad must have the shape of log_probs "
                          f"{log_probs.shape[0], N, log_probs.shape[2]}, got "
                          f"{grad.shape[0], grad.shape[1], grad.shape[2]}")
-    for n in range(N):
-        max_L = max(max_L, input_lengths[n])
-        if target_lengths[n] <= input_lengths[n]:  # longer targets are inf without a DP
-            max_S = max(max_S, target_lengths[n])
+    if paths is not None and paths.shape[0] != N:
+        raise ValueError(f"ctc_loss_forward: paths must have shape ({N},), got "
+                         f"({paths.shape[0]},)")
+    workspace_shape(input_lengths, target_lengths, &cells, &max_L, &max_W)
+    codes = <int*> malloc(max(N, 1) * sizeof(int))
+    if codes == NULL:
+        raise MemoryError("ctc_loss_forward: could not allocate the branch codes")
 
     n_threads = max(n_threads, 1)
     with nogil, parallel(num_threads=n_threads):
-        ws = workspace_new(max_L, 2 * max_S + 5)
+        ws = workspace_new(cells, max_L, max_W)
         for n in prange(N, schedule="dynamic"):
             if ws.emit == NULL:
                 failed += 1
             else:
                 loss[n] = ctc_one(log_probs, n, input_lengths[n],
                                   all_targets + target_offsets[n], target_lengths[n], blank,
-                                  grad, want_grad, ws)
+                                  grad, want_grad, ws, &codes[n])
         free(ws.emit)
+    if paths is not None and not failed:
+        for n in range(N):
+            paths[n] = codes[n]
+    free(codes)
     if failed:
-        raise MemoryError(f"ctc_loss_forward: could not allocate a workspace of {max_L} frames "
-                          f"x {2 * max_S + 5} states")
+        raise MemoryError(f"ctc_loss_forward: could not allocate a workspace of "
+                          f"{workspace_size(cells, max_L, max_W)} bytes")

@@ -2,8 +2,8 @@
 
 Everything the kernel assumes is established here, by the checks in _ctc_checks.py, before it
 runs: dtypes, ranks, sizes, every length in range and every label (within its target's length)
-a non-blank class. The kernel then sees the log-probabilities as they are (any strides), the labels of all
-samples concatenated as int64 with per-sample offsets, and int64 lengths.
+a non-blank class. The kernel then sees the log-probabilities as they are (any strides), the
+labels of all samples concatenated as int64 with per-sample offsets, and int64 lengths.
 """
 
 from __future__ import annotations
@@ -103,9 +103,6 @@ def ctc_loss(
     >>> ctc_loss(log_p, targets, il, tl)
     Tensor(...)
     """
-    lp, unbatched = _check_log_probs(log_probs)
-    T, N, C = lp.shape
-    blank = _check_blank(blank, C)
     if type(reduction) is not str:
         raise TypeError(f"ctc_loss: reduction must be a str, one of {_REDUCTIONS}, got "
                         f"{_show(reduction)}")
@@ -113,18 +110,18 @@ def ctc_loss(
         raise ValueError(f"ctc_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not isinstance(zero_infinity, (bool, np.bool_)):
         raise TypeError(f"ctc_loss: zero_infinity must be a bool, got {_show(zero_infinity)}")
-    il = _check_lengths(input_lengths, "input_lengths", N, unbatched)
-    tl = _check_lengths(target_lengths, "target_lengths", N, unbatched)
-    _check_input_lengths_fit(il, T)
-    labels, offsets = _flatten_targets(targets, tl, N, C, blank, unbatched)
+    lp, unbatched, kernel_args = _checked(log_probs, targets, input_lengths, target_lengths,
+                                          blank)
+    N = lp.shape[1]
 
     want_grad = is_grad_enabled() and log_probs.requires_grad
     loss = np.empty(N, dtype=np.float64)
     grad = np.empty(lp.shape, dtype=lp.dtype) if want_grad else None
-    _ctc.ctc_loss_forward(lp, labels, offsets, il, tl, blank, loss, grad,
-                          _threads.get_num_threads())
+    _ctc.ctc_loss_forward(lp, *kernel_args, loss, grad, _threads.get_num_threads())
     if zero_infinity:
-        infinite = np.isinf(loss)
+        # infinite in the output dtype: a float32 loss beyond float32's range counts too
+        with np.errstate(over="ignore"):
+            infinite = np.isinf(loss.astype(lp.dtype))
         loss[infinite] = 0.0
         if want_grad and infinite.any():
             grad[:, infinite, :] = 0.0
@@ -152,3 +149,50 @@ def ctc_loss(
     # grad is this call's own array, referenced only by the closure: the leaf may keep it
     # instead of a copy (the whole (T, N, C) again)
     return record(out, (log_probs,), backward, "CtcLossBackward", donates=True)
+
+
+def _checked(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any,
+             blank: Any) -> tuple[np.ndarray, bool, tuple]:
+    """The (T, N, C) array, whether the input was unbatched, and the kernel's target arguments
+    (labels, offsets, input lengths, target lengths, blank), all checked."""
+    lp, unbatched = _check_log_probs(log_probs)
+    T, N, C = lp.shape
+    blank = _check_blank(blank, C)
+    try:
+        il = _check_lengths(input_lengths, "input_lengths", N, unbatched)
+        tl = _check_lengths(target_lengths, "target_lengths", N, unbatched)
+    except ValueError as exc:
+        if not unbatched and T != N and _first_axis_lengths(input_lengths, T):
+            raise ValueError(f"{exc}; input_lengths match the first axis of log_probs (T = {T}): "
+                             f"ctc_loss takes log_probs as (T, N, C), time first; for "
+                             f"batch-first (N, T, C) output pass log_probs.transpose(0, 1)"
+                             ) from None
+        raise
+    _check_input_lengths_fit(il, T)
+    labels, offsets = _flatten_targets(targets, tl, N, C, blank, unbatched)
+    return lp, unbatched, (labels, offsets, il, tl, blank)
+
+
+def _first_axis_lengths(input_lengths: Any, T: int) -> bool:
+    """Whether input_lengths has one entry per row of log_probs' first axis."""
+    value = input_lengths.numpy() if isinstance(input_lengths, Tensor) else input_lengths
+    try:
+        return np.shape(value) == (T,)
+    except (TypeError, ValueError):  # ragged: not a layout mix-up
+        return False
+
+
+def _branches(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths: Any,
+              blank: int = 0, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None, list]:
+    """For the tests: per-sample losses, the gradient (or None) and, per sample, the names of
+    the kernel branches that gave the answer ("fast", "guard (a)", ..., plus "partial" when
+    gradient rows were written and then zeroed before falling back to log space)."""
+    lp, _, kernel_args = _checked(log_probs, targets, input_lengths, target_lengths, blank)
+    loss = np.empty(lp.shape[1], dtype=np.float64)
+    out = np.empty(lp.shape, dtype=lp.dtype) if grad else None
+    paths = np.empty(lp.shape[1], dtype=np.intc)
+    _ctc.ctc_loss_forward(lp, *kernel_args, loss, out, _threads.get_num_threads(), paths)
+    partial = _ctc.PATH_PARTIAL_CODE
+    names = [[_ctc.PATHS[code & ~partial]] + (["partial"] if code & partial else [])
+             for code in paths.tolist()]
+    return loss, out, names
