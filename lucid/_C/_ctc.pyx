@@ -38,21 +38,40 @@ C. Numerics. Everything in double, whatever the input dtype.
    Fast path, probability space: emissions are gathered as exp(log y - m_t), m_t the largest
    needed log-emission of frame t; every alpha row and beta column is scaled by a power of
    two (exact) so that its largest entry lies in [2^1000, 2^1001): the top of the double
-   range, leaving 2^-2000 (e^-1386) of it below the maximum; entries below FLUSH = 2^-1000
-   become 0. Since alpha_t(s) beta_t(s) can then exceed the double range, it is formed from
-   the two mantissas and exponents (scaled_product). The powers of two and the m_t are kept
-   aside, so ln p has no rounding beyond the DP's own. A sample goes to the exact path below
-   when the fast path could be wrong:
+   range, leaving 2^-2000 (e^-1386) of it below the maximum. Smaller entries cannot be kept,
+   and the two sweeps treat them in opposite directions:
+   - alpha rounds DOWN: an entry below FLUSH = 2^-1000, or a product that underflows, becomes
+     0. So every computed alpha_t(s) <= the exact one, and alpha row 0 (at most two
+     emissions, within 600 nats of each other by (a)) is exact.
+   - beta rounds UP: an entry below FLUSH becomes FLUSH, and a sum below 2^-969 (where a
+     term may have underflowed) becomes 2^-968. So every computed beta_t(s) >= the exact
+     one, and beta row L-1 (all ones) is exact.
+   Since alpha_t(s) beta_t(s) can then exceed the double range, it is formed from the two
+   mantissas and exponents (scaled_product). The powers of two and the m_t are kept aside,
+   so ln p has no rounding beyond the DP's own.
+   Why an accepted answer is right. For the exact recursions Z_t = sum_s alpha_t(s) beta_t(s)
+   equals p at every t. With the computed rows, Z_{L-1} (exact beta) <= p <= Z_0 (exact
+   alpha), up to the rounding of the arithmetic. Check (b) below accepts only when every Z_t,
+   Z_0 included, lies within tol = (4L + K + 8) epsilon of Z_{L-1}: then p lies within tol of
+   Z_{L-1}, so ln p is right to tol. For the gradient, write D_t = sum_s (alpha_t - computed
+   alpha_t) beta_t (what alpha dropped, weighed exactly) and U_t = sum_s alpha_t (computed
+   beta_t - beta_t) (what beta added); D_t <= p - Z_{L-1} and U_t <= Z_0 - p, both <= tol p,
+   and sum_s |computed alpha_t beta_t - exact alpha_t beta_t| <= 2 (D_t + U_t): every
+   gamma_t(s), normalised by its own Z_t, is within a few tol of the exact posterior.
+   Dropping in both sweeps (what this kernel once did) has no such bound: alpha can drop the
+   early part of the best alignment and beta its late part, and every Z_t then misses the
+   same mass and agrees. Rounding beta up costs nothing where the answer is certain, but a
+   floor of 2^-2000 of a beta row's maximum can be worth more than tol p when the best
+   prefix and the best suffix of a frame sit in states more than ~1300 nats apart (long,
+   very peaky samples); those samples take the exact path.
+   A sample goes to the exact path below when the fast path could be wrong:
    (a) an emission more than WIDE = 600 nats below its frame maximum (but not -inf): it
-       would underflow, and alpha and beta would agree on the wrong answer;
-   (b) Z_t = sum_s alpha_t(s) beta_t(s), with its scales, differs from Z_{L-1} = p by more
-       than the rounding of the two recursions can explain, (4L + K + 8) epsilon relative.
-       Z_t is invariant in t for the exact recursions, so this catches any flushed or
-       underflowed mass that matters. gamma_t is normalised by its own Z_t;
+       would underflow in the gathered emissions themselves;
+   (b) some Z_t differs from Z_{L-1} by more than tol relative (see above); gamma_t is
+       normalised by its own Z_t;
    (c) p = 0, or a row all but vanishes in one step (impossible emissions).
-   When only the loss is wanted and no alpha entry was flushed or underflowed, alpha is
-   exact up to rounding and ln p comes straight from eq. (8); otherwise beta is swept (with
-   no gradient) for check (b).
+   When only the loss is wanted and alpha dropped nothing, alpha is exact up to rounding and
+   ln p comes straight from eq. (8); otherwise beta is swept (with no gradient) for check (b).
    Exact path, log space: the same recursions with log-sum-exp, every row shifted by its
    maximum (kept aside), so the rounding stays relative to the numbers that matter; a
    vectorisable log (fast_log) and the exp of fast_exp.h keep it within ~3x of the fast path.
@@ -62,8 +81,9 @@ C. Numerics. Everything in double, whatever the input dtype.
    zero gradient.
 D. Threading. Samples are independent, so the batch is split over OpenMP threads (dynamic
    schedule: lengths vary); the states of one frame are not, since several s share a class
-   and would race on grad. Each thread mallocs one workspace for the largest sample inside
-   the parallel region and frees it there. Every sample runs the same sequential code
+   and would race on grad. Each thread mallocs one workspace inside the parallel region and
+   frees it there, sized for the largest sample (the largest L x W of one sample, not the
+   longest L times the widest W of two), since the dynamic schedule may give it any sample. Every sample runs the same sequential code
    whichever thread takes it, so results do not depend on the thread count.
 """
 
@@ -97,14 +117,13 @@ cdef enum:
     PATH_GUARD_A = 1     # log space: an emission too far below its frame maximum
     PATH_GUARD_B = 2     # log space: Z_t strayed from Z_{L-1}
     PATH_GUARD_C = 3     # log space: p = 0 or a row all but vanished
-    PATH_GUARD_D = 4     # log space: alpha and beta both lost mass, no frame exact in both
-    PATH_NAN = 5         # a NaN (or +inf) among the needed emissions
-    PATH_INFEASIBLE = 6  # no alignment fits the frames: +inf without a DP
-    PATH_EMPTY = 7       # no frames and no labels: loss 0 without a DP
+    PATH_NAN = 4         # a NaN (or +inf) among the needed emissions
+    PATH_INFEASIBLE = 5  # no alignment fits the frames: +inf without a DP
+    PATH_EMPTY = 6       # no frames and no labels: loss 0 without a DP
     PATH_PARTIAL = 16    # added to a guard: gradient rows were written, then zeroed again
 
 PATHS = {PATH_FAST: "fast", PATH_GUARD_A: "guard (a)", PATH_GUARD_B: "guard (b)",
-         PATH_GUARD_C: "guard (c)", PATH_GUARD_D: "guard (d)", PATH_NAN: "nan",
+         PATH_GUARD_C: "guard (c)", PATH_NAN: "nan",
          PATH_INFEASIBLE: "infeasible", PATH_EMPTY: "empty"}
 PATH_PARTIAL_CODE = PATH_PARTIAL
 
@@ -141,8 +160,10 @@ cdef inline bint rescale(
     double* row, Py_ssize_t lo, Py_ssize_t hi,
     int64_t* exponent,                  # OUT e
     uint64_t* lossy,                    # IN/OUT set if a nonzero entry is flushed
+    bint round_up,                      # flush to FLUSH instead of 0 (an upper bound)
 ) noexcept nogil:
-    """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH.
+    """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH
+    (to 0, or up to FLUSH when round_up).
 
     Returns False when the maximum is below 2^-23 (the row all but vanished, check (c)) or not
     finite.
@@ -150,6 +171,7 @@ cdef inline bint rescale(
     cdef double top = max4(row + lo, hi - lo), x, scale
     cdef Py_ssize_t s
     cdef int e
+    cdef double floor = FLUSH if round_up else 0.0
     cdef uint64_t lost = 0
     if not (top >= 1.1920928955078125e-07 and top < INFINITY):  # 2^-23: 2^(1001 - e) fits
         return False
@@ -159,7 +181,7 @@ cdef inline bint rescale(
     for s in range(lo, hi):
         x = row[s] * scale
         lost |= (x < FLUSH) & (x > 0.0)
-        row[s] = x if x >= FLUSH else 0.0
+        row[s] = x if x >= FLUSH else (floor if x > 0.0 else 0.0)
     exponent[0] = e
     lossy[0] |= lost
     return True
@@ -315,7 +337,7 @@ cdef int alpha_fast(
                 # a product that underflowed (unlike the exact zeros of unreachable states)
                 lost |= (a[s] < 2.2250738585072014e-308) & (x > 0.0) & (y[s] > 0.0)
         fill_pads(a, lo, hi, 0.0)
-        if not rescale(a, lo, hi, &e, &lost):
+        if not rescale(a, lo, hi, &e, &lost, False):
             return FALL_BACK
         if lost and first_lossy[0] == L:
             first_lossy[0] = t
@@ -374,7 +396,6 @@ cdef inline void scatter(
 cdef int beta_fast(
     Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
     floating[:, :, ::1] grad, bint want_grad,
-    Py_ssize_t alpha_first_lossy,       # IN alpha rows before this one are exact
     double* p_mantissa,                 # OUT p / exp(sum of the m_t) = p_mantissa 2^p_exponent
     int64_t* p_exponent,
 ) noexcept nogil:
@@ -383,7 +404,8 @@ cdef int beta_fast(
     Scatters -gamma into grad when want_grad; alpha row t is overwritten by alpha_t beta_t
     (scaled). Returns PATH_FAST, or the guard that failed, leaving grad rows t..L-1 written:
     PATH_GUARD_B when Z_t strays from Z_{L-1}, PATH_GUARD_C when p = 0 or a row vanished,
-    PATH_GUARD_D when a beta row that lost an entry leaves no frame exact in both sweeps.
+    Beta never drops mass: entries that would underflow or be flushed are rounded up instead,
+    so that beta is an upper bound (see C. in the design note).
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* b = ws.beta + 2
@@ -395,7 +417,7 @@ cdef int beta_fast(
     cdef double z, mantissa, ref_mantissa = 1.0
     cdef int64_t shift, exponents, e, z_exp, beta_exp = 0, ref_exp = 0
     cdef int mantissa_exp
-    cdef uint64_t lossy  # set when beta row t-1 loses an entry
+    cdef uint64_t rounded_up = 0  # rescale reports it; beta needs no flag: it only rounds up
     cdef double x
     cdef int partial = PATH_PARTIAL if want_grad else 0  # once a row of grad is written
     # Rounding bound on |Z_t / Z_{L-1} - 1|: a few ulps per recursion step and per state.
@@ -428,26 +450,23 @@ cdef int beta_fast(
             ref_exp = z_exp
         elif not (-2 < z_exp - ref_exp < 2 and  # Z_t / Z_{L-1} near 1
                   fabs(ldexp(mantissa / ref_mantissa, <int> (z_exp - ref_exp)) - 1.0) <= tol):
-            return PATH_GUARD_B | partial
+            return PATH_GUARD_B | (partial if t < L - 1 else 0)
         if want_grad:
             scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
         hi = band_hi(t - 1, K)
-        lossy = 0
         for s in range(lo, hi):  # y b is the beta of eq. (11), which includes the emission
             x = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
-            b_prev[s] = x
-            # a term that underflowed, or a sum too small for a subnormal term to be rounding
-            lossy |= (x < 2.0041683600089728e-292) & (  # 2^-969
+            # below 2^-969 a term may have underflowed: round up to 2^-968, above the true sum
+            b_prev[s] = x if not ((x < 2.0041683600089728e-292) & (
                 ((b[s] > 0.0) & (y[s] > 0.0)) | ((b[s + 1] > 0.0) & (y[s + 1] > 0.0))
-                | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0)))
+                | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0)))) \
+                else 4.0083367200179456e-292  # 2^-968
         fill_pads(b_prev, lo, hi, 0.0)
-        if not rescale(b_prev, lo, hi, &e, &lossy):
+        if not rescale(b_prev, lo, hi, &e, &rounded_up, True):
             return PATH_GUARD_C | partial
-        if lossy and t - 1 >= alpha_first_lossy - 1:  # no frame exact in both: guard (d)
-            return PATH_GUARD_D | partial
         beta_exp += e
         swap = b
         b = b_prev
@@ -588,8 +607,7 @@ cdef double ctc_one(
             exponent = mantissa_exp + ws.alpha_exp[L - 1]
             path[0] = PATH_FAST
         else:
-            path[0] = beta_fast(ws, n, L, K, W, grad, want_grad, first_lossy, &mantissa,
-                                &exponent)
+            path[0] = beta_fast(ws, n, L, K, W, grad, want_grad, &mantissa, &exponent)
         if path[0] == PATH_FAST:
             return -(fast_log(mantissa) + exponent * LN2 + log_scale)
         if path[0] & PATH_PARTIAL:
