@@ -7,9 +7,10 @@ For every workload and logit kind (uniform ``randn`` and peaky ``randn * 15``) i
 forward (loss only, no graph) and forward+backward (``reduction="sum"`` then ``.backward()``
 to a log_probs leaf), the median over repeats after warm-up, alternating lucid and torch call
 by call with the same thread count. "e2e" rows go logits -> log_softmax -> ctc_loss ->
-backward to the logits. Peak extra memory is the rise of a fresh process's resident
-high-water mark over one forward+backward call after a warm-up one (Linux only; the
-gradient buffer itself is included).
+backward to the logits. "log space" is the share of the batch's samples that the kernel's
+probability-space fast path handed to its exact log-space path. Peak extra memory is the rise
+of a fresh process's resident high-water mark over one forward+backward call after a warm-up
+one (Linux only; the gradient buffer itself is included).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 import lucid
 from lucid.nn.functional import ctc_loss, log_softmax
+from lucid.nn.functional.ctc import _branches  # private: which kernel branch each sample took
 
 try:
     import torch
@@ -155,6 +157,9 @@ def bench_row(name, shape, peaky, dtype, repeats, e2e):
             if theirs:
                 tt.append(median_ms(theirs[k], 1))
         row[k] = (statistics.median(lt), statistics.median(tt) if theirs else None)
+    # the share of samples the fast path handed to log space (forward+backward)
+    paths = _branches(lucid.tensor(inputs[1]), *inputs[2:])[2]
+    row["log_space"] = sum(p[0] != "fast" for p in paths) / len(paths)
     row["mem"] = (peak_rss_rise_mb(name, peaky, dtype, "lucid"),
                   peak_rss_rise_mb(name, peaky, dtype, "torch") if theirs else None)
     return row
@@ -177,6 +182,7 @@ def print_row(row):
         cells.append(f"{fmt(ours)} {fmt(theirs)} {fmt(ratio, '7.1f')}x")
     m_ours, m_theirs = row["mem"]
     cells.append(f"{fmt(m_ours, '7.1f')} {fmt(m_theirs, '7.1f')}")
+    cells.append(f"{row['log_space']:9.0%}")
     print(" | ".join(cells), flush=True)
 
 
@@ -238,7 +244,7 @@ def main():
           f"torch={torch.__version__ if torch else 'not installed'}, repeats={repeats}")
     print(f"{'workload':<34} | {'dtype':<8} | {'forward ms: lucid torch ratio':<28} | "
           f"{'fwd+bwd ms: lucid torch ratio':<28} | {'e2e ms: lucid torch ratio':<28} | "
-          f"peak MB: lucid torch")
+          f"peak MB: lucid torch | log space")
     rows = []
     for name in names:
         dtypes = [np.float32] + ([np.float64] if name in FLOAT64_WORKLOADS and not args.quick
