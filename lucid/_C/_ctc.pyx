@@ -43,9 +43,9 @@ C. Numerics. Everything in double, whatever the input dtype.
    - alpha rounds DOWN: an entry below FLUSH = 2^-1000, or a product that underflows, becomes
      0. So every computed alpha_t(s) <= the exact one, and alpha row 0 (at most two
      emissions, within 600 nats of each other by (a)) is exact.
-   - beta rounds UP: an entry below FLUSH becomes FLUSH, and a sum below 2^-969 (where a
-     term may have underflowed) becomes 2^-968. So every computed beta_t(s) >= the exact
-     one, and beta row L-1 (all ones) is exact.
+   - beta rounds UP: an entry below FLUSH becomes FLUSH, and a sum below 2^-1021 (where a
+     product may have underflowed) gets the products' largest rounding error added. So every
+     computed beta_t(s) >= the exact one, and beta row L-1 (all ones) is exact.
    Since alpha_t(s) beta_t(s) can then exceed the double range, it is formed from the two
    mantissas and exponents (scaled_product). The powers of two and the m_t are kept aside,
    so ln p has no rounding beyond the DP's own.
@@ -459,11 +459,11 @@ cdef int beta_fast(
         hi = band_hi(t - 1, K)
         for s in range(lo, hi):  # y b is the beta of eq. (11), which includes the emission
             x = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
-            # below 2^-969 a term may have underflowed: round up to 2^-968, above the true sum
-            b_prev[s] = x if not ((x < 2.0041683600089728e-292) & (
+            # each of the three products errs by at most 2^-1075 once it is subnormal (below
+            # 2^-1022, where x then lies too): add that, so x stays above the true sum
+            b_prev[s] = x + (1.5e-323 if (x < 4.450147717014403e-308) & (  # 3 * 2^-1074, 2^-1021
                 ((b[s] > 0.0) & (y[s] > 0.0)) | ((b[s + 1] > 0.0) & (y[s + 1] > 0.0))
-                | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0)))) \
-                else 4.0083367200179456e-292  # 2^-968
+                | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0))) else 0.0)
         fill_pads(b_prev, lo, hi, 0.0)
         if not rescale(b_prev, lo, hi, &e, &rounded_up, True):
             return PATH_GUARD_C | partial
