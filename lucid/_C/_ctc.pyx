@@ -25,6 +25,15 @@ A. Algorithm. Graves et al., "Connectionist Temporal Classification", ICML 2006,
    the posterior that frame t emits k. (Eq. (16) of the paper is the derivative through a
    softmax instead; it adds y_t(k), which is what PyTorch returns.) Frames t >= L and
    classes absent from l' get exactly 0.
+   Two options shape what is written (the reduction's weight and the softmax are folded in
+   here, so that no further pass over a (T, N, C) array is needed): every gradient row is
+   multiplied by ``weight`` (1/N for a batch mean), and with ``through_log_softmax`` the
+   kernel writes the gradient with respect to the logits z of log_probs = log_softmax(z)
+   over the classes instead, weight (y_t(k) - sum_{l'_s = k} gamma_t(s)) on frames t < L
+   (the log-softmax backward g - y sum_k g with sum_k gamma_t = 1), weight 0 y_t(k) after
+   them (0, or NaN where log_probs is NaN, as that backward gives), and 0 y_t(k) on every
+   frame of a sample with no complete path. This is warp-ctc's gradient with respect to
+   activations.
    Only states on a complete path are visited: at frame t, s in
    [max(0, K - 2(L - t)), min(K, 2(t + 1))) (the "band"); the rest are zero.
 B. Layout. Per sample, frame by frame as alpha advances, the blank and the labels of the band
@@ -77,6 +86,7 @@ from lucid._C._rows cimport floating, max4, sum4
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
+    float lucid_expf_nonpos(float x)
 
 # Probability-space thresholds (see C. in the design note).
 cdef double WIDE = -600.0      # nats below the frame maximum that an emission may lie
@@ -335,9 +345,11 @@ cdef inline void scatter(
     const double* ab,                   # IN alpha_t(s) beta_t(s) up to a common factor
     double z,                           # sum of ab over the band
     Py_ssize_t lo, Py_ssize_t hi, const int64_t* label,
+    double weight,                      # the sample's weight in the reduction
 ) noexcept nogil:
-    """Subtract gamma_t(s) = ab[s] / z from g at each state's class (blank states summed first)."""
-    cdef double inv_z = 1.0 / z, b0 = 0.0, b1 = 0.0
+    """Subtract weight gamma_t(s) = weight ab[s] / z from g at each state's class (blank states
+    summed first)."""
+    cdef double inv_z = weight / z, b0 = 0.0, b1 = 0.0
     cdef Py_ssize_t s = lo + (lo & 1)
     while s + 2 < hi:  # two partial sums, so the additions pipeline
         b0 += ab[s]
@@ -352,7 +364,7 @@ cdef inline void scatter(
 
 cdef bint beta_fast(
     Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
-    floating[:, :, ::1] grad, bint want_grad,
+    floating[:, :, ::1] grad, bint want_grad, double weight,
     double* p_mantissa,                 # OUT p / exp(sum of the m_t) = p_mantissa 2^p_exponent
     int64_t* p_exponent,
 ) noexcept nogil:
@@ -405,7 +417,7 @@ cdef bint beta_fast(
                   fabs(ldexp(mantissa / ref_mantissa, <int> (z_exp - ref_exp)) - 1.0) <= tol):
             return False
         if want_grad:
-            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label)
+            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
@@ -426,7 +438,7 @@ cdef bint beta_fast(
 
 cdef double log_space(
     const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
-    Workspace ws, floating[:, :, ::1] grad, bint want_grad,
+    Workspace ws, floating[:, :, ::1] grad, bint want_grad, double weight,
 ) noexcept nogil:
     """ln p by eqs. (6)-(8) in log space, gathering as it goes; scatters -gamma if wanted.
 
@@ -482,7 +494,7 @@ cdef double log_space(
         top = max4(a + lo, hi - lo)
         for s in range(lo, hi):
             a[s] = lucid_exp_nonpos(a[s] - top)
-        scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label)
+        scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
@@ -498,11 +510,46 @@ cdef double log_space(
     return total
 
 
-cdef void zero_rows(floating[:, :, ::1] grad, Py_ssize_t n, Py_ssize_t t_end) noexcept nogil:
-    """grad[:t_end, n, :] = 0."""
-    cdef Py_ssize_t t
-    for t in range(t_end):
-        memset(&grad[t, n, 0], 0, grad.shape[2] * sizeof(floating))
+cdef inline void row_exp(const floating* x, floating* out, Py_ssize_t C, floating w) noexcept nogil:
+    """out = w exp(x), x <= 0 (a log-softmax output)."""
+    cdef Py_ssize_t c
+    for c in range(C):
+        out[c] = w * exp_nonpos(x[c])
+
+
+cdef inline floating exp_nonpos(floating x) noexcept nogil:
+    # float32 rows take the float exp: twice the vector lanes, exact to the output's ulp
+    if floating is float:
+        return lucid_expf_nonpos(x)
+    else:
+        return lucid_exp_nonpos(x)
+
+
+cdef void start_rows(
+    floating[:, :, ::1] grad,           # OUT rows grad[:, n, :]
+    const floating[:, :, :] log_probs,  # IN (T, N, C)
+    Py_ssize_t n,
+    Py_ssize_t L,                       # frames that get weight y_t; the rest get 0 y_t
+    double weight,
+    bint through_log_softmax,
+) noexcept nogil:
+    """The rows of sample n before -weight gamma is scattered into them: 0, or with
+    through_log_softmax weight y_t(k) on frames t < L and 0 y_t(k) after (see A.)."""
+    cdef Py_ssize_t t, c, C = grad.shape[2]
+    cdef floating w
+    cdef floating* g
+    if not through_log_softmax:
+        for t in range(grad.shape[0]):
+            memset(&grad[t, n, 0], 0, C * sizeof(floating))
+        return
+    for t in range(grad.shape[0]):
+        w = <floating> weight if t < L else 0
+        g = &grad[t, n, 0]
+        if log_probs.strides[2] == sizeof(floating):  # a contiguous row: the loop vectorises
+            row_exp(&log_probs[t, n, 0], g, C, w)
+        else:
+            for c in range(C):
+                g[c] = w * exp_nonpos(log_probs[t, n, c])
 
 
 cdef double ctc_one(
@@ -514,6 +561,8 @@ cdef double ctc_one(
     Py_ssize_t blank,
     floating[:, :, ::1] grad,           # OUT rows grad[:, n, :], written when want_grad
     bint want_grad,
+    double weight,                      # gradient options, see A. in the design note
+    bint through_log_softmax,
     Workspace ws,
 ) noexcept nogil:
     """The loss of sample n (and its gradient rows)."""
@@ -525,11 +574,11 @@ cdef double ctc_one(
     cdef int status, mantissa_exp
     cdef bint done
     if want_grad:
-        zero_rows(grad, n, grad.shape[0])
-    if L == 0:
+        start_rows(grad, log_probs, n, L, weight, through_log_softmax)
+    if L == 0:  # every frame is beyond L: the rows are already right
         return 0.0 if S == 0 else INFINITY
     if S > L:  # cannot fit; the workspace is not even sized for it
-        return INFINITY
+        return no_path(log_probs, n, grad, want_grad and through_log_softmax)
 
     for s in range(W):
         ws.skip[s] = 0.0
@@ -541,7 +590,7 @@ cdef double ctc_one(
         else:
             repeats += 1
     if L < S + repeats:  # a repeated label needs a blank between its copies
-        return INFINITY
+        return no_path(log_probs, n, grad, want_grad and through_log_softmax)
 
     status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &lossy)
     if status == 0:
@@ -551,13 +600,15 @@ cdef double ctc_one(
             exponent = mantissa_exp + ws.alpha_exp[L - 1]
             done = True
         else:
-            done = beta_fast(ws, n, L, K, W, grad, want_grad, &mantissa, &exponent)
+            done = beta_fast(ws, n, L, K, W, grad, want_grad, weight, &mantissa, &exponent)
         if done:
             return -(fast_log(mantissa) + exponent * LN2 + log_scale)
         if want_grad:
-            zero_rows(grad, n, L)
+            start_rows(grad, log_probs, n, L, weight, through_log_softmax)
     if status != NAN_EMISSION:
-        log_p = log_space(log_probs, n, L, K, W, ws, grad, want_grad)
+        log_p = log_space(log_probs, n, L, K, W, ws, grad, want_grad, weight)
+        if log_p == -INFINITY:  # p = 0: log_space wrote no gradient
+            return no_path(log_probs, n, grad, want_grad and through_log_softmax)
         if log_p == log_p:
             return -log_p
     if want_grad:
@@ -565,6 +616,16 @@ cdef double ctc_one(
             for c in range(grad.shape[2]):
                 grad[t, n, c] = NAN
     return NAN
+
+
+cdef double no_path(
+    const floating[:, :, :] log_probs, Py_ssize_t n, floating[:, :, ::1] grad,
+    bint rows_started,                  # start_rows put weight y_t on the rows: take it back
+) noexcept nogil:
+    """The loss of a sample with no complete path, +inf; its gradient rows 0 (times y_t)."""
+    if rows_started:
+        start_rows(grad, log_probs, n, 0, 0.0, True)
+    return INFINITY
 
 
 cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
@@ -595,13 +656,16 @@ def ctc_loss_forward(
     double[::1] loss,                   # OUT (N,) -ln p per sample
     floating[:, :, ::1] grad,           # OUT (T, N, C) d loss[n] / d log_probs, or None
     int n_threads,                      # OpenMP threads (at least 1 is used)
+    double weight=1.0,                  # every gradient row is multiplied by it
+    bint through_log_softmax=False,     # grad is taken with respect to the logits (see A.)
 ):
     """CTC loss per sample and, unless grad is None, its exact gradient (see the design note).
 
     The inputs must already be validated (lucid/nn/functional/ctc.py): labels in [0, C) and
     not blank, lengths in range, shapes consistent. grad has log_probs' dtype and may be
     uninitialised (np.empty): every element is written. grad=None (or an empty array) means
-    no gradient is wanted, and none is computed.
+    no gradient is wanted, and none is computed. through_log_softmax requires log_probs to
+    be a log-softmax over its last axis (every entry <= 0 or NaN).
     """
     cdef Py_ssize_t N = log_probs.shape[1], n, max_L = 1, max_S = 0
     cdef Py_ssize_t failed = 0
@@ -627,7 +691,7 @@ def ctc_loss_forward(
             else:
                 loss[n] = ctc_one(log_probs, n, input_lengths[n],
                                   all_targets + target_offsets[n], target_lengths[n], blank,
-                                  grad, want_grad, ws)
+                                  grad, want_grad, weight, through_log_softmax, ws)
         free(ws.emit)
     if failed:
         raise MemoryError(f"ctc_loss_forward: could not allocate a workspace of {max_L} frames "

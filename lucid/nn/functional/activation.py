@@ -50,14 +50,28 @@ def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
     axis = _softmax_axis(x, dim)
     out = _along_rows(_softmax.log_softmax_rows, axis, data.reshape(data.shape or (1,)))
     out = out.reshape(data.shape)
+    return record(out, (x,), LogSoftmaxBackward(out, axis), "LogSoftmaxBackward")
 
-    def backward(g: np.ndarray):
+
+class LogSoftmaxBackward:
+    """The backward of ``out = log_softmax(x, axis)``: ``g - exp(out) * g.sum(axis)``.
+
+    A class rather than a closure so that a consumer of ``out`` can recognise where it came
+    from: ctc_loss then writes the gradient with respect to ``x`` in one pass.
+    """
+
+    __slots__ = ("out", "axis")
+
+    def __init__(self, out: np.ndarray, axis: int) -> None:
+        self.out = out
+        self.axis = axis
+
+    def __call__(self, g: np.ndarray):
         shape = g.shape or (1,)
-        grad = _along_rows(_softmax.log_softmax_backward_rows, axis,
-                           g.astype(out.dtype, copy=False).reshape(shape), out.reshape(shape))
+        grad = _along_rows(_softmax.log_softmax_backward_rows, self.axis,
+                           g.astype(self.out.dtype, copy=False).reshape(shape),
+                           self.out.reshape(shape))
         return (grad.reshape(g.shape),)
-
-    return record(out, (x,), backward, "LogSoftmaxBackward")
 
 
 def softmax(x: Tensor, dim: int | None = None) -> Tensor:

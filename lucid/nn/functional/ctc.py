@@ -16,9 +16,13 @@ from lucid import _threads
 from lucid._C import _ctc
 from lucid._tensor import Tensor
 from lucid.autograd import is_grad_enabled, record
+from lucid.nn.functional.activation import LogSoftmaxBackward
 
 _REDUCTIONS = ("none", "mean", "sum")
 _INT64_MAX = np.iinfo(np.int64).max
+# Off only in tests, which compare the fused log_softmax -> ctc_loss gradient with the plain
+# composition of the two backward passes.
+_fuse_log_softmax = True
 
 
 def ctc_loss(
@@ -83,6 +87,13 @@ def ctc_loss(
     precision. Samples are spread over ``lucid.get_num_threads()`` OpenMP threads; results do
     not depend on the thread count.
 
+    The gradient is written during the forward, already multiplied by the reduction's weight
+    (1/N for "mean"), so the usual ``loss.backward()`` costs no further pass. When log_probs
+    is ``log_softmax(logits)`` over the class axis, the gradient goes straight to ``logits``
+    as ``weight * (exp(log_probs) - posterior)`` in the same pass (as warp-ctc does): the
+    numbers the log-softmax backward would give, without its pass and its array. Other uses
+    of log_probs still send their gradients through log_softmax; they add up at ``logits``.
+
     Examples
     --------
     >>> import lucid
@@ -112,10 +123,13 @@ def ctc_loss(
     labels, offsets = _flatten_targets(targets, tl, N, C, blank, unbatched)
 
     want_grad = is_grad_enabled() and log_probs.requires_grad
+    logits = _log_softmax_input(log_probs) if want_grad else None
+    # d out / d loss[n] for the plain loss.backward(): the kernel writes it into the gradient
+    weight = 1.0 / N if reduction == "mean" else 1.0
     loss = np.empty(N, dtype=np.float64)
     grad = np.empty(lp.shape, dtype=lp.dtype) if want_grad else None
     _ctc.ctc_loss_forward(lp, labels, offsets, il, tl, blank, loss, grad,
-                          _threads.get_num_threads())
+                          _threads.get_num_threads(), weight, logits is not None)
     if zero_infinity:
         infinite = np.isinf(loss)
         loss[infinite] = 0.0
@@ -136,15 +150,24 @@ def ctc_loss(
     if not want_grad:
         return Tensor(out, device=log_probs.device)
 
-    def backward(g: np.ndarray):
-        weight = g.reshape(-1) if reduction == "none" else g.reshape(1) / (N if reduction ==
-                                                                           "mean" else 1)
-        scaled = grad if (weight == 1).all() else grad * weight.astype(grad.dtype)[:, None]
-        return (scaled.reshape(log_probs.shape),)
+    source = log_probs if logits is None else logits
 
-    # grad is this call's own array, referenced only by the closure: the leaf may keep it
-    # instead of a copy (the whole (T, N, C) again)
-    return record(out, (log_probs,), backward, "CtcLossBackward", donates=True)
+    def backward(g: np.ndarray):
+        g = g.reshape(-1)  # (N,) for "none", else (1,)
+        scaled = grad if (g == 1).all() else grad * g.astype(grad.dtype)[:, None]
+        return (scaled.reshape(source.shape),)
+
+    return record(out, (source,), backward, "CtcLossBackward")
+
+
+def _log_softmax_input(log_probs: Tensor) -> Tensor | None:
+    """z if log_probs was computed as log_softmax(z) over its class (last) axis, else None."""
+    node = log_probs.grad_fn
+    step = node.backward if node is not None else None  # None too once a backward freed it
+    if (_fuse_log_softmax and isinstance(step, LogSoftmaxBackward)
+            and step.axis == log_probs.ndim - 1):
+        return node.inputs[0]
+    return None
 
 
 # ----------------------------------------------------------------------------- input checks
