@@ -14,7 +14,7 @@ import numpy as np
 from lucid import _threads
 from lucid._C import _ctc_align
 from lucid._tensor import Tensor
-from lucid.nn.functional.ctc import (
+from lucid.nn.functional._ctc_checks import (
     _check_blank,
     _check_input_lengths_fit,
     _check_lengths,

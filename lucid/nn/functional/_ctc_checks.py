@@ -1,0 +1,185 @@
+"""Input checks shared by ctc_loss and the CTC decoders (greedy, forced alignment, beam search).
+
+Each function takes the name of the calling function as ``fn`` and raises before anything is
+computed; a message names the function and the argument, says what was expected and shows what
+was got. The common, valid case costs a handful of numpy reductions: the positions of offending
+values are only worked out once one is known to exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lucid._tensor import Tensor
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``type value`` for an error message, the repr cut to ``limit`` characters."""
+    text = repr(value)
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _check_log_probs(log_probs: Any, fn: str = "ctc_loss") -> tuple[np.ndarray, bool]:
+    """The (T, N, C) array behind log_probs and whether the input was unbatched (T, C)."""
+    if not isinstance(log_probs, Tensor):
+        hint = " (wrap it with lucid.tensor)" if isinstance(log_probs, np.ndarray) else ""
+        raise TypeError(f"{fn}: log_probs must be a lucid.Tensor, got "
+                        f"{type(log_probs).__name__}{hint}")
+    lp = log_probs.numpy()
+    if not isinstance(lp, np.ndarray):
+        raise TypeError(f"{fn}: log_probs must hold a numpy array, got {type(lp).__name__}")
+    if lp.dtype != np.float32 and lp.dtype != np.float64:  # also rejects non-native byte order
+        raise TypeError(f"{fn}: log_probs must be float32 or float64, got {lp.dtype}")
+    if lp.ndim != 3 and lp.ndim != 2:
+        raise ValueError(f"{fn}: log_probs must have shape (T, N, C) or (T, C), got shape "
+                         f"{lp.shape}")
+    if 0 in lp.shape:
+        dims = "TNC" if lp.ndim == 3 else "TC"
+        empty = ", ".join(f"{d} = 0" for d, size in zip(dims, lp.shape) if size == 0)
+        raise ValueError(f"{fn}: log_probs must have T, N, C >= 1, got shape {lp.shape} "
+                         f"({empty})")
+    unbatched = lp.ndim == 2
+    return (lp[:, None, :] if unbatched else lp), unbatched
+
+
+def _check_blank(blank: Any, C: int, fn: str = "ctc_loss") -> int:
+    if isinstance(blank, (bool, np.bool_)) or not isinstance(blank, (int, np.integer)):
+        raise TypeError(f"{fn}: blank must be an int, got {_show(blank)}")
+    if not 0 <= blank < C:
+        raise ValueError(f"{fn}: blank must be a class index in [0, {C}), got {blank}")
+    return int(blank)
+
+
+def _integer_array(value: Any, name: str, fn: str = "ctc_loss") -> np.ndarray:
+    """value as a numpy integer array (no cast): floats, bools and non-numbers are a TypeError."""
+    arr = value.numpy() if isinstance(value, Tensor) else value
+    if not isinstance(arr, np.ndarray):
+        if isinstance(arr, (list, tuple)) and len(arr) == 0:
+            return np.zeros(0, dtype=np.int64)  # numpy would make [] float64
+        try:
+            arr = np.asarray(arr)
+        except (TypeError, ValueError, OverflowError) as exc:  # e.g. ragged nested lists
+            kind = ValueError if isinstance(exc, ValueError) else TypeError
+            raise kind(f"{fn}: {name} must be a rectangular array of integers, got "
+                       f"{_show(value)} ({exc})") from exc
+    if arr.dtype.kind not in "iu":
+        if arr.dtype == object:  # where Python ints beyond the 64-bit range end up
+            for i, v in np.ndenumerate(arr):
+                if type(v) is int and not -(2**63) <= v < 2**63:
+                    where = ", ".join(map(str, i))
+                    raise ValueError(f"{fn}: {name}[{where}] must fit in int64, got {v}")
+        raise TypeError(f"{fn}: {name} must have an integer dtype, got {arr.dtype}")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _check_lengths(value: Any, name: str, N: int, unbatched: bool,
+                   fn: str = "ctc_loss") -> np.ndarray:
+    """The lengths as a contiguous int64 (N,) array (shape (1,) if unbatched), all >= 0."""
+    if value is None:
+        raise TypeError(f"{fn}: {name} is required, got None")
+    arr = _integer_array(value, name, fn)
+    if unbatched:
+        if arr.ndim > 1 or arr.size != 1:
+            raise ValueError(f"{fn}: {name} must be an int or 0-d for unbatched log_probs, "
+                             f"got shape {arr.shape}")
+        arr = arr.reshape(1)
+    elif arr.shape != (N,):
+        raise ValueError(f"{fn}: {name} must have shape ({N},) to match the batch of "
+                         f"log_probs, got shape {arr.shape}")
+    if arr.dtype.kind == "u":
+        if arr.max() > _INT64_MAX:
+            n = int(np.argmax(arr > _INT64_MAX))
+            raise ValueError(f"{fn}: {_at(name, n, unbatched)} must fit in int64, got {arr[n]}")
+    elif arr.min() < 0:
+        n = int(np.argmax(arr < 0))
+        raise ValueError(f"{fn}: {_at(name, n, unbatched)} must be >= 0, got {arr[n]}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _at(name: str, n: int, unbatched: bool) -> str:
+    return name if unbatched else f"{name}[{n}]"
+
+
+def _check_input_lengths_fit(il: np.ndarray, T: int, fn: str = "ctc_loss") -> None:
+    """Every input length (checked >= 0 already) at most T."""
+    if il.max() > T:
+        n = int(np.argmax(il > T))
+        raise ValueError(f"{fn}: input_lengths[{n}] = {il[n]} exceeds the {T} frames of "
+                         f"log_probs")
+
+
+def _flatten_targets(targets: Any, tl: np.ndarray, N: int, C: int, blank: int,
+                     unbatched: bool, fn: str = "ctc_loss") -> tuple[np.ndarray, np.ndarray]:
+    """Every sample's labels, concatenated as int64, and where each sample starts; all checked.
+
+    Only the labels within the target lengths are looked at: padding may hold anything.
+    """
+    if targets is None:
+        raise TypeError(f"{fn}: targets is required, got None")
+    arr = _integer_array(targets, "targets", fn)
+    within = None  # for padded targets: which entries are labels, to locate a bad one
+    if unbatched:
+        if arr.ndim != 1:
+            raise ValueError(f"{fn}: targets must be 1-D (S,) for unbatched log_probs, got shape "
+                             f"{arr.shape}")
+        if tl[0] > arr.shape[0]:
+            raise ValueError(f"{fn}: target_lengths must be at most the {arr.shape[0]} entries "
+                             f"of targets, got {tl[0]}")
+        labels = arr[: tl[0]]
+    elif arr.ndim == 2:
+        if arr.shape[0] != N:
+            raise ValueError(f"{fn}: padded targets must have N = {N} rows (the batch of "
+                             f"log_probs), got shape {arr.shape}")
+        width = arr.shape[1]
+        if tl.max() > width:
+            n = int(np.argmax(tl > width))
+            raise ValueError(f"{fn}: target_lengths[{n}] must be at most the width {width} of "
+                             f"the padded targets, got {tl[n]}")
+        if tl.min() == width:
+            labels = arr.reshape(-1)
+        else:
+            within = np.arange(width) < tl[:, None]
+            labels = arr[within]
+    elif arr.ndim == 1:
+        M = arr.shape[0]
+        if tl.max() > M:
+            n = int(np.argmax(tl > M))
+            raise ValueError(f"{fn}: target_lengths[{n}] must be at most the {M} labels of the "
+                             f"concatenated targets, got {tl[n]}")
+        # Each length is at most M, so the int64 sum cannot wrap around unless N * M >= 2**63
+        # (e.g. 2 * (2**63 - 1) + 5 is 3 in int64).
+        total = int(tl.sum()) if M <= _INT64_MAX // N else sum(map(int, tl))
+        if total != M:
+            raise ValueError(f"{fn}: concatenated targets must hold sum(target_lengths) = {total} "
+                             f"labels, got {M}")
+        labels = arr
+    else:
+        raise ValueError(f"{fn}: targets must be padded (N, S_max) or concatenated "
+                         f"(sum(target_lengths),), got shape {arr.shape}")
+
+    # Seen as unsigned, a negative label is huge: one comparison checks the range [0, C).
+    unsigned = labels if labels.dtype.kind == "u" else labels.view(f"u{labels.dtype.itemsize}")
+    bad = (unsigned >= C) | (labels == blank)
+    if bad.any():
+        i = int(np.argmax(bad))
+        if within is not None:
+            position = tuple(np.argwhere(within)[i])
+        elif arr.ndim == 2:
+            position = divmod(i, arr.shape[1])
+        else:
+            position = (i,)
+        where = ", ".join(map(str, position))
+        if labels[i] == blank:
+            raise ValueError(f"{fn}: targets[{where}] = {blank} is the blank label; targets "
+                             f"may not contain blank")
+        raise ValueError(f"{fn}: targets[{where}] = {labels[i]} is not a class index in "
+                         f"[0, {C})")
+    offsets = np.cumsum(tl) - tl
+    return np.ascontiguousarray(labels, dtype=np.int64), offsets
