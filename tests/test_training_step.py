@@ -328,3 +328,16 @@ def test_leaf_gradients_share_memory_with_nothing_in_the_graph():
     leaf = lucid.tensor(lp.numpy().copy(), requires_grad=True)
     ctc_loss(leaf, TARGETS, INPUT_LENGTHS, TARGET_LENGTHS).backward()
     assert not shares(leaf.grad, leaf)
+
+
+def test_fused_gradient_does_not_depend_on_the_thread_count():
+    before = lucid.get_num_threads()
+    grads = []
+    try:
+        for n in (1, 2, 3):
+            lucid.set_num_threads(n)
+            grads.append(step(LOGITS.astype(np.float32))[1].grad.numpy())
+    finally:
+        lucid.set_num_threads(before)
+    for g in grads[1:]:
+        np.testing.assert_array_equal(g, grads[0])
