@@ -16,12 +16,13 @@ def _along_rows(kernel, axis: int, *arrays: np.ndarray) -> np.ndarray:
     The axis is moved last and made contiguous (a no-op for the usual last-axis case), the
     arrays are seen as (rows, C), and the result is moved back.
     """
-    moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1)) for a in arrays]
+    last = axis == arrays[0].ndim - 1  # the usual case, spared moveaxis' cost per call
+    moved = [np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)) for a in arrays]
     out = np.empty_like(moved[0])
     if out.size:
         C = out.shape[-1]
         kernel(*(m.reshape(-1, C) for m in moved), out.reshape(-1, C), get_num_threads())
-    return np.moveaxis(out, -1, axis)
+    return out if last else np.moveaxis(out, -1, axis)
 
 
 def _float_data(x: Tensor, name: str) -> np.ndarray:
