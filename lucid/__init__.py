@@ -1,4 +1,5 @@
-"""lucid-ctc: a small, readable slice of the lucid deep learning API built around a fast CTC loss.
+"""lucid-ctc: a small, readable slice of the lucid 3 deep learning API built around a fast
+CTC loss.
 
 >>> import lucid
 >>> lucid.manual_seed(0)
@@ -7,20 +8,96 @@
 """
 
 from lucid import _C
-from lucid._dtype import DType, bool_, float32, float64, int32, int64
-from lucid._factories import arange, manual_seed, ones, randn, tensor, zeros
-from lucid._tensor import Tensor
+from lucid._device import device
+from lucid._dtype import (
+    DType,
+    bool_,
+    double,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+)
+from lucid._factories import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from lucid._functions import (
+    abs,
+    argmax,
+    argmin,
+    clamp,
+    exp,
+    flatten,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    permute,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    std,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+)
+from lucid._serialization import load, save
+from lucid._tensor import Tensor, cat, stack, where
 from lucid._threads import get_num_threads, set_num_threads
-from lucid.autograd import is_grad_enabled, no_grad
+from lucid.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 # isort: split
 from lucid import nn, optim  # after the core names, which they build on
 
 __version__ = "0.1.0"
+LUCID_VERSION = "3.8.0"  # the lucid release whose API this package mirrors
+
+dtype = DType  # lucid 3's name for the dtype class
 
 __all__ = [
-    "Tensor", "DType", "float32", "float64", "int32", "int64", "bool_",
-    "tensor", "randn", "zeros", "ones", "arange", "manual_seed",
-    "no_grad", "is_grad_enabled", "set_num_threads", "get_num_threads", "nn", "_C",
-    "optim",
+    "Tensor", "DType", "dtype", "device", "LUCID_VERSION",
+    "float16", "float32", "float64", "int8", "int16", "int32", "int64", "bool_",
+    "half", "double", "short", "long",
+    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "eye", "arange",
+    "linspace", "randn", "rand", "randint", "zeros_like", "ones_like", "full_like",
+    "empty_like", "randn_like", "rand_like", "manual_seed",
+    "sum", "mean", "var", "std", "max", "min", "argmax", "argmin", "exp", "log", "sqrt",
+    "abs", "clamp", "maximum", "minimum", "matmul", "reshape", "flatten", "squeeze",
+    "unsqueeze", "permute", "transpose", "sigmoid", "tanh", "softmax", "log_softmax",
+    "cat", "stack", "where", "save", "load",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "set_num_threads", "get_num_threads", "nn", "optim", "_C",
 ]

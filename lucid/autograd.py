@@ -42,9 +42,11 @@ class no_grad:
     False
     """
 
+    _mode = False
+
     def __enter__(self) -> None:
         self._prev = is_grad_enabled()
-        _state.enabled = False
+        _state.enabled = self._mode
 
     def __exit__(self, *exc: object) -> None:
         _state.enabled = self._prev
@@ -52,10 +54,56 @@ class no_grad:
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with no_grad():
+            with self._fresh():
                 return fn(*args, **kwargs)
 
         return wrapper
+
+    def _fresh(self) -> no_grad:
+        """A new context of the same mode (a decorated function may be re-entered)."""
+        return type(self)()
+
+
+class enable_grad(no_grad):
+    """Context manager and decorator that turns graph recording back on (inside ``no_grad``).
+
+    >>> import lucid
+    >>> x = lucid.tensor([1.0], requires_grad=True)
+    >>> with lucid.no_grad():
+    ...     with lucid.enable_grad():
+    ...         y = x * 2
+    >>> y.requires_grad
+    True
+    """
+
+    _mode = True
+
+
+class set_grad_enabled(no_grad):
+    """Turn graph recording on or off: as a function call, a context manager or a decorator.
+
+    >>> import lucid
+    >>> x = lucid.tensor([1.0], requires_grad=True)
+    >>> with lucid.set_grad_enabled(False):
+    ...     y = x * 2
+    >>> y.requires_grad, lucid.is_grad_enabled()
+    (False, True)
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self._mode = bool(mode)
+        self._prev = is_grad_enabled()
+        _state.enabled = self._mode  # a plain call takes effect at once, as in PyTorch
+
+    def __enter__(self) -> None:
+        pass  # switched by __init__; __exit__ restores the mode from before it
+
+    def __call__(self, fn: Callable) -> Callable:
+        _state.enabled = self._prev  # used as a decorator: only calls of fn switch the mode
+        return super().__call__(fn)
+
+    def _fresh(self) -> no_grad:
+        return set_grad_enabled(self._mode)
 
 
 class Node:
@@ -86,10 +134,8 @@ def record(
     """
     from lucid._tensor import Tensor  # _tensor builds on this module
 
-    data = np.asarray(data)
-    if data.dtype == np.float64 and all(t._data.dtype != np.float64 for t in inputs):
-        data = data.astype(np.float32)  # as torch: ints promote to float32, not numpy's float64
-    out = Tensor(data, device=device or inputs[0].device)
+    # The op chose the dtype (lucid/_dtype.py has the promotion rules); recording keeps it.
+    out = Tensor(np.asarray(data), device=device or inputs[0].device)
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         out._requires_grad = True
         out.grad_fn = Node(name, inputs, backward)

@@ -58,10 +58,9 @@ def test_unary_op_gradients(name, fn):
     check_gradients(fn, positive(2, 3))
 
 
-def test_pow_rejects_tensor_exponent():
-    x = lucid.tensor([1.0, 2.0])
-    with pytest.raises(TypeError):
-        x ** lucid.tensor([2.0, 2.0])
+def test_pow_with_tensor_exponent_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    check_gradients(lambda x, y: x ** y, rng.uniform(0.5, 2.0, (3, 2)), rng.normal(size=(2,)))
 
 
 # ---------------------------------------------------------------------- broadcasting

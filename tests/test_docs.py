@@ -16,7 +16,7 @@ from lucid.nn.functional import ctc_loss, log_softmax
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.rst"))
-PAGES_WITH_EXAMPLES = {"tutorial.rst", "differences.rst"}
+PAGES_WITH_EXAMPLES = {"tutorial.rst", "differences.rst", "coming_from.rst"}
 
 
 @pytest.fixture

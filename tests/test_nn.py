@@ -217,7 +217,7 @@ def test_sequential_applies_modules_in_order():
 def test_sequential_gradients_match_finite_differences():
     """The whole stack as a function of its input, in float64."""
     model = make_model(1)
-    model.load_state_dict({k: v.astype(np.float64) for k, v in model.state_dict().items()})
+    model.double()
     x = np.random.default_rng(8).normal(size=(5, 2, 2))
     check_gradients(lambda t: nn.Sequential(*list(model)[:4])(t), x)
 

@@ -12,7 +12,7 @@ from lucid import nn
 @pytest.mark.parametrize(
     "dtype, name",
     [(lucid.float32, "float32"), (lucid.float64, "float64"), (lucid.int32, "int32"),
-     (lucid.int64, "int64"), (lucid.bool_, "bool_")],
+     (lucid.int64, "int64"), (lucid.bool_, "bool")],
 )
 def test_dtype_singletons_repr_and_string_names(dtype, name):
     assert repr(dtype) == f"lucid.{name}"
@@ -50,13 +50,13 @@ def test_dtype_override():
     np.testing.assert_array_equal(lucid.tensor([1.7, 2.2], dtype="int64").numpy(), [1, 2])
 
 
-@pytest.mark.parametrize("np_dtype", [np.float16, np.complex64, np.uint8])
+@pytest.mark.parametrize("np_dtype", [np.complex64, np.uint8])
 def test_unsupported_numpy_dtype_raises_type_error(np_dtype):
     with pytest.raises(TypeError):
         lucid.tensor(np.zeros(2, dtype=np_dtype))
 
 
-@pytest.mark.parametrize("bad", ["float16", "half", np.float16])
+@pytest.mark.parametrize("bad", ["complex64", "bfloat16", np.complex64])
 def test_unsupported_dtype_argument_raises_type_error(bad):
     with pytest.raises(TypeError):
         lucid.tensor([1.0], dtype=bad)
@@ -160,7 +160,7 @@ def test_repr_shows_dtype_when_not_float32(dtype):
 
 
 def test_repr_shows_device_only_when_not_cpu():
-    assert "device='gpu'" in repr(lucid.tensor([1.0], device="gpu"))
+    assert "device='metal'" in repr(lucid.tensor([1.0], device="metal"))
     assert "device" not in repr(lucid.tensor([1.0], device="cpu"))
 
 
@@ -355,7 +355,7 @@ def test_state_dict_round_trip():
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
 
     a.first.bias.numpy()[...] = 5.0  # the state dict holds copies
-    assert not np.any(state["first.bias"] == 5.0)
+    assert not np.any(state["first.bias"].numpy() == 5.0)
 
 
 def test_load_state_dict_checks_keys_and_shapes():

@@ -1,11 +1,16 @@
 """Neural-network building blocks."""
 
 from lucid.nn import functional
+from lucid.nn.activation import GELU, Sigmoid
+from lucid.nn.dropout import Dropout
 from lucid.nn.layers import ContextWindow, Linear, ReLU, Sequential, Tanh
-from lucid.nn.loss import CTCLoss
+from lucid.nn.loss import CrossEntropyLoss, CTCLoss, MSELoss, NLLLoss
 from lucid.nn.module import Module, Parameter
+from lucid.nn.normalization import LayerNorm
+from lucid.nn.sparse import Embedding
 
 __all__ = [
-    "functional", "Module", "Parameter", "CTCLoss",
-    "Linear", "ReLU", "Tanh", "ContextWindow", "Sequential",
+    "functional", "Module", "Parameter", "CTCLoss", "MSELoss", "NLLLoss", "CrossEntropyLoss",
+    "Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "ContextWindow", "Sequential", "Dropout",
+    "LayerNorm", "Embedding",
 ]

@@ -1,4 +1,5 @@
-"""Optimisers that update a model's parameters from their ``.grad``, as torch.optim does.
+"""Optimisers that update a model's parameters from their ``.grad``, as torch.optim does, and
+learning-rate schedules (:mod:`lucid.optim.lr_scheduler`).
 
 >>> import lucid
 >>> w = lucid.tensor([1.0, -2.0], requires_grad=True)
@@ -9,8 +10,9 @@
 Tensor([ 0.8, -1.6], requires_grad=True)
 """
 
-from lucid.optim.adam import Adam
+from lucid.optim import lr_scheduler
+from lucid.optim.adam import Adam, AdamW
 from lucid.optim.optimizer import Optimizer
 from lucid.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from lucid._tensor import Tensor
 from lucid.optim.optimizer import Optimizer, check_non_negative
 
 
@@ -27,7 +26,8 @@ class SGD(Optimizer):
     ----------
     params : iterable of Tensor
         Typically ``model.parameters()``.
-    lr : float, default 1e-3
+    lr : float
+        Required, as in lucid and PyTorch.
     momentum : float, default 0
     dampening : float, default 0
     weight_decay : float, default 0
@@ -48,26 +48,31 @@ class SGD(Optimizer):
     Tensor([-0.45], requires_grad=True)
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, momentum: float = 0.0,
+    def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False) -> None:
-        super().__init__(params)
-        check_non_negative("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening == 0, got "
-                             f"momentum={momentum!r}, dampening={dampening!r}")
-        self.lr, self.momentum, self.dampening = lr, momentum, dampening
-        self.weight_decay, self.nesterov = weight_decay, nesterov
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any]) -> None:
-        if self.weight_decay:
-            grad = grad + self.weight_decay * param
-        if self.momentum:
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_non_negative("SGD", lr=group["lr"], momentum=group["momentum"],
+                           weight_decay=group["weight_decay"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening == 0, got "
+                             f"momentum={group['momentum']!r}, "
+                             f"dampening={group['dampening']!r}")
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        momentum = group["momentum"]
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * param
+        if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = grad.copy()
             else:
-                buf *= self.momentum
-                buf += (1 - self.dampening) * grad
-            grad = grad + self.momentum * buf if self.nesterov else buf
-        param -= self.lr * grad
+                buf *= momentum
+                buf += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        param -= group["lr"] * grad

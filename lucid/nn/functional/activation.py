@@ -1,11 +1,14 @@
-"""Activations: softmax and log-softmax (stable, with a cheap closed-form backward), ReLU, tanh."""
+"""Activations: softmax and log-softmax (stable, with a cheap closed-form backward), ReLU, tanh,
+sigmoid and GELU."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from lucid._C import _softmax
-from lucid._tensor import Tensor, _axes
+from lucid._tensor import Tensor, normalize_dims
 from lucid._threads import get_num_threads
 from lucid.autograd import record
 
@@ -32,7 +35,7 @@ def _float_data(x: Tensor, name: str) -> np.ndarray:
 
 
 def _softmax_axis(x: Tensor, dim: int | None) -> int:
-    return _axes(-1 if dim is None else dim, max(x.ndim, 1))[0]
+    return normalize_dims(-1 if dim is None else dim, max(x.ndim, 1))[0]
 
 
 def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
@@ -114,3 +117,47 @@ def tanh(x: Tensor) -> Tensor:
     """
     out = np.tanh(x.numpy())
     return record(out, (x,), lambda g: (g * (1 - out * out),), "TanhBackward")
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """``1 / (1 + exp(-x))`` elementwise, without overflow for large ``|x|``; the backward
+    reuses the output: ``g * out * (1 - out)``.
+
+    >>> import lucid
+    >>> from lucid.nn.functional import sigmoid
+    >>> sigmoid(lucid.tensor([0.0, 1000.0, -1000.0]))
+    Tensor([0.5, 1. , 0. ])
+    """
+    data = _float_data(x, "sigmoid")
+    e = np.exp(-np.abs(data))  # <= 1: no overflow on either side
+    out = np.where(data >= 0, 1 / (1 + e), e / (1 + e)).astype(data.dtype, copy=False)
+    return record(out, (x,), lambda g: (g * out * (1 - out),), "SigmoidBackward")
+
+
+# numpy has no erf; math.erf is exact to double rounding, applied element by element
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit, ``x * Phi(x)`` with Phi the standard normal CDF; with
+    ``approximate="tanh"`` the tanh form ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+
+    >>> import lucid
+    >>> from lucid.nn.functional import gelu
+    >>> gelu(lucid.tensor([0.0, 1.0]))
+    Tensor([0.    , 0.8413])
+    """
+    data = _float_data(x, "gelu").astype(np.float64)
+    if approximate == "none":
+        cdf = 0.5 * (1 + _erf(data / math.sqrt(2)))
+        slope = cdf + data * np.exp(-0.5 * data * data) / math.sqrt(2 * math.pi)
+    elif approximate == "tanh":
+        k = math.sqrt(2 / math.pi)
+        inner = np.tanh(k * (data + 0.044715 * data**3))
+        cdf = 0.5 * (1 + inner)
+        slope = cdf + 0.5 * data * (1 - inner**2) * k * (1 + 3 * 0.044715 * data**2)
+    else:
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    dtype = x.numpy().dtype
+    return record((data * cdf).astype(dtype), (x,), lambda g: (g * slope.astype(dtype),),
+                  "GeluBackward")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lucid._tensor import Tensor
+from lucid._tensor import Tensor, expect_tensor
 from lucid.autograd import record
 
 
@@ -28,6 +28,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     >>> linear(lucid.ones(2, 3), lucid.ones(4, 3), lucid.zeros(4)).shape
     (2, 4)
     """
+    expect_tensor(x, "linear", "x")
+    expect_tensor(weight, "linear", "weight")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must have shape (out_features, in_features), got shape "
                          f"{weight.shape}")
