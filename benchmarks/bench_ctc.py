@@ -187,7 +187,7 @@ def bench_row(name, shape, peaky, dtype, repeats, e2e):
 
 
 def fmt(x, spec="8.2f"):
-    return format(x, spec) if x is not None else "n/a".rjust(8)
+    return format(x, spec) if x is not None else "n/a".rjust(int(spec.split(".")[0]))
 
 
 def print_row(row):
@@ -201,11 +201,11 @@ def print_row(row):
         ours, theirs = row[k]
         ratio = theirs / ours if theirs else None
         cells.append(f"{fmt(ours)} {fmt(theirs)} {fmt(ratio, '7.1f')}x")
-    cells.append(fmt(row.get("passes"), "6.1f"))
+    cells.append(fmt(row.get("passes"), "5.1f") if 2 in row else " " * 5)
     m_ours, m_theirs = row["mem"]
     cells.append(f"{fmt(m_ours, '7.1f')} {fmt(m_theirs, '7.1f')}")
     m_ours, m_theirs = row["e2e_mem"]
-    cells.append(f"{fmt(m_ours, '4.1f')} {fmt(m_theirs, '4.1f')}")
+    cells.append(f"{fmt(m_ours, '4.1f')} {fmt(m_theirs, '4.1f')}" if 2 in row else "")
     print(" | ".join(cells), flush=True)
 
 
@@ -273,10 +273,11 @@ def summary(rows):
             ratio = r[2][1] / r[2][0]
             print(f"  per-call overhead, {label(r)} e2e: {r[2][0]:.3f} ms, torch {r[2][1]:.3f} "
                   f"ms, {ratio:.2f}x (>= 1: {verdict(ratio >= 1)})")
-    mems = [r["e2e_mem"][0] for r in step if r["e2e_mem"][0] is not None]
+    # for small C the kernel's workspace, O(threads T (2S + 1)) doubles, outweighs an array
+    mems = [r["e2e_mem"][0] for r in large if r["e2e_mem"][0] is not None]
     if mems:
-        print(f"  e2e peak beyond the logits: at most {max(mems):.2f} (T, N, C) arrays "
-              f"(log_probs + one gradient = 2: {verdict(max(mems) <= 2.2)})")
+        print(f"  e2e peak beyond the logits for C >= 1000: at most {max(mems):.2f} (T, N, C) "
+              f"arrays (log_probs + one gradient = 2: {verdict(max(mems) <= 2.1)})")
     leaf = [r[1][1] / r[1][0] for r in main_rows]
     if leaf:
         print(f"  forward+backward on a leaf over W1-W5: geomean {geomean(leaf):.1f}x "

@@ -331,12 +331,18 @@ def test_leaf_gradients_share_memory_with_nothing_in_the_graph():
 
 
 def test_fused_gradient_does_not_depend_on_the_thread_count():
+    # large enough (40 x 6 x 600 entries) for the elementwise passes to use several threads
+    logits = rng.standard_normal((40, 6, 600)).astype(np.float32)
+    targets = rng.integers(1, 600, size=(6, 8))
+    lengths = [40, 33, 40, 8, 20, 0]
     before = lucid.get_num_threads()
     grads = []
     try:
         for n in (1, 2, 3):
             lucid.set_num_threads(n)
-            grads.append(step(LOGITS.astype(np.float32))[1].grad.numpy())
+            x = lucid.tensor(logits, requires_grad=True)
+            ctc_loss(log_softmax(x, dim=2), targets, lengths, [8, 8, 5, 8, 3, 0]).backward()
+            grads.append(x.grad.numpy())
     finally:
         lucid.set_num_threads(before)
     for g in grads[1:]:

@@ -83,7 +83,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from lucid._C._rows cimport floating, max4, sum4
+from lucid._C._rows cimport floating, max4, sum4, threads_for
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
@@ -564,6 +564,7 @@ cdef void start_all_rows(
     """start_row for every row, frame by frame: in memory order, so that the pass streams
     (sample by sample, jumping N C entries per frame, it runs at half the speed)."""
     cdef Py_ssize_t t, n
+    n_threads = threads_for(grad.shape[0] * grad.shape[1] * grad.shape[2], n_threads)
     for t in prange(grad.shape[0], num_threads=n_threads, schedule="static"):
         for n in range(grad.shape[1]):
             start_row(grad, log_probs, t, n, <floating> weight if t < input_lengths[n] else 0,

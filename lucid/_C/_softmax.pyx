@@ -10,18 +10,19 @@ b. Numerics: the row max is subtracted before exponentiating, so every exp argum
    double one for float64); sums of exponentials are kept in double, in LANES interleaved
    partial sums (a fixed order: results do not depend on the thread count). A row holding
    +inf or NaN yields NaN; an all -inf row yields -inf.
+c. Layout and threading: callers pass C-contiguous (rows, C) arrays with the softmax axis
+   last; rows are independent and split over OpenMP threads with a static schedule, one
+   thread per GRAIN entries at most (small calls stay on the calling thread).
 d. Speed: a training step reads and writes each (T, N, C) array once per pass, so every
    pass over a row must run at memory speed. The max (row_max.h) and the sums therefore run
    as vector loops (a single running max or sum is a serial chain), the sums in LANES
    independent lanes; each row is read from memory once: the later passes find it in cache.
-c. Layout and threading: callers pass C-contiguous (rows, C) arrays with the softmax axis
-   last; rows are independent and split over OpenMP threads with a static schedule.
 """
 
 from cython.parallel cimport prange
 from libc.math cimport log, INFINITY
 
-from lucid._C._rows cimport floating
+from lucid._C._rows cimport floating, threads_for
 
 cdef enum:
     LANES = 16  # one AVX-512 register of floats; two of doubles
@@ -92,6 +93,7 @@ def log_softmax_rows(
 ):
     """out[r] = x[r] - logsumexp(x[r]) for every row r."""
     cdef Py_ssize_t r, C = x.shape[1]
+    n_threads = threads_for(x.shape[0] * C, n_threads)
     for r in prange(x.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         log_softmax_row(&x[r, 0], &out[r, 0], C)
 
@@ -105,6 +107,7 @@ def log_softmax_backward_rows(
     """grad_in[r] = grad_out[r] - exp(out[r]) * sum(grad_out[r]) for every row r."""
     cdef Py_ssize_t r, c, C = out.shape[1]
     cdef double total
+    n_threads = threads_for(out.shape[0] * C, n_threads)
     for r in prange(out.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         total = sum_lanes(&grad_out[r, 0], C)
         for c in range(C):
