@@ -16,6 +16,7 @@ reader sees is the code that made the pictures.
 from __future__ import annotations
 
 import itertools
+import math
 import pathlib
 import sys
 
@@ -23,6 +24,7 @@ import numpy as np
 
 import lucid
 from lucid.nn.functional import (
+    ctc_beam_search_decode,
     ctc_forced_align,
     ctc_greedy_decode,
     ctc_loss,
@@ -128,6 +130,44 @@ def check_against_lucid(log_probs, target):
     return -leaf.grad.numpy()
 
 
+# ------------------------------------------------------------ the decoding page's helpers
+LIBRI_TOKENS = [" ", *"abcdefghijklmnopqrstuvwxyz", "'", "-"]  # class 28, "-", is the blank
+
+
+def librispeech_sample():
+    """The LibriSpeech posteriors that ship with pyctcdecode: (371, 29) log-probabilities,
+    log-softmaxed here (the file holds rounded logits)."""
+    import json
+
+    import pyctcdecode
+
+    path = pathlib.Path(pyctcdecode.__file__).parent / "tests" / "sample_data" / \
+        "libri_logits.json"
+    logits = np.array(json.loads(path.read_text()), dtype=np.float64)
+    return log_softmax(lucid.tensor(logits), dim=1)
+
+
+def unigram_arpa(counts, path):
+    """Write a unigram language model with these word counts as an ARPA file."""
+    total = sum(counts.values())
+    lines = ["\\data\\", f"ngram 1={len(counts) + 3}", "", "\\1-grams:",
+             "-99\t<s>", "-1.0\t</s>", "-6.0\t<unk>"]
+    lines += [f"{math.log10(c / total):.6f}\t{w}" for w, c in counts.items()]
+    pathlib.Path(path).write_text("\n".join(lines + ["", "\\end\\", ""]))
+    return path
+
+
+def token_spans(path, blank):
+    """(token, first frame, last frame) of each run of one non-blank class in a frame path."""
+    spans, start = [], 0
+    for t in range(1, len(path) + 1):
+        if t == len(path) or path[t] != path[start]:
+            if path[start] != blank:
+                spans.append((int(path[start]), start, t - 1))
+            start = t
+    return spans
+
+
 # ------------------------------------------------------------------------------ figures
 def _state_labels(ext):
     return [f"{s}: {NAMES[k]}" for s, k in enumerate(ext)]
@@ -208,7 +248,7 @@ def draw_lattice(outdir, T):
 def draw_feasibility(outdir, log_probs, target):
     """At T = S + repeats the lattice leaves one path; lucid's forced alignment finds it."""
     T = len(target) + sum(a == b for a, b in zip(target, target[1:]))
-    path, _ = ctc_forced_align(log_probs, target, T, len(target))
+    path = ctc_forced_align(log_probs, target, T, len(target))[0][:T]
     fig, ax = _figure(3.4, 4.2)
     _draw_lattice(ax, target, T, _states_of(path, target))
     ax.set_title(f'"{"".join(NAMES[k] for k in target)}" in {T} frames: one path', fontsize=10)
@@ -249,7 +289,7 @@ def draw_alpha_beta(outdir, log_probs, target):
 
 def draw_posterior(outdir, posterior, log_probs, target):
     T = len(posterior)
-    path, _ = ctc_forced_align(log_probs, target, T, len(target))
+    path = ctc_forced_align(log_probs, target, T, len(target))[0][:T]
     fig, ax = _figure(7, 2.6)
     image = ax.imshow(posterior.T, aspect="auto", cmap="magma", vmin=0, vmax=1)
     ax.plot(range(T), path, "o-", color="cyan", ms=5, lw=1.5, label="forced alignment")
@@ -280,6 +320,47 @@ def draw_decoding(outdir, log_probs):
     ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.12, 1.0))
     fig.colorbar(image, ax=ax, fraction=0.05)
     _save(fig, outdir, "decoding.png")
+
+
+def draw_token_spans(outdir, frames=slice(0, 110)):
+    """The best beam hypothesis over the LibriSpeech posteriors: each token's span (its run of
+    frames in the forced alignment of that hypothesis) and its beam-search timestep."""
+    log_probs = librispeech_sample()
+    blank = len(LIBRI_TOKENS) - 1
+    (best,) = ctc_beam_search_decode(log_probs, len(log_probs), beam_width=16, blank=blank)
+    path, _ = ctc_forced_align(log_probs, best.tokens, len(log_probs), len(best.tokens),
+                               blank=blank)
+    probs = np.exp(log_probs.numpy())[frames].T
+    first, last = frames.start, frames.stop - 1
+    fig, ax = _figure(9, 4.2)
+    ax.imshow(probs, aspect="auto", cmap="Greys", vmin=0, vmax=1, origin="lower",
+              extent=(first - 0.5, last + 0.5, -0.5, len(LIBRI_TOKENS) - 0.5))
+    for token, start, end in token_spans(path, blank):
+        if start > last:
+            break
+        ax.add_patch(_rectangle((start - 0.5, token - 0.5), end - start + 1, 1))
+        ax.text((start + end) / 2, token + 1.2, _shown(LIBRI_TOKENS[token]),
+                ha="center", va="bottom", fontsize=8, color="C3")
+    steps = [t for t in best.timesteps if t <= last]
+    ax.plot(steps, [best.tokens[i] for i in range(len(steps))], "|", color="C0", ms=10, mew=2,
+            label="timestep of each token (beam search)")
+    ax.set_yticks(range(len(LIBRI_TOKENS)), [_shown(t) for t in LIBRI_TOKENS], fontsize=6)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("class")
+    ax.set_title("LibriSpeech posteriors, token spans of the best beam hypothesis (red)",
+                 fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    _save(fig, outdir, "token_spans.png")
+
+
+def _shown(token):
+    return "\u2423" if token == " " else token  # the open box for the space
+
+
+def _rectangle(xy, width, height):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(xy, width, height, fill=False, edgecolor="C3", lw=1.5)
 
 
 def draw_zero_infinity(outdir):
@@ -318,6 +399,7 @@ def main(outdir=FIGURES):
     draw_feasibility(outdir, log_probs, target)
     draw_zero_infinity(outdir)
     draw_decoding(outdir, log_probs)
+    draw_token_spans(outdir)
     return sorted(p.name for p in outdir.glob("*.png"))
 
 

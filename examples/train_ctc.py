@@ -152,7 +152,8 @@ def plot(path: str, model: nn.Module, batch: dict, losses: Sequence[float],
     length, symbols = int(batch["input_lengths"][0]), batch["symbols"][0]
     with lucid.no_grad():
         log_probs = log_softmax(model(batch["features"][:length, :1]), dim=2)
-    alignment, score = ctc_forced_align(log_probs[:, 0], symbols, length, len(symbols))
+    alignment, scores = ctc_forced_align(log_probs[:, 0], symbols)
+    score = scores.sum()  # the path's log-probability
     decoded = ctc_greedy_decode(log_probs[:, 0], length)
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), gridspec_kw={"height_ratios": [3, 2]})

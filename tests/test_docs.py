@@ -16,7 +16,7 @@ from lucid.nn.functional import ctc_loss, log_softmax
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.rst"))
-PAGES_WITH_EXAMPLES = {"tutorial.rst", "differences.rst", "coming_from.rst"}
+PAGES_WITH_EXAMPLES = {"tutorial.rst", "differences.rst", "coming_from.rst", "decoding.rst"}
 
 
 @pytest.fixture
@@ -32,6 +32,8 @@ def test_every_page_is_tested():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_examples_run(page, docs_importable):
+    if page.name == "decoding.rst":
+        pytest.importorskip("pyctcdecode", reason="the decoding page reads its sample data")
     result = doctest.testfile(
         str(page), module_relative=False, encoding="utf-8",
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
@@ -58,7 +60,8 @@ def test_build_command_is_at_the_top_of_the_index():
     assert 'pip install -e ".[docs]" && sphinx-build -W -b html docs docs/_build/html' in head
 
 
-@pytest.mark.parametrize("module", ["lucid", "lucid.nn", "lucid.nn.functional", "lucid.optim"])
+@pytest.mark.parametrize("module", ["lucid", "lucid.nn", "lucid.nn.functional", "lucid.optim",
+                                    "lucid.decoder"])
 def test_api_reference_documents_every_public_name(module):
     import importlib
 
@@ -71,21 +74,23 @@ def test_api_reference_documents_every_public_name(module):
 
 def test_figures_are_drawn_and_checked(tmp_path, docs_importable):
     pytest.importorskip("matplotlib")
+    pytest.importorskip("pyctcdecode")  # the token-span figure draws its sample data
     import make_figures
 
     names = make_figures.main(tmp_path)  # raises if alpha/beta disagree with lucid
     assert names == sorted(
         f"{n}.png" for n in ("alignments", "lattice", "alpha_beta", "posterior", "feasibility",
-                             "zero_infinity", "decoding")
+                             "zero_infinity", "decoding", "token_spans")
     )
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    referenced = set(re.findall(r"figures/(\w+\.png)", (DOCS / "tutorial.rst").read_text()))
+    referenced = {name for page in ("tutorial.rst", "decoding.rst")
+                  for name in re.findall(r"figures/(\w+\.png)", (DOCS / page).read_text())}
     assert referenced == set(names)
 
 
 def test_sphinx_build_has_no_warnings(tmp_path):
-    for module in ("sphinx", "numpydoc", "matplotlib"):
+    for module in ("sphinx", "numpydoc", "matplotlib", "pyctcdecode"):
         pytest.importorskip(module)
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html",

@@ -1,0 +1,335 @@
+"""Back-off n-gram language models read from ARPA files, in tables the beam search can use.
+
+The ARPA format (as written by KenLM, SRILM, ...)::
+
+    \\data\\
+    ngram 1=5
+    ngram 2=3
+    \\1-grams:
+    -1.2041   <s>     -0.3010
+    ...
+    \\2-grams:
+    -0.3010   <s> the
+    ...
+    \\end\\
+
+Each n-gram line holds log10 P(w_n | w_1..w_{n-1}), the words, and (below the highest order)
+the log10 back-off weight of w_1..w_n as a context. A word sequence is scored with Katz
+backoff: P(w | h) is the longest listed n-gram ending in w, times the back-off weights of the
+contexts skipped to reach it. Everything is stored in natural logs.
+
+The tables (see lucid/_C/_ctc_beam.pyx, design note D.): every n-gram of order below the
+highest is a *state* (0 is the empty context), and a hash maps (state, word) to the n-gram's
+entry: its ln-probability and the state that follows it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+
+import numpy as np
+
+from lucid._C import _ctc_beam
+
+LN10 = math.log(10.0)
+_UNK_LOG10 = -100.0  # KenLM's probability for <unk> when a file does not list it
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # must match hash_find in _ctc_beam.pyx
+_HASH_SHIFT = np.uint64(17)
+
+
+class NGramLM:
+    """A back-off n-gram language model read from an ARPA file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An ARPA file (plain text, as KenLM's ``lmplz`` writes). Malformed files raise
+        ValueError naming the file and the line.
+
+    Attributes
+    ----------
+    order : int
+        The highest n-gram order.
+    vocab : list of str
+        The words, in the order of the 1-gram section. ``<unk>`` is added, with log10
+        probability -100 as KenLM does, when the file does not list it.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from lucid.decoder import NGramLM
+    >>> arpa = '''\\\\data\\\\
+    ... ngram 1=4
+    ... ngram 2=2
+    ...
+    ... \\\\1-grams:
+    ... -1.0 <s> -0.5
+    ... -0.5 </s>
+    ... -0.5 hi -0.2
+    ... -2.0 <unk>
+    ...
+    ... \\\\2-grams:
+    ... -0.1 <s> hi
+    ... -0.2 hi </s>
+    ...
+    ... \\\\end\\\\
+    ... '''
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.arpa"
+    >>> _ = path.write_text(arpa)
+    >>> lm = NGramLM(path)
+    >>> lm.order, lm.vocab
+    (2, ['<s>', '</s>', 'hi', '<unk>'])
+    >>> round(lm.log10_prob("hi"), 6)  # P(hi | <s>) P(</s> | hi): -0.1 - 0.2
+    -0.3
+    >>> round(lm.log10_prob("hi hi"), 6)  # P(hi | hi) backs off: -0.2 + -0.5
+    -1.0
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        vocab, orders = _read_arpa(self.path)
+        self.order = len(orders)
+        if "<unk>" not in vocab:
+            vocab.append("<unk>")
+            words, prob, backoff, lines = orders[0]
+            orders[0] = (np.append(words, [[len(vocab) - 1]], axis=0),
+                         np.append(prob, _UNK_LOG10), np.append(backoff, 0.0),
+                         np.append(lines, 0))
+        self.vocab = vocab
+        self.word_index = {w: i for i, w in enumerate(vocab)}
+        self.tables = _build_tables(orders, self.word_index, self.path)
+
+    def __repr__(self) -> str:
+        return f"NGramLM({self.path!r}, order={self.order}, words={len(self.vocab)})"
+
+    def word_ids(self, words: Iterable[str]) -> np.ndarray:
+        """The vocabulary index of each word; -1 for a word the model does not know."""
+        return np.array([self.word_index.get(w, -1) for w in words], dtype=np.int64)
+
+    def log_prob(self, sentence: str | Iterable[str], bos: bool = True, eos: bool = True
+                 ) -> float:
+        """ln P(sentence), the words scored in turn from ``<s>`` (if bos) and ending with
+        ``</s>`` (if eos). A str is split on whitespace. Unknown words score as ``<unk>``."""
+        words = sentence.split() if isinstance(sentence, str) else list(sentence)
+        return _ctc_beam.lm_sentence_score(self.tables, self.word_ids(words), bool(bos),
+                                           bool(eos))
+
+    def log10_prob(self, sentence: str | Iterable[str], bos: bool = True, eos: bool = True
+                   ) -> float:
+        """:meth:`log_prob` in log10, what KenLM's ``Model.score`` returns."""
+        return self.log_prob(sentence, bos, eos) / LN10
+
+
+class _Lines:
+    """The file's lines, and errors that name one of them."""
+
+    def __init__(self, path: str):
+        self.path = path
+        with open(path, encoding="utf-8") as f:
+            self.text = f.read().split("\n")
+
+    def error(self, i: int, message: str) -> ValueError:
+        """ValueError for line i (0-based) of the file."""
+        line = self.text[i].strip() if i < len(self.text) else ""
+        return ValueError(f"{self.path}:{i + 1}: {message}, got {line[:80]!r}")
+
+    def next_nonblank(self, i: int) -> int:
+        while i < len(self.text) and not self.text[i].strip():
+            i += 1
+        return i
+
+
+def _read_arpa(path: str) -> tuple[list[str], list[tuple]]:
+    """The vocabulary (the 1-grams' words, in order) and, per order k, the n-grams as arrays:
+    word indices (M, k), log10 probabilities (M,), log10 back-off weights (M,) and the
+    0-based line of each. ValueError naming the file and line if the file is malformed."""
+    lines = _Lines(path)
+    text = lines.text
+    i = lines.next_nonblank(0)
+    if i == len(text) or text[i].strip() != "\\data\\":
+        raise lines.error(i, "an ARPA file must begin with \\data\\")
+    counts = []
+    i = lines.next_nonblank(i + 1)
+    while i < len(text) and not text[i].startswith("\\"):
+        key, _, value = text[i].strip().partition("=")
+        if key.split() != ["ngram", str(len(counts) + 1)] or not value.strip().isdigit():
+            raise lines.error(i, f"expected 'ngram {len(counts) + 1}=count'")
+        counts.append(int(value))
+        i = lines.next_nonblank(i + 1)
+    if not counts:
+        raise lines.error(i, "expected 'ngram N=count' lines after \\data\\")
+    vocab: list[str] = []
+    index: dict[str, int] = {}
+    orders = []
+    for k in range(1, len(counts) + 1):
+        if i == len(text):
+            raise ValueError(f"{path}: the file ends before \\end\\ (truncated?)")
+        if text[i].strip() != f"\\{k}-grams:":
+            raise lines.error(i, f"expected the section \\{k}-grams:")
+        first = i + 1
+        i = first
+        while i < len(text) and not text[i].startswith("\\"):
+            i += 1
+        rows = [j for j in range(first, i) if text[j].strip()]
+        orders.append(_parse_section(lines, rows, k, k == len(counts), counts[k - 1], i,
+                                     vocab, index))
+    if i == len(text):
+        raise ValueError(f"{path}: the file ends before \\end\\ (truncated?)")
+    if text[i].strip() != "\\end\\":
+        if text[i].strip().endswith("-grams:"):
+            raise lines.error(i, f"the \\data\\ header lists orders up to {len(counts)}")
+        raise lines.error(i, "expected \\end\\")
+    return vocab, orders
+
+
+def _parse_section(lines, rows, k, top, count, end, vocab, index):
+    """One \\k-grams: section (its non-blank lines at 0-based indices rows); see _read_arpa."""
+    parts = [lines.text[j].split() for j in rows]
+    bad = next((r for r, p in enumerate(parts) if len(p) != k + 1 and len(p) != k + 2), None)
+    if bad is not None:
+        raise lines.error(rows[bad], f"a {k}-gram line holds a log10 probability, {k} word(s) "
+                                     f"and, optionally, a back-off weight")
+    if top:
+        bad = next((r for r, p in enumerate(parts) if len(p) == k + 2), None)
+        if bad is not None:
+            raise lines.error(rows[bad], f"a back-off weight on a {k}-gram, the highest order")
+    if len(parts) != count:
+        raise lines.error(end, f"the \\data\\ header promises {count} {k}-grams, but the "
+                               f"\\{k}-grams: section has {len(parts)}")
+    try:
+        prob = np.array([p[0] for p in parts], dtype=np.float64)
+        backoff = np.array([p[k + 1] if len(p) == k + 2 else 0.0 for p in parts],
+                           dtype=np.float64)
+    except ValueError:
+        for r, p in enumerate(parts):
+            try:
+                float(p[0]), float(p[k + 1]) if len(p) == k + 2 else 0.0
+            except ValueError:
+                raise lines.error(rows[r], "the log10 probability and back-off weight must be "
+                                           "numbers") from None
+    bad = ~(np.isfinite(backoff) & (prob <= 0) & (prob > -np.inf))
+    if bad.any():
+        raise lines.error(rows[int(np.argmax(bad))], "a log10 probability must be finite and "
+                                                     "<= 0, a back-off weight finite")
+    if k == 1:
+        for r, p in enumerate(parts):
+            if p[1] in index:
+                raise lines.error(rows[r], f"the 1-gram {p[1]!r} is listed twice")
+            index[p[1]] = len(vocab)
+            vocab.append(p[1])
+        words = np.arange(len(vocab), dtype=np.int64)[:, None]
+    else:
+        try:
+            words = np.array([[index[w] for w in p[1: k + 1]] for p in parts], dtype=np.int64)
+        except KeyError as missing:
+            r = next(r for r, p in enumerate(parts) if missing.args[0] in p[1: k + 1])
+            raise lines.error(rows[r], f"the word {missing.args[0]!r} is not listed among the "
+                                       f"1-grams") from None
+        words = words.reshape(len(parts), k)
+    return words, prob, backoff, np.array(rows, dtype=np.int64)
+
+
+def _build_tables(orders, word_index, path) -> dict:
+    """The hashed tables of the module docstring, as contiguous numpy arrays.
+
+    States are numbered order by order: 0 is the empty context, then every n-gram of order
+    below the highest, in file order. An n-gram's key is (state of its first k-1 words) * V +
+    its last word; those keys, sorted per order, also serve to find the state of any word
+    sequence, one word at a time."""
+    V = len(word_index)
+    top = len(orders)
+    first_state = np.cumsum([1] + [len(o[0]) for o in orders[:-1]])  # of each order's n-grams
+    sorted_keys, key_rows = [], []  # per order
+
+    def states_of(words):
+        """State of each row of words (M, j): -1 where some prefix is not an n-gram."""
+        state = np.zeros(len(words), dtype=np.int64)
+        for j in range(words.shape[1]):
+            if len(sorted_keys[j]) == 0:
+                return np.full(len(words), -1, dtype=np.int64)
+            key = state * V + words[:, j]
+            pos = np.searchsorted(sorted_keys[j], key).clip(max=len(sorted_keys[j]) - 1)
+            found = (sorted_keys[j][pos] == key) & (state >= 0) & (j < top - 1)
+            state = np.where(found, first_state[j] + key_rows[j][pos], -1)
+        return state
+
+    def longest_suffix_state(words):
+        """State of the longest proper suffix of each row that is a state (0 at worst)."""
+        state = np.zeros(len(words), dtype=np.int64)
+        todo = np.ones(len(words), dtype=bool)
+        for drop in range(1, words.shape[1]):
+            found = states_of(words[:, drop:]) >= 0
+            state[todo & found] = states_of(words[todo & found, drop:])
+            todo &= ~found
+        return state
+
+    all_keys, probs, next_state, backoff, backoff_state = [], [], [], [np.zeros(1)], [
+        np.zeros(1, dtype=np.int64)]
+    for k, (words, prob, bo, rows) in enumerate(orders, 1):
+        context = states_of(words[:, :-1]) if k > 1 else np.zeros(len(words), dtype=np.int64)
+        if (context < 0).any():
+            r = int(np.argmax(context < 0))
+            raise ValueError(f"{path}:{rows[r] + 1}: the context of this {k}-gram is not "
+                             f"listed as a {k - 1}-gram")
+        keys = context * V + words[:, -1]
+        order = np.argsort(keys, kind="stable")
+        dup = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+        if len(dup):
+            r = int(order[dup[0] + 1])
+            raise ValueError(f"{path}:{rows[r] + 1}: the {k}-gram "
+                             f"{' '.join(_words(words[r], word_index))!r} is listed twice")
+        sorted_keys.append(keys[order])
+        key_rows.append(order)
+        all_keys.append(keys)
+        probs.append(prob * LN10)
+        if k < top:
+            next_state.append(first_state[k - 1] + np.arange(len(words)))
+            backoff.append(bo * LN10)
+            backoff_state.append(longest_suffix_state(words))
+        else:
+            next_state.append(longest_suffix_state(words))
+    keys = np.concatenate(all_keys)
+    table_keys, table_vals = _hash_table(keys)
+    bos, eos, unk = word_index.get("<s>"), word_index.get("</s>"), word_index["<unk>"]
+    bos_state = 0
+    if bos is not None and top > 1:
+        bos_state = int(states_of(np.array([[bos]], dtype=np.int64))[0])
+    return {
+        "keys": table_keys, "vals": table_vals, "n_words": V,
+        "prob": np.concatenate(probs), "next_state": np.concatenate(next_state),
+        "backoff": np.concatenate(backoff), "backoff_state": np.concatenate(backoff_state),
+        "unk": unk, "bos_state": max(bos_state, 0), "eos": unk if eos is None else eos,
+    }
+
+
+def _words(ids, word_index):
+    names = {i: w for w, i in word_index.items()}
+    return [names[i] for i in ids]
+
+
+def _hash_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Open addressing with linear probing, filled in vectorised rounds: every key still
+    unplaced tries its current slot; of those wanting a free slot the first takes it, the
+    rest move on by one."""
+    size = 2
+    while size < 2 * len(keys):
+        size *= 2
+    mask = np.uint64(size - 1)
+    table_keys = np.full(size, -1, dtype=np.int64)
+    table_vals = np.full(size, -1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        slot = (((keys.astype(np.uint64) * _HASH_MULTIPLIER) >> _HASH_SHIFT) & mask)
+    slot = slot.astype(np.int64)
+    pending = np.arange(len(keys))
+    while len(pending):
+        free = table_keys[slot[pending]] == -1
+        wants = pending[free]
+        _, first = np.unique(slot[wants], return_index=True)
+        placed = wants[first]
+        table_keys[slot[placed]] = keys[placed]
+        table_vals[slot[placed]] = placed
+        pending = np.setdiff1d(pending, placed, assume_unique=True)
+        slot[pending] = (slot[pending] + 1) & (size - 1)
+    return table_keys, table_vals

@@ -1,0 +1,390 @@
+"""The CTC beam-search decoder with a language model, a lexicon, hotwords and label priors.
+
+A thin front end: it turns token strings, the LM, the lexicon and the hotwords into the
+arrays the prefix beam search of lucid/_C/_ctc_beam.pyx reads (design note C. there), adjusts
+the log-probabilities with numpy (blank penalty, label priors), and turns the token indices
+it returns into words.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lucid._tensor import Tensor
+from lucid.decoder.arpa import NGramLM
+from lucid.nn.functional.beam import (
+    CTCHypothesis,
+    check_positive_int,
+    check_threshold,
+    prefix_beam_search,
+)
+
+_FN = "CTCDecoder"
+
+
+class CTCDecoder:
+    """Beam-search decoder for CTC outputs with an n-gram language model (shallow fusion).
+
+    Build it with :func:`ctc_decoder`; call it on log-probabilities. Each hypothesis is
+    ranked by
+
+    ``log P_CTC(tokens) + lm_weight * ln P_LM(words) + word_score * #words``
+    ``+ unk_word_score * #unknown words + hotword boosts``
+
+    where ``P_CTC`` sums over every frame-level path of the labelling (the prefix beam search
+    of :func:`~lucid.nn.functional.ctc_beam_search_decode`) and ``P_LM`` includes ``<s>`` and
+    ``</s>``. While a word is being spelled, its score so far is ``unk_word_score`` if no
+    known word starts that way, or a hotword's boost in proportion to how much of it is
+    spelled. With ``lm_level="char"`` every token is a word of the LM instead.
+    """
+
+    def __init__(self, tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
+                 token_min_logp, blank_penalty, log_priors):
+        self.tokens = tokens
+        self.blank = blank
+        self.sil = sil
+        self._scoring = scoring
+        self.beam_size = beam_size
+        self.nbest = nbest
+        self.beam_threshold = beam_threshold
+        self.token_min_logp = token_min_logp
+        self.blank_penalty = blank_penalty
+        self._log_priors = log_priors
+
+    def __call__(self, log_probs: Tensor, input_lengths: Any
+                 ) -> list[list[CTCHypothesis]] | list[CTCHypothesis]:
+        """Decode a batch.
+
+        Parameters
+        ----------
+        log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
+            Per-frame log-probabilities over the decoder's C tokens, as for ``ctc_loss``.
+        input_lengths : Tensor, array, list or tuple of ints, shape (N,)
+            Frames of each sample, each in [0, T]; an int for unbatched input.
+
+        Returns
+        -------
+        list of list of CTCHypothesis
+            Per sample, up to ``nbest`` hypotheses, best first, with ``words`` filled in (the
+            text between word delimiters). A single list for unbatched input. A sample with
+            no hypothesis the lexicon allows gets an empty list.
+        """
+        adjusted = self._adjust(log_probs)
+        hypotheses, unbatched, _ = prefix_beam_search(
+            adjusted, input_lengths, self.beam_size, self.blank, self.nbest,
+            self.token_min_logp, self.beam_threshold, self._scoring, _FN)
+        for sample in hypotheses:
+            for hyp in sample:
+                hyp.words = self.words(hyp.tokens)
+        return hypotheses[0] if unbatched else hypotheses
+
+    def _adjust(self, log_probs: Any) -> Any:
+        """Blank penalty and label priors applied to a copy (the caller's tensor is kept)."""
+        if not isinstance(log_probs, Tensor):
+            return log_probs  # the search raises the clear TypeError
+        lp = log_probs.numpy()
+        if lp.ndim and lp.shape[-1] != len(self.tokens):
+            raise ValueError(f"{_FN}: log_probs must have C = {len(self.tokens)} classes, one per "
+                             f"token, got shape {lp.shape}")
+        if self.blank_penalty == 0 and self._log_priors is None:
+            return log_probs
+        lp = lp.astype(lp.dtype, copy=True)
+        if self._log_priors is not None:
+            lp -= self._log_priors.astype(lp.dtype)
+        lp[..., self.blank] -= self.blank_penalty
+        return Tensor(lp)
+
+    def idxs_to_tokens(self, idxs: Iterable[int]) -> list[str]:
+        """The token strings of class indices (torchaudio's name)."""
+        return [self.tokens[i] for i in idxs]
+
+    def words(self, idxs: Iterable[int]) -> list[str]:
+        """The words spelled by class indices: their text split at the word delimiter."""
+        if self.sil is None:
+            return []
+        # the delimiter as a NUL, so a token that merely contains its text cannot split words
+        pieces = [self.tokens[i] if i != self.sil else "\0" for i in idxs]
+        return [w for w in "".join(pieces).split("\0") if w]
+
+    def text(self, idxs: Iterable[int]) -> str:
+        """The words of :meth:`words` joined by single spaces."""
+        return " ".join(self.words(idxs))
+
+
+def ctc_decoder(
+    tokens: Sequence[str] | str | os.PathLike,
+    lm: NGramLM | str | os.PathLike | None = None,
+    lexicon: str | os.PathLike | Mapping[str, Sequence[str]] | Iterable[str] | None = None,
+    *,
+    lm_level: str = "word",
+    nbest: int = 1,
+    beam_size: int = 50,
+    beam_threshold: float | None = None,
+    token_min_logp: float | None = None,
+    lm_weight: float = 0.5,
+    word_score: float = 0.0,
+    unk_word_score: float = -10.0,
+    blank_token: str = "-",
+    sil_token: str | None = "|",
+    hotwords: Iterable[str] | Mapping[str, float] | None = None,
+    hotword_weight: float = 10.0,
+    blank_penalty: float = 0.0,
+    label_priors: Any = None,
+    prior_weight: float = 1.0,
+) -> CTCDecoder:
+    """Build a CTC beam-search decoder with an n-gram LM, lexicon, hotwords and priors.
+
+    Modelled on torchaudio's ``ctc_decoder`` (argument names) and pyctcdecode's
+    ``build_ctcdecoder`` (lexicon-free word LM with unknown-word penalty and hotwords).
+
+    Parameters
+    ----------
+    tokens : sequence of str, or path to a file with one token per line
+        The string of each class, in class order; must include ``blank_token`` and, for
+        word-level decoding, ``sil_token``.
+    lm : NGramLM, path to an ARPA file, or None
+        The language model (read by :class:`NGramLM`, not KenLM). None: no LM.
+    lexicon : path, mapping, iterable of words, or None
+        If given, only its words may be emitted (a word-level setup; needs ``sil_token``).
+        A path: a lexicon file in torchaudio's format, one ``word t o k e n s`` per line
+        (a trailing ``sil_token`` is dropped; several lines may spell one word). A mapping:
+        word -> sequence of tokens. An iterable of words: each spelled token by token, one
+        character per token. A token not in ``tokens`` raises ValueError naming the word.
+    lm_level : {"word", "char"}, default "word"
+        "word": the LM scores the words between ``sil_token``; "char": it scores every
+        token, its vocabulary being the token strings.
+    nbest : int, default 1
+        Hypotheses returned per sample.
+    beam_size : int, default 50
+        Prefixes kept after each frame.
+    beam_threshold, token_min_logp : float or None
+        Further pruning, as in :func:`~lucid.nn.functional.ctc_beam_search_decode`.
+    lm_weight : float, default 0.5
+        Weight of the LM's natural-log probability.
+    word_score : float, default 0.0
+        Added per word (per token with ``lm_level="char"``): the word insertion bonus.
+    unk_word_score : float, default -10.0
+        Added per word that is not in the LM's vocabulary (or a token not in a char LM's), and
+        to the running score of a word being spelled as soon as no known word starts that way.
+        Ignored without a vocabulary (no LM, no lexicon).
+    blank_token : str, default "-"
+        The blank's token string.
+    sil_token : str or None, default "|"
+        The word delimiter (``" "`` for pyctcdecode-style alphabets). None: no words.
+    hotwords : iterable of words, mapping word -> boost, or None
+        Words to favour: each occurrence adds its boost (``hotword_weight`` for an iterable)
+        to the score, and a word being spelled gets the boost in proportion to the part of
+        the shortest hotword it has spelled. Multi-word entries boost each of their words.
+        Needs a word-level setup. With a lexicon, every hotword must be in it.
+    hotword_weight : float, default 10.0
+        The boost of hotwords given as an iterable.
+    blank_penalty : float, default 0.0
+        Subtracted from the blank's log-probability at every frame; positive values favour
+        emitting tokens (longer outputs), negative values fewer tokens.
+    label_priors : array-like of C probabilities, or None
+        Prior probability of each class (e.g. its average posterior over training data).
+        Each frame's log-probabilities get ``prior_weight * log(prior)`` subtracted, so
+        classes the model predicts often are discounted and rare ones boosted.
+    prior_weight : float, default 1.0
+        The exponent of the priors.
+
+    Returns
+    -------
+    CTCDecoder
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lucid
+    >>> from lucid.decoder import ctc_decoder
+    >>> tokens = ["-", "|", "a", "b"]
+    >>> frames = [2, 0, 1, 3, 3, 0, 2]  # spells "a|bb-a": the words "a", "ba"
+    >>> log_probs = lucid.tensor(np.log(0.9 * np.eye(4)[frames] + 0.025))
+    >>> decoder = ctc_decoder(tokens, beam_size=8)
+    >>> (hyp,) = decoder(log_probs, 7)
+    >>> hyp.tokens, hyp.words, hyp.timesteps
+    ([2, 1, 3, 2], ['a', 'ba'], [0, 2, 3, 6])
+    >>> lexicon_decoder = ctc_decoder(tokens, lexicon=["a", "b", "ab"], beam_size=8)
+    >>> lexicon_decoder(log_probs, 7)[0].words  # "ba" is not a word of the lexicon
+    ['a', 'b', 'a']
+    """
+    fn = "ctc_decoder"
+    tokens = _read_tokens(tokens, fn)
+    index = {t: i for i, t in enumerate(tokens)}
+    if len(index) != len(tokens):
+        raise ValueError(f"{fn}: tokens must be distinct, got {tokens}")
+    if blank_token not in index:
+        raise ValueError(f"{fn}: blank_token {blank_token!r} is not one of the tokens {tokens}")
+    blank = index[blank_token]
+    sil = None
+    if sil_token is not None:
+        if sil_token not in index:
+            raise ValueError(f"{fn}: sil_token {sil_token!r} is not one of the tokens {tokens}; "
+                             f"pass sil_token=None for no word delimiter")
+        sil = index[sil_token]
+    beam_size = check_positive_int(beam_size, "beam_size", fn)
+    nbest = check_positive_int(nbest, "nbest", fn)
+    if nbest > beam_size:
+        raise ValueError(f"{fn}: nbest must be at most beam_size = {beam_size}, got {nbest}")
+    check_threshold(token_min_logp, "token_min_logp", fn, -1)
+    check_threshold(beam_threshold, "beam_threshold", fn, +1)
+    if lm_level not in ("word", "char"):
+        raise ValueError(f"{fn}: lm_level must be 'word' or 'char', got {lm_level!r}")
+    for name, value in (("lm_weight", lm_weight), ("word_score", word_score),
+                        ("unk_word_score", unk_word_score), ("hotword_weight", hotword_weight),
+                        ("blank_penalty", blank_penalty), ("prior_weight", prior_weight)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
+                not math.isfinite(value):
+            raise TypeError(f"{fn}: {name} must be a finite number, got {value!r}")
+    if lm is not None and not isinstance(lm, NGramLM):
+        lm = NGramLM(lm)
+
+    hot = _hotword_boosts(hotwords, hotword_weight, fn)
+    words = _lexicon_words(lexicon, index, fn) if lexicon is not None else None
+    word_level = lm_level == "word" and (lm is not None or words is not None or hot)
+    if (words is not None or hot) and sil is None:
+        raise ValueError(f"{fn}: a lexicon or hotwords need a word delimiter (sil_token)")
+    if lm_level == "char" and (words is not None or hot):
+        raise ValueError(f"{fn}: lexicon and hotwords need lm_level='word'")
+
+    scoring: dict[str, Any] = {"mode": 0}
+    if lm_level == "char" and lm is not None:
+        scoring = {"mode": 1, "lm": lm.tables, "token_word": lm.word_ids(tokens)}
+    elif word_level:
+        spellings = words if words is not None else {}
+        if words is None:  # lexicon-free: the LM's words and the hotwords make the trie
+            vocab = lm.vocab if lm is not None else []
+            for word in list(vocab) + list(hot):
+                spelled = _spell(word, index)
+                if spelled is not None and sil not in spelled and blank not in spelled:
+                    spellings.setdefault(word, []).append(spelled)
+        else:
+            missing = [w for w in hot if w not in words]
+            if missing:
+                raise ValueError(f"{fn}: hotwords must be words of the lexicon, but "
+                                 f"{missing[:5]} are not")
+        scoring = {"mode": 2, "delimiter": sil, "lexicon_only": words is not None,
+                   **_word_trie(spellings, lm, hot)}
+        if lm is not None:
+            scoring["lm"] = lm.tables
+    if scoring["mode"]:
+        has_vocab = lm is not None or words is not None
+        scoring.update(lm_weight=float(lm_weight), word_score=float(word_score),
+                       unk_score=float(unk_word_score) if has_vocab else 0.0)
+
+    log_priors = None
+    if label_priors is not None:
+        priors = np.asarray(label_priors, dtype=np.float64)
+        if priors.shape != (len(tokens),):
+            raise ValueError(f"{fn}: label_priors must have shape ({len(tokens)},), one per "
+                             f"token, got {priors.shape}")
+        if not (np.isfinite(priors).all() and (priors > 0).all()):
+            raise ValueError(f"{fn}: label_priors must be positive and finite")
+        log_priors = prior_weight * np.log(priors)
+    return CTCDecoder(tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
+                      token_min_logp, float(blank_penalty), log_priors)
+
+
+def _read_tokens(tokens: Any, fn: str) -> list[str]:
+    if isinstance(tokens, (str, os.PathLike)):
+        with open(tokens, encoding="utf-8") as f:
+            return [line.rstrip("\n") for line in f if line.rstrip("\n")]
+    tokens = list(tokens)
+    if not tokens or not all(isinstance(t, str) for t in tokens):
+        raise TypeError(f"{fn}: tokens must be a non-empty sequence of str or a file path")
+    return tokens
+
+
+def _spell(word: str, index: Mapping[str, int]) -> list[int] | None:
+    """A word's tokens, one character each; None if a character is not a token."""
+    ids = [index.get(ch) for ch in word]
+    return None if None in ids or not ids else ids
+
+
+def _lexicon_words(lexicon: Any, index: Mapping[str, int], fn: str) -> dict[str, list[list[int]]]:
+    """word -> its spellings (lists of class indices), from any of the accepted forms."""
+    words: dict[str, list[list[int]]] = {}
+
+    def add(word: str, spelling: Sequence[str], where: str) -> None:
+        unknown = [t for t in spelling if t not in index]
+        if unknown or not spelling:
+            what = f"unknown token(s) {unknown}" if unknown else "no tokens"
+            raise ValueError(f"{fn}: lexicon {where}word {word!r} is spelled with {what}; "
+                             f"the tokens are {list(index)}")
+        words.setdefault(word, []).append([index[t] for t in spelling])
+
+    if isinstance(lexicon, (str, os.PathLike)):
+        path = os.fspath(lexicon)
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                parts = line.split()
+                if parts:
+                    add(parts[0], parts[1:], f"{path}:{lineno}: ")
+    elif isinstance(lexicon, Mapping):
+        for word, spelling in lexicon.items():
+            add(word, list(spelling), "")
+    else:
+        for word in lexicon:
+            if not isinstance(word, str):
+                raise TypeError(f"{fn}: lexicon words must be str, got {word!r}")
+            add(word, list(word), "")
+    return words
+
+
+def _hotword_boosts(hotwords: Any, weight: float, fn: str) -> dict[str, float]:
+    if hotwords is None:
+        return {}
+    pairs = hotwords.items() if isinstance(hotwords, Mapping) else ((w, weight) for w in hotwords)
+    boosts: dict[str, float] = {}
+    for phrase, boost in pairs:
+        if not isinstance(phrase, str):
+            raise TypeError(f"{fn}: hotwords must be str, got {phrase!r}")
+        for word in phrase.split():
+            boosts[word] = float(boost)
+    return boosts
+
+
+def _word_trie(spellings: Mapping[str, list[list[int]]], lm: NGramLM | None,
+               hot: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """The word trie of design note C. in lucid/_C/_ctc_beam.pyx, as flat arrays.
+
+    Node 0 is the empty word; a node's children are a contiguous, token-sorted run. Per node:
+    the LM index of the word ending there (-1 if the LM does not know it, -2 if no word ends
+    there), that word's hotword boost, and the lookahead: the boost of the shortest hotword
+    through the node, in proportion to the part of it spelled."""
+    children: list[dict[int, int]] = [{}]
+    word_at = [-2]
+    bonus = [0.0]
+    shortest_hot = [(math.inf, 0.0)]  # (length, boost) of the shortest hotword through a node
+    for word, spelled_all in spellings.items():
+        lm_id = lm.word_index.get(word, -1) if lm is not None else -1
+        for spelled in spelled_all:
+            node = 0
+            for position, token in enumerate(spelled, 1):
+                if token not in children[node]:
+                    children[node][token] = len(children)
+                    children.append({})
+                    word_at.append(-2)
+                    bonus.append(0.0)
+                    shortest_hot.append((math.inf, 0.0))
+                node = children[node][token]
+                if word in hot and len(spelled) < shortest_hot[node][0]:
+                    shortest_hot[node] = (len(spelled), hot[word] * position / len(spelled))
+            word_at[node] = lm_id
+            bonus[node] = hot.get(word, 0.0)
+    start = np.zeros(len(children) + 1, dtype=np.int64)
+    start[1:] = np.cumsum([len(c) for c in children])
+    pairs = [sorted(c.items()) for c in children]
+    return {
+        "trie_start": start,
+        "trie_token": np.array([t for p in pairs for t, _ in p], dtype=np.int64),
+        "trie_child": np.array([n for p in pairs for _, n in p], dtype=np.int64),
+        "trie_word": np.array(word_at, dtype=np.int64),
+        "trie_bonus": np.array(bonus, dtype=np.float64),
+        "trie_lookahead": np.array([b for _, b in shortest_hot], dtype=np.float64),
+    }

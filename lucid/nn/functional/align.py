@@ -1,0 +1,215 @@
+"""Forced alignment of CTC output to known targets, and token spans (timestamps) from it.
+
+``ctc_forced_align`` takes ``log_probs`` and the targets as :func:`~lucid.nn.functional.ctc_loss`
+does and checks them with the same code; its results have the shape of torchaudio's
+``forced_align`` (a label and a log-probability per frame). ``merge_tokens`` turns one
+alignment into ``TokenSpan`` s as torchaudio's ``merge_tokens`` does. Not differentiable: the
+results are plain numpy / Python. The Viterbi recursion is in lucid/_C/_ctc_align.pyx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lucid import _threads
+from lucid._C import _ctc_align
+from lucid._tensor import Tensor
+from lucid.nn.functional._ctc_checks import (
+    _check_blank,
+    _check_input_lengths_fit,
+    _check_lengths,
+    _check_log_probs,
+    _flatten_targets,
+    _integer_array,
+    _show,
+)
+
+# A sample whose back-pointers (one byte per frame and state) would take more than this is
+# aligned block by block from checkpoints instead (same path, at most twice the arithmetic).
+_PLAIN_BYTES = 64 * 2**20
+# Frames per block for such samples; 0 picks about sqrt(8 * frames), the memory optimum.
+_BLOCK = 0
+
+
+def ctc_forced_align(
+    log_probs: Tensor,
+    targets: Any,
+    input_lengths: Any = None,
+    target_lengths: Any = None,
+    blank: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The most likely frame-level alignment of each target, with its per-frame log-probabilities.
+
+    Among all paths that collapse to the target (repeats merged, blanks dropped), the one with
+    the largest sum of per-frame log-probabilities, found by the Viterbi recursion over the CTC
+    lattice (Graves et al., 2006, with max for sum).
+
+    Parameters
+    ----------
+    log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
+        Per-frame log-probabilities, time first as for :func:`~lucid.nn.functional.ctc_loss`
+        (torchaudio's ``forced_align`` takes (N, T, C): pass ``x.transpose(0, 1)``, a view).
+    targets : Tensor, array or nested list of ints
+        Padded (N, S_max) or concatenated (sum(target_lengths),); (S,) when unbatched. Labels
+        in [0, C), not ``blank``.
+    input_lengths : ints, shape (N,), optional
+        Frames of each sample, each in [0, T]; an int when unbatched. Default: T for all.
+    target_lengths : ints, shape (N,), optional
+        Labels of each target; an int when unbatched. Default: the width of padded targets
+        (required for concatenated ones).
+    blank : int, default 0
+        Index of the blank class.
+
+    Returns
+    -------
+    alignments : numpy int64 array, shape (N, T), or (T,) when unbatched
+        The class (a target label or ``blank``) the best path emits at each frame; ``blank``
+        past the sample's input length.
+    scores : numpy array of log_probs' dtype, shape (N, T), or (T,) when unbatched
+        ``log_probs[t, n, alignments[n, t]]`` along the path, 0 past the input length, so
+        ``scores.sum(-1)`` is each path's log-probability. A sample without a valid path (it
+        needs more frames than it has: one per label plus one blank between equal neighbours;
+        or every path crosses a ``-inf`` emission) gets ``-inf`` in every element of its row,
+        and all-blank alignments. A NaN (or ``+inf``) among the log-probabilities the lattice
+        reads (those of the target's labels and the blank, at the frames where a complete path
+        can use them) gives NaN in every element of the row instead, as it gives a NaN loss in
+        ``ctc_loss``.
+
+    Notes
+    -----
+    Ties between paths of equal score are broken as torchaudio's ``forced_align`` breaks them:
+    read from the last frame backwards, the path ends on the last label rather than the final
+    blank, and stays in each state rather than arriving in it later. The recursion runs in
+    double precision over the batch on ``lucid.get_num_threads()`` threads; results do not
+    depend on the thread count.
+
+    Memory: a sample of F frames and S labels has 2S + 1 lattice states. When F (2S + 1) bytes
+    (its back-pointers) fit in 64 MiB, they are kept whole; beyond that the sample is aligned in
+    blocks of about sqrt(8F) frames from checkpointed rows of the recursion, in about
+    2 sqrt(8F) (2S + 1) bytes per thread (144 MB for an hour of 50 frames/s against 30,000
+    labels), for up to twice the arithmetic. The path is the same either way, ties included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lucid
+    >>> from lucid.nn.functional import ctc_forced_align, merge_tokens
+    >>> frames = [0, 1, 1, 0, 1, 2, 2, 0]  # an emission pattern for the target [1, 1, 2]
+    >>> log_probs = lucid.tensor(0.9 * np.eye(3)[frames] + 0.05).log()
+    >>> alignment, scores = ctc_forced_align(log_probs, [1, 1, 2])
+    >>> alignment
+    array([0, 1, 1, 0, 1, 2, 2, 0])
+    >>> scores.sum()  # 8 frames of probability 0.95: 8 * log(0.95)
+    -0.41034635...
+    >>> merge_tokens(alignment, np.exp(scores))[0]
+    TokenSpan(token=1, start=1, end=3, score=0.95...)
+    """
+    fn = "ctc_forced_align"
+    lp, unbatched = _check_log_probs(log_probs, fn)
+    T, N, C = lp.shape
+    blank = _check_blank(blank, C, fn)
+    if input_lengths is None:
+        input_lengths = T if unbatched else np.full(N, T)
+    if target_lengths is None:
+        target_lengths = _default_target_lengths(targets, N, unbatched, fn)
+    il = _check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+    tl = _check_lengths(target_lengths, "target_lengths", N, unbatched, fn)
+    _check_input_lengths_fit(il, T, fn)
+    labels, offsets = _flatten_targets(targets, tl, N, C, blank, unbatched, fn)
+
+    alignments = np.empty((N, T), dtype=np.int64)
+    scores = np.empty((N, T), dtype=lp.dtype)
+    totals = np.empty(N, dtype=np.float64)
+    _ctc_align.ctc_viterbi(lp, labels, offsets, il, tl, blank, alignments, scores, totals,
+                           _PLAIN_BYTES, _BLOCK, _threads.get_num_threads())
+    return (alignments[0], scores[0]) if unbatched else (alignments, scores)
+
+
+def _default_target_lengths(targets: Any, N: int, unbatched: bool, fn: str) -> np.ndarray:
+    """Every target's full length: its width if padded, its size if unbatched."""
+    if targets is None:
+        raise TypeError(f"{fn}: targets is required, got None")
+    arr = _integer_array(targets, "targets", fn)
+    if unbatched and arr.ndim == 1:
+        return np.int64(arr.shape[0])
+    if not unbatched and arr.ndim == 2:
+        return np.full(N, arr.shape[1])
+    raise ValueError(f"{fn}: target_lengths is required unless targets are padded (N, S_max) "
+                     f"or unbatched (S,), got targets of shape {arr.shape}")
+
+
+@dataclass(frozen=True)
+class TokenSpan:
+    """One token of an alignment and the frames it occupies, as torchaudio's ``TokenSpan``.
+
+    Attributes
+    ----------
+    token : int
+        The class.
+    start : int
+        First frame (inclusive).
+    end : int
+        One past the last frame (exclusive); ``len(span)`` is the number of frames.
+    score : float
+        The mean of the scores given to :func:`merge_tokens` over the span's frames.
+    """
+
+    token: int
+    start: int
+    end: int
+    score: float
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
+    """The token spans of one alignment: runs of a class other than ``blank``, as torchaudio.
+
+    Parameters
+    ----------
+    tokens : Tensor, array or list of ints, shape (T,)
+        One frame-level alignment, e.g. a row of :func:`ctc_forced_align`'s alignments.
+    scores : Tensor, array or list of floats, shape (T,)
+        A score per frame; each span's score is their mean over its frames. Pass the
+        probabilities ``np.exp(scores)`` of :func:`ctc_forced_align` for the mean probability
+        of each span (what torchaudio's tutorials do), or the log-probabilities themselves for
+        the mean log-probability.
+    blank : int, default 0
+        The class that separates tokens and belongs to none.
+
+    Returns
+    -------
+    list of TokenSpan
+        In frame order. A run ends where the class changes, so ``[1, 1, 0, 1]`` gives two spans
+        of token 1 and ``[1, 2]`` two spans; a repeated token without a blank between its
+        copies (which a CTC alignment of a target cannot contain) is one span.
+
+    Examples
+    --------
+    >>> from lucid.nn.functional import merge_tokens
+    >>> merge_tokens([0, 3, 3, 0, 0, 5, 0], [0.9, 0.8, 0.6, 0.9, 0.9, 0.5, 0.9])
+    [TokenSpan(token=3, start=1, end=3, score=0.7), TokenSpan(token=5, start=5, end=6, score=0.5)]
+    """
+    fn = "merge_tokens"
+    toks = _integer_array(tokens, "tokens", fn)
+    if toks.ndim != 1:
+        raise ValueError(f"{fn}: tokens must be 1-D (T,), one alignment, got shape {toks.shape}")
+    vals = scores.numpy() if isinstance(scores, Tensor) else np.asarray(scores)
+    if vals.dtype.kind not in "fiu":
+        raise TypeError(f"{fn}: scores must be real numbers, got dtype {vals.dtype}")
+    if vals.shape != toks.shape:
+        raise ValueError(f"{fn}: scores must have the shape of tokens {toks.shape}, got shape "
+                         f"{vals.shape}")
+    if isinstance(blank, (bool, np.bool_)) or not isinstance(blank, (int, np.integer)):
+        raise TypeError(f"{fn}: blank must be an int, got {_show(blank)}")
+    if toks.size == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, toks[1:] != toks[:-1]])
+    ends = np.r_[starts[1:], toks.size]
+    means = np.add.reduceat(vals.astype(np.float64), starts) / (ends - starts)
+    return [TokenSpan(int(toks[a]), int(a), int(b), float(m))
+            for a, b, m in zip(starts, ends, means) if toks[a] != blank]

@@ -1,0 +1,193 @@
+"""CTC prefix beam search: the hypotheses it returns and the checks around the Cython kernel.
+
+The search itself is in lucid/_C/_ctc_beam.pyx; the language-model decoder
+(lucid/decoder/ctc_decoder.py) calls the same function with an LM attached.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lucid import _threads
+from lucid._C import _ctc_beam
+from lucid._tensor import Tensor
+from lucid.nn.functional._ctc_checks import (
+    _check_blank,
+    _check_input_lengths_fit,
+    _check_lengths,
+    _check_log_probs,
+    _show,
+)
+
+
+@dataclass
+class CTCHypothesis:
+    """One result of a beam search, with torchaudio's field names.
+
+    Attributes
+    ----------
+    tokens : list of int
+        The labelling: class indices, repeats merged and blanks removed.
+    words : list of str
+        The words, with a word-level decoder; empty otherwise.
+    score : float
+        Without a language model, the labelling's log-probability: the log of the summed
+        probability of every frame-level path that collapses to it (``-ctc_loss``; exact when
+        the beam kept every prefix). With one, that plus the language-model terms.
+    timesteps : list of int
+        The frame at which each token was emitted, one per entry of ``tokens``, strictly
+        increasing: the frame where the search found the prefix ending in that token most
+        likely to be entered (moved earlier if a later token's frame requires it).
+    """
+
+    tokens: list[int]
+    score: float
+    timesteps: list[int]
+    words: list[str] = field(default_factory=list)
+
+
+def check_positive_int(value: Any, name: str, fn: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{fn}: {name} must be an int, got {_show(value)}")
+    if value < 1:
+        raise ValueError(f"{fn}: {name} must be at least 1, got {value}")
+    return int(value)
+
+
+def check_threshold(value: Any, name: str, fn: str, sign: int) -> float:
+    """None (no pruning) or a real number of the given sign, as a float."""
+    if value is None:
+        return -math.inf if sign < 0 else math.inf
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{fn}: {name} must be a number or None, got {_show(value)}")
+    value = float(value)
+    if math.isnan(value) or value * sign < 0:
+        kind = "<= 0" if sign < 0 else ">= 0"
+        raise ValueError(f"{fn}: {name} must be {kind} or None, got {value}")
+    return value
+
+
+def prefix_beam_search(
+    log_probs: Tensor,
+    input_lengths: Any,
+    beam_width: int,
+    blank: int,
+    top_k: int,
+    token_min_logp: float | None,
+    beam_threshold: float | None,
+    scoring: dict,
+    fn: str,
+) -> tuple[list[list[CTCHypothesis]], bool, np.ndarray]:
+    """Check the arguments, run the kernel, build the hypotheses (shared with the LM decoder).
+
+    Returns the hypotheses of every sample, whether the input was unbatched, and the
+    (T, N, C) array searched (so callers can post-process tokens without re-checking)."""
+    lp, unbatched = _check_log_probs(log_probs, fn)
+    T, N, C = lp.shape
+    blank = _check_blank(blank, C, fn)
+    il = _check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+    _check_input_lengths_fit(il, T, fn)
+    beam_width = check_positive_int(beam_width, "beam_width", fn)
+    top_k = check_positive_int(top_k, "top_k", fn)
+    if top_k > beam_width:
+        raise ValueError(f"{fn}: top_k must be at most beam_width = {beam_width}, got {top_k}")
+    token_min_logp = check_threshold(token_min_logp, "token_min_logp", fn, -1)
+    beam_threshold = check_threshold(beam_threshold, "beam_threshold", fn, +1)
+    if not (lp < np.inf).all():  # also false for NaN
+        raise ValueError(f"{fn}: log_probs must not contain NaN or +inf")
+
+    tokens = np.empty((N, top_k, max(T, 1)), dtype=np.int64)
+    frames = np.empty((N, top_k, max(T, 1)), dtype=np.int64)
+    lengths = np.zeros((N, top_k), dtype=np.int64)
+    scores = np.empty((N, top_k), dtype=np.float64)
+    counts = np.zeros(N, dtype=np.int64)
+    _ctc_beam.ctc_prefix_beam_search(lp, il, blank, beam_width, top_k, token_min_logp,
+                                     beam_threshold, scoring, tokens, frames, lengths, scores,
+                                     counts, min(_threads.get_num_threads(), N))
+    hypotheses = [
+        [CTCHypothesis(tokens=tokens[n, k, : lengths[n, k]].tolist(), score=float(scores[n, k]),
+                       timesteps=frames[n, k, : lengths[n, k]].tolist())
+         for k in range(counts[n])]
+        for n in range(N)
+    ]
+    return hypotheses, unbatched, lp
+
+
+def ctc_beam_search_decode(
+    log_probs: Tensor,
+    input_lengths: Any,
+    beam_width: int = 16,
+    blank: int = 0,
+    top_k: int = 1,
+    token_min_logp: float | None = None,
+    beam_threshold: float | None = None,
+) -> list[list[CTCHypothesis]] | list[CTCHypothesis]:
+    """CTC prefix beam search: the most probable labellings, with their log-probabilities.
+
+    Keeps, frame by frame, the ``beam_width`` most probable label prefixes, each with the
+    probability of its paths ending in a blank and of those ending in its last label kept
+    apart, so paths that collapse to the same labelling are summed, never double counted
+    (Graves, 2008; Hannun et al., 2014). When the beam is wide enough to keep every prefix,
+    the search is exact: the first hypothesis is the most probable labelling and every
+    score is that labelling's log-probability, ``-ctc_loss``. Greedy decoding
+    (:func:`ctc_greedy_decode`) instead takes the single most probable path.
+
+    Parameters
+    ----------
+    log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
+        Per-frame log-probabilities, as for :func:`ctc_loss`. ``-inf`` marks an impossible
+        emission; NaN and ``+inf`` are errors.
+    input_lengths : Tensor, array, list or tuple of ints, shape (N,)
+        Frames of each sample to read, each in [0, T]. An int or 0-d for unbatched input.
+    beam_width : int, default 16
+        Prefixes kept after each frame, at least 1.
+    blank : int, default 0
+        Index of the blank class.
+    top_k : int, default 1
+        Hypotheses returned per sample, at most ``beam_width``.
+    token_min_logp : float <= 0 or None, default None
+        At each frame, skip classes (the blank too) whose log-probability is below this,
+        except the frame's most likely class (pyctcdecode's ``token_min_logp``); None keeps
+        all.
+    beam_threshold : float >= 0 or None, default None
+        Also drop prefixes scoring more than this below the frame's best; None keeps all
+        ``beam_width``.
+
+    Returns
+    -------
+    list of list of CTCHypothesis
+        Per sample, up to ``top_k`` hypotheses, best first (fewer only if fewer labellings are
+        possible at all). A single list for unbatched input.
+
+    Notes
+    -----
+    Runs in double precision on ``lucid.get_num_threads()`` threads (one sample per thread at
+    a time); ties go to the prefix found first, so results do not depend on the thread count.
+    Not differentiable: the results are plain Python.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lucid
+    >>> from lucid.nn.functional import ctc_beam_search_decode, ctc_greedy_decode, ctc_loss
+    >>> probs = np.array([[0.6, 0.4], [0.6, 0.4]])  # 2 frames, classes blank and "a"
+    >>> log_probs = lucid.tensor(np.log(probs))
+    >>> ctc_greedy_decode(log_probs, 2)  # the best single path is "--": nothing
+    []
+    >>> best, second = ctc_beam_search_decode(log_probs, 2, top_k=2)
+    >>> best.tokens, second.tokens  # "a" collects the paths "aa", "a-" and "-a"
+    ([1], [])
+    >>> print(f"{np.exp(best.score):.2f} {np.exp(second.score):.2f}")
+    0.64 0.36
+    >>> bool(np.isclose(best.score, -ctc_loss(log_probs, [1], 2, 1).item()))
+    True
+    """
+    fn = "ctc_beam_search_decode"
+    hypotheses, unbatched, _ = prefix_beam_search(
+        log_probs, input_lengths, beam_width, blank, top_k, token_min_logp, beam_threshold,
+        {"mode": 0}, fn)
+    return hypotheses[0] if unbatched else hypotheses
