@@ -25,7 +25,7 @@ int main(void) { int n = 0;
     return n > 0 ? 0 : 1; }
 """
 
-EXTENSIONS = ["_openmp", "_ctc", "_ctc_align", "_softmax", "_ctc_beam"]
+EXTENSIONS = ["_openmp", "_ctc", "_ctc_align", "_softmax", "_ctc_beam", "_rnn"]
 
 
 def compiles(compiler, source, cflags, lflags):

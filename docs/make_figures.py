@@ -29,11 +29,13 @@ from lucid.nn.functional import (
     ctc_greedy_decode,
     ctc_loss,
     log_softmax,
+    merge_tokens,
 )
 
 BLANK = 0
 NAMES = "-ab"  # class 0 is the blank, drawn as "-"; class 1 is "a", class 2 is "b"
 FIGURES = pathlib.Path(__file__).resolve().parent / "figures"
+DIGIT_MODEL = FIGURES.parent / "digit_lines_model.npz"  # made by examples/digit_lines.py
 
 
 # ------------------------------------------------------------------- the tutorial's helpers
@@ -155,17 +157,6 @@ def unigram_arpa(counts, path):
     lines += [f"{math.log10(c / total):.6f}\t{w}" for w, c in counts.items()]
     pathlib.Path(path).write_text("\n".join(lines + ["", "\\end\\", ""]))
     return path
-
-
-def token_spans(path, blank):
-    """(token, first frame, last frame) of each run of one non-blank class in a frame path."""
-    spans, start = [], 0
-    for t in range(1, len(path) + 1):
-        if t == len(path) or path[t] != path[start]:
-            if path[start] != blank:
-                spans.append((int(path[start]), start, t - 1))
-            start = t
-    return spans
 
 
 # ------------------------------------------------------------------------------ figures
@@ -328,18 +319,18 @@ def draw_token_spans(outdir, frames=slice(0, 110)):
     log_probs = librispeech_sample()
     blank = len(LIBRI_TOKENS) - 1
     (best,) = ctc_beam_search_decode(log_probs, len(log_probs), beam_width=16, blank=blank)
-    path, _ = ctc_forced_align(log_probs, best.tokens, len(log_probs), len(best.tokens),
-                               blank=blank)
+    path, scores = ctc_forced_align(log_probs, best.tokens, len(log_probs), len(best.tokens),
+                                    blank=blank)
     probs = np.exp(log_probs.numpy())[frames].T
     first, last = frames.start, frames.stop - 1
     fig, ax = _figure(9, 4.2)
     ax.imshow(probs, aspect="auto", cmap="Greys", vmin=0, vmax=1, origin="lower",
               extent=(first - 0.5, last + 0.5, -0.5, len(LIBRI_TOKENS) - 0.5))
-    for token, start, end in token_spans(path, blank):
-        if start > last:
+    for span in merge_tokens(path, np.exp(scores), blank=blank):
+        if span.start > last:
             break
-        ax.add_patch(_rectangle((start - 0.5, token - 0.5), end - start + 1, 1))
-        ax.text((start + end) / 2, token + 1.2, _shown(LIBRI_TOKENS[token]),
+        ax.add_patch(_rectangle((span.start - 0.5, span.token - 0.5), len(span), 1))
+        ax.text((span.start + span.end - 1) / 2, span.token + 1.2, _shown(LIBRI_TOKENS[span.token]),
                 ha="center", va="bottom", fontsize=8, color="C3")
     steps = [t for t in best.timesteps if t <= last]
     ax.plot(steps, [best.tokens[i] for i in range(len(steps))], "|", color="C0", ms=10, mew=2,
@@ -387,6 +378,35 @@ def draw_zero_infinity(outdir):
     _save(fig, outdir, "zero_infinity.png")
 
 
+# ------------------------------------------------------------- the digit-line tutorial's helpers
+def digit_lines_example():
+    """examples/digit_lines.py as a module: docs/digit_lines.rst imports the example from here."""
+    import importlib.util
+
+    path = FIGURES.parent.parent / "examples" / "digit_lines.py"
+    spec = importlib.util.spec_from_file_location("digit_lines", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def held_out_lines(example, count, seed=0):
+    """The first ``count`` held-out lines of a training run with ``--seed seed``."""
+    _, test_set = example.load_split(seed)
+    rng = np.random.default_rng(seed + 2)
+    return example.make_batch([example.compose_line(*test_set, rng) for _ in range(count)])
+
+
+def draw_digit_lines(outdir, count=100):
+    """The example's own picture, drawn from the model it saved into docs/ (no training here,
+    so the build stays fast): held-out line 0, its posteriors, the training curves."""
+    example = digit_lines_example()
+    model, history = example.load(str(DIGIT_MODEL))
+    batch = held_out_lines(example, count)
+    example.plot(str(pathlib.Path(outdir) / "digit_lines.png"), batch,
+                 example.evaluate(model, batch), history)
+
+
 def main(outdir=FIGURES):
     outdir = pathlib.Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -400,6 +420,7 @@ def main(outdir=FIGURES):
     draw_zero_infinity(outdir)
     draw_decoding(outdir, log_probs)
     draw_token_spans(outdir)
+    draw_digit_lines(outdir)
     return sorted(p.name for p in outdir.glob("*.png"))
 
 

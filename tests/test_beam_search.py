@@ -164,3 +164,40 @@ def test_long_input_grows_the_prefix_store():
             assert hyp.score <= exact + 1e-9  # a pruned beam can only miss paths
     alone = ctc_beam_search_decode(lp[:, 1], T - 7, beam_width=3, top_k=2)
     assert alone == hyps[1]
+
+
+def reference_beam_search(lp, blank, width):
+    """The prefix beam search in plain Python dictionaries: {prefix: (pb, pnb)}, all classes
+    tried on every frame, the `width` best kept (random inputs: no ties)."""
+    def add(nxt, prefix, b, nb):
+        ob, onb = nxt.get(prefix, (-np.inf, -np.inf))
+        nxt[prefix] = (np.logaddexp(ob, b), np.logaddexp(onb, nb))
+
+    beams = {(): (0.0, -np.inf)}
+    for y in lp:
+        nxt = {}
+        for prefix, (b, nb) in beams.items():
+            total = np.logaddexp(b, nb)
+            add(nxt, prefix, total + y[blank], -np.inf)
+            if prefix:
+                add(nxt, prefix, -np.inf, nb + y[prefix[-1]])
+            for c in range(len(y)):
+                if c != blank:
+                    src = b if prefix and c == prefix[-1] else total
+                    add(nxt, prefix + (c,), -np.inf, src + y[c])
+        ranked = sorted(nxt.items(), key=lambda kv: -np.logaddexp(*kv[1]))
+        beams = dict(ranked[:width])
+    return sorted(((k, np.logaddexp(*v)) for k, v in beams.items()), key=lambda kv: -kv[1])
+
+
+@pytest.mark.parametrize("width", [1, 2, 5])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pruned_search_matches_a_plain_reference(width, seed):
+    """A full beam: pruning, merges and the early skipping of hopeless classes all at work."""
+    rng = np.random.default_rng(seed)
+    T, C = 12, 4
+    lp = random_log_probs(rng, T, 1, C, peaky=3.0)[:, 0]
+    expected = reference_beam_search(lp, 0, width)
+    hyps = ctc_beam_search_decode(lucid.tensor(lp), T, beam_width=width, top_k=width)
+    assert [tuple(h.tokens) for h in hyps] == [k for k, _ in expected]
+    assert [h.score for h in hyps] == pytest.approx([s for _, s in expected], abs=1e-12)

@@ -13,7 +13,7 @@ from ctc_reference import numpy_ctc
 
 import lucid
 from lucid._C import _ctc
-from lucid.nn.functional import ctc_loss
+from lucid.nn.functional import ctc_loss, log_softmax
 from lucid.nn.functional.ctc import _branches
 
 
@@ -131,3 +131,19 @@ def test_workspace_is_sized_by_the_largest_sample_not_longest_times_widest():
     # samples whose target cannot fit take no workspace at all
     assert _ctc.workspace_bytes(np.array([5], dtype=np.int64), np.array([9], dtype=np.int64)) \
         < 1024
+
+
+def test_partial_write_fallback_through_log_softmax():
+    # the same fall back when the kernel writes the logits' gradient (log_softmax fused in)
+    z, target = segment_walk_case()
+    x = lucid.tensor(z, requires_grad=True)
+    loss = ctc_loss(log_softmax(x, dim=1), np.array(target), z.shape[0], len(target))
+    loss.backward()
+    lp = z - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)) - \
+        z.max(1, keepdims=True)
+    want, g = numpy_ctc(lp, target)
+    assert _branches(log_softmax(x, dim=1), np.array(target), z.shape[0], len(target))[2] \
+        == [["guard (b)", "partial"]]
+    assert loss.item() == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), g - np.exp(lp) * g.sum(1, keepdims=True),
+                               atol=1e-9)

@@ -80,11 +80,11 @@ def test_figures_are_drawn_and_checked(tmp_path, docs_importable):
     names = make_figures.main(tmp_path)  # raises if alpha/beta disagree with lucid
     assert names == sorted(
         f"{n}.png" for n in ("alignments", "lattice", "alpha_beta", "posterior", "feasibility",
-                             "zero_infinity", "decoding", "token_spans")
+                             "zero_infinity", "decoding", "token_spans", "digit_lines")
     )
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    referenced = {name for page in ("tutorial.rst", "decoding.rst")
+    referenced = {name for page in ("tutorial.rst", "decoding.rst", "digit_lines.rst")
                   for name in re.findall(r"figures/(\w+\.png)", (DOCS / page).read_text())}
     assert referenced == set(names)
 

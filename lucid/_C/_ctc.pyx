@@ -25,6 +25,15 @@ A. Algorithm. Graves et al., "Connectionist Temporal Classification", ICML 2006,
    the posterior that frame t emits k. (Eq. (16) of the paper is the derivative through a
    softmax instead; it adds y_t(k), which is what PyTorch returns.) Frames t >= L and
    classes absent from l' get exactly 0.
+   Two options shape what is written (the reduction's weight and the softmax are folded in
+   here, so that no further pass over a (T, N, C) array is needed): every gradient row is
+   multiplied by ``weight`` (1/N for a batch mean), and with ``through_log_softmax`` the
+   kernel writes the gradient with respect to the logits z of log_probs = log_softmax(z)
+   over the classes instead, weight (y_t(k) - sum_{l'_s = k} gamma_t(s)) on frames t < L
+   (the log-softmax backward g - y sum_k g with sum_k gamma_t = 1), weight 0 y_t(k) after
+   them (0, or NaN where log_probs is NaN, as that backward gives), and 0 y_t(k) on every
+   frame of a sample with no complete path. This is warp-ctc's gradient with respect to
+   activations.
    Only states on a complete path are visited: at frame t, s in
    [max(0, K - 2(L - t)), min(K, 2(t + 1))) (the "band"); the rest are zero.
 B. Layout. Per sample, frame by frame as alpha advances, the blank and the labels of the band
@@ -32,8 +41,9 @@ B. Layout. Per sample, frame by frame as alpha advances, the blank and the label
    states of a contiguous L x W array (W = K + 4: two padding cells on each side of every
    row, so the recursions read s-2 .. s+2 without branches). Alpha is kept for all frames in
    another L x W array; beta lives in two columns and is swept backwards, fused with the
-   gradient scatter into grad[t, n, :], whose rows this kernel zeroes first (grad may be
-   np.empty). The inner loops over s are branch-free, so they vectorise.
+   gradient scatter into grad[t, n, :], whose rows one pass over the whole batch starts first,
+   in memory order (zero, or weight y_t; grad may be np.empty). The inner loops over s are
+   branch-free, so they vectorise.
 C. Numerics. Everything in double, whatever the input dtype.
    Fast path, probability space: emissions are gathered as exp(log y - m_t), m_t the largest
    needed log-emission of frame t; every alpha row and beta column is scaled by a power of
@@ -93,10 +103,11 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from lucid._C._rows cimport floating, max4, sum4
+from lucid._C._rows cimport floating, max4, sum4, threads_for
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
+    float lucid_expf_nonpos(float x)
 
 # Probability-space thresholds (see C. in the design note).
 cdef double WIDE = -600.0      # nats below the frame maximum that an emission may lie
@@ -378,9 +389,11 @@ cdef inline void scatter(
     const double* ab,                   # IN alpha_t(s) beta_t(s) up to a common factor
     double z,                           # sum of ab over the band
     Py_ssize_t lo, Py_ssize_t hi, const int64_t* label,
+    double weight,                      # the sample's weight in the reduction
 ) noexcept nogil:
-    """Subtract gamma_t(s) = ab[s] / z from g at each state's class (blank states summed first)."""
-    cdef double inv_z = 1.0 / z, b0 = 0.0, b1 = 0.0
+    """Subtract weight gamma_t(s) = weight ab[s] / z from g at each state's class (blank states
+    summed first)."""
+    cdef double inv_z = weight / z, b0 = 0.0, b1 = 0.0
     cdef Py_ssize_t s = lo + (lo & 1)
     while s + 2 < hi:  # two partial sums, so the additions pipeline
         b0 += ab[s]
@@ -395,7 +408,7 @@ cdef inline void scatter(
 
 cdef int beta_fast(
     Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
-    floating[:, :, ::1] grad, bint want_grad,
+    floating[:, :, ::1] grad, bint want_grad, double weight,
     double* p_mantissa,                 # OUT p / exp(sum of the m_t) = p_mantissa 2^p_exponent
     int64_t* p_exponent,
 ) noexcept nogil:
@@ -452,7 +465,7 @@ cdef int beta_fast(
                   fabs(ldexp(mantissa / ref_mantissa, <int> (z_exp - ref_exp)) - 1.0) <= tol):
             return PATH_GUARD_B | (partial if t < L - 1 else 0)
         if want_grad:
-            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label)
+            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
@@ -478,7 +491,7 @@ cdef int beta_fast(
 
 cdef double log_space(
     const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
-    Workspace ws, floating[:, :, ::1] grad, bint want_grad,
+    Workspace ws, floating[:, :, ::1] grad, bint want_grad, double weight,
 ) noexcept nogil:
     """ln p by eqs. (6)-(8) in log space, gathering as it goes; scatters -gamma if wanted.
 
@@ -534,7 +547,7 @@ cdef double log_space(
         top = max4(a + lo, hi - lo)
         for s in range(lo, hi):
             a[s] = lucid_exp_nonpos(a[s] - top)
-        scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label)
+        scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
@@ -550,11 +563,64 @@ cdef double log_space(
     return total
 
 
-cdef void zero_rows(floating[:, :, ::1] grad, Py_ssize_t n, Py_ssize_t t_end) noexcept nogil:
-    """grad[:t_end, n, :] = 0."""
+cdef inline void row_exp(const floating* x, floating* out, Py_ssize_t C, floating w) noexcept nogil:
+    """out = w exp(x), x <= 0 (a log-softmax output)."""
+    cdef Py_ssize_t c
+    for c in range(C):
+        out[c] = w * exp_nonpos(x[c])
+
+
+cdef inline floating exp_nonpos(floating x) noexcept nogil:
+    # float32 rows take the float exp: twice the vector lanes, exact to the output's ulp
+    if floating is float:
+        return lucid_expf_nonpos(x)
+    else:
+        return lucid_exp_nonpos(x)
+
+
+cdef inline void start_row(
+    floating[:, :, ::1] grad,           # OUT row grad[t, n, :]
+    const floating[:, :, :] log_probs,  # IN (T, N, C)
+    Py_ssize_t t, Py_ssize_t n,
+    floating w,                         # w y_t, or 0 when through_log_softmax is off
+    bint through_log_softmax,
+) noexcept nogil:
+    """One gradient row before -weight gamma is scattered into it (see A.)."""
+    cdef Py_ssize_t c, C = grad.shape[2]
+    cdef floating* g = &grad[t, n, 0]
+    if not through_log_softmax:
+        memset(g, 0, C * sizeof(floating))
+    elif log_probs.strides[2] == sizeof(floating):  # a contiguous row: the loop vectorises
+        row_exp(&log_probs[t, n, 0], g, C, w)
+    else:
+        for c in range(C):
+            g[c] = w * exp_nonpos(log_probs[t, n, c])
+
+
+cdef void start_rows(
+    floating[:, :, ::1] grad, const floating[:, :, :] log_probs, Py_ssize_t n,
+    Py_ssize_t L,                       # frames that get weight y_t; the rest get 0 y_t
+    double weight, bint through_log_softmax,
+) noexcept nogil:
+    """start_row for every frame of sample n: how a sample whose first attempt failed starts
+    again (the first start is start_all_rows, for the whole batch)."""
     cdef Py_ssize_t t
-    for t in range(t_end):
-        memset(&grad[t, n, 0], 0, grad.shape[2] * sizeof(floating))
+    for t in range(grad.shape[0]):
+        start_row(grad, log_probs, t, n, <floating> weight if t < L else 0, through_log_softmax)
+
+
+cdef void start_all_rows(
+    floating[:, :, ::1] grad, const floating[:, :, :] log_probs,
+    const int64_t[::1] input_lengths, double weight, bint through_log_softmax, int n_threads,
+) noexcept nogil:
+    """start_row for every row, frame by frame: in memory order, so that the pass streams
+    (sample by sample, jumping N C entries per frame, it runs at half the speed)."""
+    cdef Py_ssize_t t, n
+    n_threads = threads_for(grad.shape[0] * grad.shape[1] * grad.shape[2], n_threads)
+    for t in prange(grad.shape[0], num_threads=n_threads, schedule="static"):
+        for n in range(grad.shape[1]):
+            start_row(grad, log_probs, t, n, <floating> weight if t < input_lengths[n] else 0,
+                      through_log_softmax)
 
 
 cdef double ctc_one(
@@ -564,8 +630,10 @@ cdef double ctc_one(
     const int64_t* target,              # IN the S labels
     Py_ssize_t S,
     Py_ssize_t blank,
-    floating[:, :, ::1] grad,           # OUT rows grad[:, n, :], written when want_grad
+    floating[:, :, ::1] grad,           # IN/OUT rows grad[:, n, :] (started), when want_grad
     bint want_grad,
+    double weight,                      # gradient options, see A. in the design note
+    bint through_log_softmax,
     Workspace ws,
     int* path,                          # OUT which branch gave the answer (PATH_*)
 ) noexcept nogil:
@@ -576,16 +644,14 @@ cdef double ctc_one(
     cdef double* a
     cdef int64_t exponent
     cdef int status, mantissa_exp
-    if want_grad:
-        zero_rows(grad, n, grad.shape[0])
     path[0] = PATH_INFEASIBLE
-    if L == 0:
+    if L == 0:  # every frame is beyond L: the started rows are already right
         if S == 0:
             path[0] = PATH_EMPTY
             return 0.0
         return INFINITY
     if S > L:  # cannot fit; the workspace is not even sized for it
-        return INFINITY
+        return no_path(log_probs, n, grad, want_grad and through_log_softmax)
 
     for s in range(W):
         ws.skip[s] = 0.0
@@ -597,7 +663,7 @@ cdef double ctc_one(
         else:
             repeats += 1
     if L < S + repeats:  # a repeated label needs a blank between its copies
-        return INFINITY
+        return no_path(log_probs, n, grad, want_grad and through_log_softmax)
 
     status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &first_lossy)
     if status == 0:
@@ -607,16 +673,18 @@ cdef double ctc_one(
             exponent = mantissa_exp + ws.alpha_exp[L - 1]
             path[0] = PATH_FAST
         else:
-            path[0] = beta_fast(ws, n, L, K, W, grad, want_grad, &mantissa, &exponent)
+            path[0] = beta_fast(ws, n, L, K, W, grad, want_grad, weight, &mantissa, &exponent)
         if path[0] == PATH_FAST:
             return -(fast_log(mantissa) + exponent * LN2 + log_scale)
-        if path[0] & PATH_PARTIAL:
-            zero_rows(grad, n, L)
+        if path[0] & PATH_PARTIAL:  # take back the rows beta_fast wrote
+            start_rows(grad, log_probs, n, L, weight, through_log_softmax)
     else:
         path[0] = (PATH_NAN if status == NAN_EMISSION else
                    PATH_GUARD_A if status == WIDE_EMISSION else PATH_GUARD_C)
     if status != NAN_EMISSION:
-        log_p = log_space(log_probs, n, L, K, W, ws, grad, want_grad)
+        log_p = log_space(log_probs, n, L, K, W, ws, grad, want_grad, weight)
+        if log_p == -INFINITY:  # p = 0: log_space wrote no gradient
+            return no_path(log_probs, n, grad, want_grad and through_log_softmax)
         if log_p == log_p:
             return -log_p
         path[0] = PATH_NAN
@@ -625,6 +693,16 @@ cdef double ctc_one(
             for c in range(grad.shape[2]):
                 grad[t, n, c] = NAN
     return NAN
+
+
+cdef double no_path(
+    const floating[:, :, :] log_probs, Py_ssize_t n, floating[:, :, ::1] grad,
+    bint rows_started,                  # start_rows put weight y_t on the rows: take it back
+) noexcept nogil:
+    """The loss of a sample with no complete path, +inf; its gradient rows 0 (times y_t)."""
+    if rows_started:
+        start_rows(grad, log_probs, n, 0, 0.0, True)
+    return INFINITY
 
 
 cdef Workspace workspace_new(Py_ssize_t cells, Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
@@ -688,6 +766,8 @@ def ctc_loss_forward(
     double[::1] loss,                   # OUT (N,) -ln p per sample
     floating[:, :, ::1] grad,           # OUT (T, N, C) d loss[n] / d log_probs, or None
     int n_threads,                      # OpenMP threads (at least 1 is used)
+    double weight=1.0,                  # every gradient row is multiplied by it
+    bint through_log_softmax=False,     # grad is taken with respect to the logits (see A.)
     int[::1] paths=None,                # OUT (N,) the branch each sample took (PATHS), or None
 ):
     """CTC loss per sample and, unless grad is None, its exact gradient (see the design note).
@@ -695,8 +775,10 @@ def ctc_loss_forward(
     The inputs must already be validated (lucid/nn/functional/ctc.py): labels in [0, C) and
     not blank, lengths in range, shapes consistent. grad has log_probs' dtype and may be
     uninitialised (np.empty): every element is written. grad=None (or an empty array) means
-    no gradient is wanted, and none is computed. paths, when given, receives for each sample
-    the code of the branch that gave its answer (the keys of PATHS, plus PATH_PARTIAL).
+    no gradient is wanted, and none is computed. through_log_softmax requires log_probs to
+    be a log-softmax over its last axis (every entry <= 0 or NaN). paths, when given, receives
+    for each sample the code of the branch that gave its answer (the keys of PATHS, plus
+    PATH_PARTIAL).
     """
     cdef Py_ssize_t N = log_probs.shape[1], n, cells, max_L, max_W
     cdef Py_ssize_t failed = 0
@@ -718,6 +800,10 @@ def ctc_loss_forward(
         raise MemoryError("ctc_loss_forward: could not allocate the branch codes")
 
     n_threads = max(n_threads, 1)
+    if want_grad:
+        with nogil:
+            start_all_rows(grad, log_probs, input_lengths, weight, through_log_softmax,
+                           n_threads)
     with nogil, parallel(num_threads=n_threads):
         ws = workspace_new(cells, max_L, max_W)
         for n in prange(N, schedule="dynamic"):
@@ -726,7 +812,7 @@ def ctc_loss_forward(
             else:
                 loss[n] = ctc_one(log_probs, n, input_lengths[n],
                                   all_targets + target_offsets[n], target_lengths[n], blank,
-                                  grad, want_grad, ws, &codes[n])
+                                  grad, want_grad, weight, through_log_softmax, ws, &codes[n])
         free(ws.emit)
     if paths is not None and not failed:
         for n in range(N):

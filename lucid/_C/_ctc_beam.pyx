@@ -11,8 +11,8 @@ A. Algorithm. The prefix search of Graves (2008, sec. 7.5; Hannun et al. 2014, a
        pnb'(l)   = pnb(l) + y^t_{last(l)}                                (repeat: l unchanged)
        pnb'(l+c) (+)= (pb(l) if c == last(l) else pb(l) (+) pnb(l)) + y^t_c   (extend by c)
 
-   An extension l+c that is itself in the beam adds into that hypothesis (the "merge"), so every
-   path is counted exactly once: when nothing is pruned, pb (+) pnb after the last frame is the
+   An extension l+c that is itself in the beam adds into that hypothesis (the "merge", found
+   from l+c's side: its parent is in the beam), so every path is counted exactly once: when nothing is pruned, pb (+) pnb after the last frame is the
    labelling's exact log-probability, -ctc_loss. Pruning keeps the beam_width best hypotheses
    per frame (and optionally drops hypotheses more than beam_threshold below the best, and
    classes below token_min_logp unless they are the frame's most likely, as pyctcdecode does).
@@ -109,6 +109,7 @@ cdef struct LM:
     int lexicon_only
     int64_t bos_state
     int64_t eos
+    double max_gain       # bound on what one token adds to extra + lookahead (inf: unknown)
 
 
 cdef inline double log_add(double a, double b) noexcept nogil:
@@ -236,9 +237,11 @@ cdef void sift_down(int64_t* heap, int64_t size, int64_t i, const Cand* cands) n
         i = child
 
 
-cdef int64_t select_best(Cand* cands, int64_t n, int64_t k, double threshold,
-                         int64_t* heap) noexcept nogil:
-    """Indices of the (up to) k best candidates into heap, best first; returns how many."""
+cdef int64_t select_best(Cand* cands, int64_t n, int64_t k, double threshold, int64_t* heap,
+                         bint ordered) noexcept nogil:
+    """Indices of the (up to) k best candidates into heap, returns how many; best first if
+    ordered (the beam itself needs no order: sorting it every frame would cost more than
+    the rest of the frame)."""
     cdef int64_t i, size = 0, tmp
     cdef double best = -INFINITY
     for i in range(n):
@@ -258,6 +261,8 @@ cdef int64_t select_best(Cand* cands, int64_t n, int64_t k, double threshold,
         elif better(cands, i, heap[0]):
             heap[0] = i
             sift_down(heap, size, 0, cands)
+    if not ordered:
+        return size
     if size < k:
         for tmp in range(size // 2 - 1, -1, -1):
             sift_down(heap, size, tmp, cands)
@@ -276,7 +281,7 @@ cdef int64_t search_one(
     const floating[:, :, :] log_probs, int64_t n, int64_t T, int64_t C, int64_t blank,
     int64_t B, int64_t top_k, double token_min_logp, double threshold, const LM* lm,
     Node** nodes_p, int64_t* capacity, Cand* cands, int64_t* beam, double* pb, double* pnb,
-    int64_t* heap, int64_t* child_of,
+    int64_t* heap, int64_t* live,
     int64_t* out_tokens, int64_t* out_frames, int64_t* out_len, double* out_score,
     int64_t stride,
 ) noexcept nogil:
@@ -285,7 +290,11 @@ cdef int64_t search_one(
     cdef int64_t n_nodes = 1, nb = 1, nc, i, j, c, t, u, child, last, k, m, depth
     cdef Node* nodes = nodes_p[0]
     cdef Node* grown
-    cdef double y_blank, total, src, val, y, floor
+    cdef double y_blank, total, val, y, floor, bound, best_total
+    cdef int64_t n_live
+    # the most one token can add to extra + lookahead (0 without an LM): bounds a candidate's
+    # score before its LM side is worked out
+    cdef double max_gain = lm.max_gain
     cdef Cand* cand
     cdef Node* node
 
@@ -299,8 +308,6 @@ cdef int64_t search_one(
     nodes[0].lookahead = 0.0
     nodes[0].token = -1
     nodes[0].frame = -1
-    for c in range(C):
-        child_of[c] = -1
     beam[0] = 0
     pb[0] = 0.0
     pnb[0] = -INFINITY
@@ -338,31 +345,56 @@ cdef int64_t search_one(
                 y = log_probs[t, n, nodes[u].token]
                 if y >= floor:
                     cand.pnb = pnb[i] + y
-        nc = nb
-        for i in range(nb):  # extensions
-            u = beam[i]
-            last = nodes[u].token
-            total = log_add(pb[i], pnb[i])
-            child = nodes[u].first_child  # u's children by token, for O(1) lookups below
-            while child >= 0:
-                child_of[nodes[child].token] = child
-                child = nodes[child].next_sibling
-            for c in range(C):
-                if c == blank:
-                    continue
+        # With a full beam, a new prefix scoring no better than the worst stay cannot make it:
+        # the B stays only gain below, and win ties (they come first). So only classes that
+        # could beat that bound from the best prefix are tried for new prefixes (merges into
+        # prefixes already in the beam are always made); this changes nothing.
+        bound = -INFINITY
+        best_total = -INFINITY
+        for i in range(nb):
+            val = log_add(pb[i], pnb[i])
+            if val > best_total:
+                best_total = val
+        if nb == B:
+            bound = INFINITY
+            for i in range(nb):
+                val = log_add(cands[i].pb, cands[i].pnb) + cands[i].extra + cands[i].lookahead
+                if val < bound:
+                    bound = val
+        n_live = 0
+        for c in range(C):
+            y = log_probs[t, n, c]
+            if c != blank and y >= floor and best_total + y + max_gain > bound:
+                live[n_live] = c
+                n_live += 1
+        for j in range(nb):  # l+c already in the beam: its extension term merges into it
+            u = beam[j]
+            i = nodes[nodes[u].parent].slot if nodes[u].parent >= 0 else -1
+            if i >= 0:
+                c = nodes[u].token
                 y = log_probs[t, n, c]
-                if y < floor:
-                    continue
-                src = pb[i] if c == last else total
-                val = src + y
-                if val == -INFINITY:
-                    continue
-                child = child_of[c]
-                if child >= 0 and nodes[child].slot >= 0:  # l+c is in the beam: merge
-                    cand = &cands[nodes[child].slot]
+                val = (pb[i] if c == nodes[beam[i]].token else log_add(pb[i], pnb[i])) + y
+                if y >= floor and val > -INFINITY:
+                    cand = &cands[j]
                     cand.pnb = log_add(cand.pnb, val)
                     if val > cand.enter:
                         cand.enter = val
+        nc = nb
+        for i in range(nb):  # new prefixes
+            u = beam[i]
+            last = nodes[u].token
+            total = log_add(pb[i], pnb[i])
+            for k in range(n_live):
+                c = live[k]
+                val = (pb[i] if c == last else total) + log_probs[t, n, c]
+                if val == -INFINITY:
+                    continue
+                if val + nodes[u].extra + max_gain <= bound:
+                    continue
+                child = nodes[u].first_child
+                while child >= 0 and nodes[child].token != c:
+                    child = nodes[child].next_sibling
+                if child >= 0 and nodes[child].slot >= 0:  # merged above
                     continue
                 cand = &cands[nc]
                 cand.node = child
@@ -378,17 +410,15 @@ cdef int64_t search_one(
                     cand.trie = nodes[child].trie
                 elif not extend(lm, &nodes[u], c, cand):
                     continue
+                if val + cand.extra + cand.lookahead <= bound:
+                    continue
                 nc += 1
-            child = nodes[u].first_child
-            while child >= 0:
-                child_of[nodes[child].token] = -1
-                child = nodes[child].next_sibling
         for i in range(nc):
             cands[i].score = log_add(cands[i].pb, cands[i].pnb) + cands[i].extra + \
                 cands[i].lookahead
         for i in range(nb):
             nodes[beam[i]].slot = -1
-        nb = select_best(cands, nc, B, threshold, heap)
+        nb = select_best(cands, nc, B, threshold, heap, False)
         for i in range(nb):
             cand = &cands[heap[i]]
             u = cand.node
@@ -434,7 +464,7 @@ cdef int64_t search_one(
         if lm.mode != MODE_NONE and lm.n_words > 0:
             cand.extra += lm.lm_weight * lm_score(lm, cand.lm_state, lm.eos, &c)
         cand.score = log_add(pb[i], pnb[i]) + cand.extra
-    m = select_best(cands, nb, top_k, INFINITY, heap)
+    m = select_best(cands, nb, top_k, INFINITY, heap, True)
     for k in range(m):
         u = cands[heap[k]].node
         out_score[k] = cands[heap[k]].score
@@ -513,6 +543,7 @@ def ctc_prefix_beam_search(
         max_T = max(max_T, input_lengths[n])
 
     lm.mode = scoring["mode"]
+    lm.max_gain = 0.0 if lm.mode == MODE_NONE else INFINITY  # with an LM, checked after extend
     lm.n_words = 0
     lm.bos_state = 0
     lm.lexicon_only = scoring.get("lexicon_only", False)

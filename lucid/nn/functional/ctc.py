@@ -24,8 +24,12 @@ from lucid.nn.functional._ctc_checks import (
     _flatten_targets,
     _show,
 )
+from lucid.nn.functional.activation import LogSoftmaxBackward
 
 _REDUCTIONS = ("none", "mean", "sum")
+# Off only in tests, which compare the fused log_softmax -> ctc_loss gradient with the plain
+# composition of the two backward passes.
+_fuse_log_softmax = True
 
 
 def ctc_loss(
@@ -90,6 +94,13 @@ def ctc_loss(
     precision. Samples are spread over ``lucid.get_num_threads()`` OpenMP threads; results do
     not depend on the thread count.
 
+    The gradient is written during the forward, already multiplied by the reduction's weight
+    (1/N for "mean"), so the usual ``loss.backward()`` costs no further pass. When log_probs
+    is ``log_softmax(logits)`` over the class axis, the gradient goes straight to ``logits``
+    as ``weight * (exp(log_probs) - posterior)`` in the same pass (as warp-ctc does): the
+    numbers the log-softmax backward would give, without its pass and its array. Other uses
+    of log_probs still send their gradients through log_softmax; they add up at ``logits``.
+
     Examples
     --------
     >>> import lucid
@@ -115,9 +126,13 @@ def ctc_loss(
     N = lp.shape[1]
 
     want_grad = is_grad_enabled() and log_probs.requires_grad
+    logits = _log_softmax_input(log_probs) if want_grad else None
+    # d out / d loss[n] for the plain loss.backward(): the kernel writes it into the gradient
+    weight = 1.0 / N if reduction == "mean" else 1.0
     loss = np.empty(N, dtype=np.float64)
     grad = np.empty(lp.shape, dtype=lp.dtype) if want_grad else None
-    _ctc.ctc_loss_forward(lp, *kernel_args, loss, grad, _threads.get_num_threads())
+    _ctc.ctc_loss_forward(lp, *kernel_args, loss, grad, _threads.get_num_threads(), weight,
+                          logits is not None)
     if zero_infinity:
         # infinite in the output dtype: a float32 loss beyond float32's range counts too
         with np.errstate(over="ignore"):
@@ -140,15 +155,24 @@ def ctc_loss(
     if not want_grad:
         return Tensor(out, device=log_probs.device)
 
-    def backward(g: np.ndarray):
-        weight = g.reshape(-1) if reduction == "none" else g.reshape(1) / (N if reduction ==
-                                                                           "mean" else 1)
-        scaled = grad if (weight == 1).all() else grad * weight.astype(grad.dtype)[:, None]
-        return (scaled.reshape(log_probs.shape),)
+    source = log_probs if logits is None else logits
 
-    # grad is this call's own array, referenced only by the closure: the leaf may keep it
-    # instead of a copy (the whole (T, N, C) again)
-    return record(out, (log_probs,), backward, "CtcLossBackward", donates=True)
+    def backward(g: np.ndarray):
+        g = g.reshape(-1)  # (N,) for "none", else (1,)
+        scaled = grad if (g == 1).all() else grad * g.astype(grad.dtype)[:, None]
+        return (scaled.reshape(source.shape),)
+
+    return record(out, (source,), backward, "CtcLossBackward")
+
+
+def _log_softmax_input(log_probs: Tensor) -> Tensor | None:
+    """z if log_probs was computed as log_softmax(z) over its class (last) axis, else None."""
+    node = log_probs.grad_fn
+    step = node.backward if node is not None else None  # None too once a backward freed it
+    if (_fuse_log_softmax and isinstance(step, LogSoftmaxBackward)
+            and step.axis == log_probs.ndim - 1):
+        return node.inputs[0]
+    return None
 
 
 def _checked(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any,
@@ -184,14 +208,17 @@ def _first_axis_lengths(input_lengths: Any, T: int) -> bool:
 
 def _branches(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths: Any,
               blank: int = 0, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None, list]:
-    """For the tests: per-sample losses, the gradient (or None) and, per sample, the names of
-    the kernel branches that gave the answer ("fast", "guard (a)", ..., plus "partial" when
+    """For the tests: per-sample losses, the gradient (or None; with respect to the logits when
+    log_probs is their log_softmax, as in ctc_loss) and, per sample, the names of the kernel
+    branches that gave the answer ("fast", "guard (a)", ..., plus "partial" when
     gradient rows were written and then zeroed before falling back to log space)."""
     lp, _, kernel_args = _checked(log_probs, targets, input_lengths, target_lengths, blank)
     loss = np.empty(lp.shape[1], dtype=np.float64)
     out = np.empty(lp.shape, dtype=lp.dtype) if grad else None
     paths = np.empty(lp.shape[1], dtype=np.intc)
-    _ctc.ctc_loss_forward(lp, *kernel_args, loss, out, _threads.get_num_threads(), paths)
+    fused = grad and _log_softmax_input(log_probs) is not None  # as ctc_loss would run it
+    _ctc.ctc_loss_forward(lp, *kernel_args, loss, out, _threads.get_num_threads(), 1.0, fused,
+                          paths)
     partial = _ctc.PATH_PARTIAL_CODE
     names = [[_ctc.PATHS[code & ~partial]] + (["partial"] if code & partial else [])
              for code in paths.tolist()]
