@@ -4,12 +4,14 @@ Each op that needs a gradient records a :class:`Node` holding its input tensors 
 ``backward`` function that maps the output's gradient to one gradient per input (or None).
 :func:`run_backward` orders the graph with an iterative depth-first search (deep graphs must
 not hit Python's recursion limit), then walks it in reverse, summing gradients with ``+``
-so that a tensor used twice receives both contributions.
+so that a tensor used twice receives both contributions. A leaf keeps a gradient array as
+its ``.grad`` without copying it when nothing else can reach that array's memory.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable, Optional
@@ -105,21 +107,14 @@ class set_grad_enabled(no_grad):
 
 
 class Node:
-    """One recorded op: its inputs and how to send a gradient back to them.
+    """One recorded op: its inputs and how to send a gradient back to them."""
 
-    ``donates=True`` promises that ``backward`` returns arrays that nothing else references
-    (not the incoming gradient, not a saved value, one distinct array per input), so a leaf
-    can keep them as its ``.grad`` without a copy.
-    """
+    __slots__ = ("name", "inputs", "backward")
 
-    __slots__ = ("name", "inputs", "backward", "donates")
-
-    def __init__(self, name: str, inputs: Sequence[Tensor], backward: BackwardFn,
-                 donates: bool = False) -> None:
+    def __init__(self, name: str, inputs: Sequence[Tensor], backward: BackwardFn) -> None:
         self.name = name
         self.inputs = tuple(inputs)
         self.backward: BackwardFn | None = backward
-        self.donates = donates
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
@@ -131,7 +126,6 @@ def record(
     backward: Callable,
     name: str,
     device: str | None = None,
-    donates: bool = False,
 ) -> Tensor:
     """Wrap an op's result in a Tensor; record a graph node when grad mode is on and an input
     needs grad. Every differentiable op goes through here.
@@ -144,7 +138,7 @@ def record(
     out = Tensor(np.asarray(data), device=device or inputs[0].device)
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         out._requires_grad = True
-        out.grad_fn = Node(name, inputs, backward, donates)
+        out.grad_fn = Node(name, inputs, backward)
     return out
 
 
@@ -183,9 +177,10 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
     from lucid._tensor import Tensor
 
     if root.grad_fn is None:
-        _accumulate_leaf(root, gradient, Tensor, owned=False)
+        _accumulate_leaf(root, gradient.copy(), Tensor)
         return
     pending = {id(root): gradient}
+    del gradient  # the caller's reference is enough: the root gradient is never handed over
     for t in reversed(_topological_order(root)):
         node = t.grad_fn
         grad = pending.pop(id(t), None)
@@ -196,26 +191,67 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
                 "backward: trying to go through the graph a second time, but its saved values "
                 "were freed by the first backward(); pass retain_graph=True to the first call"
             )
-        input_grads = node.backward(grad)
+        input_grads = list(node.backward(grad))
+        # Drop every reference this loop holds that is not a result, so that a leaf can tell
+        # by reference counts whether it may keep its gradient (see _unshared); freeing the
+        # backward also frees the arrays its closure saved, unless the graph is kept.
+        del grad
         if not retain_graph:
             node.backward = None
-        for parent, g in zip(node.inputs, input_grads):
+        for i, parent in enumerate(node.inputs):
+            g, input_grads[i] = input_grads[i], None
             if g is None or not parent.requires_grad:
                 continue
             g = unbroadcast(np.asarray(g), parent.shape).astype(parent._data.dtype, copy=False)
-            # A leaf may keep g itself, saving a copy of a possibly large gradient, only if
-            # the node vouches that nobody else holds it and the graph will not run again.
-            owned = node.donates and not retain_graph and g is not grad
             if parent.grad_fn is None:
-                _accumulate_leaf(parent, g, Tensor, owned)
+                counts = _reference_counts(g)  # a statement of its own, as _ALONE was measured
+                _accumulate_leaf(parent, g if _unshared(g, counts) else g.copy(), Tensor)
             elif id(parent) in pending:
                 pending[id(parent)] = pending[id(parent)] + g
             else:
                 pending[id(parent)] = g
+            del g
 
 
-def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, tensor_cls: type, owned: bool) -> None:
+def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, tensor_cls: type) -> None:
+    """Add grad to leaf.grad; grad must be the leaf's to keep (no other array shares it)."""
     if leaf.grad is None:
-        leaf.grad = tensor_cls(grad if owned else grad.copy(), device=leaf.device)
+        leaf.grad = tensor_cls(grad, device=leaf.device)
     else:
         leaf.grad._data += grad
+
+
+def _reference_counts(arr: np.ndarray) -> tuple[int, int]:
+    """sys.getrefcount of arr and of its base (0 if it owns its memory)."""
+    return sys.getrefcount(arr), (0 if arr.base is None else sys.getrefcount(arr.base))
+
+
+def _counts_when_alone() -> tuple[int, int]:
+    """What _reference_counts gives for an array held by one local variable of its caller (as
+    run_backward holds g), and for the base of a view that nothing else holds.
+
+    Measured rather than assumed: the references the interpreter holds during a call differ
+    between Python versions.
+    """
+    owner = np.empty(1)
+    view = np.empty(1)[:]
+    return _reference_counts(owner)[0], _reference_counts(view)[1]
+
+
+_ALONE = _counts_when_alone()
+
+
+def _unshared(g: np.ndarray, counts: tuple[int, int]) -> bool:
+    """Whether g's memory can be reached only through the caller's one local reference to g,
+    given ``counts = _reference_counts(g)`` taken in the caller: then a leaf may keep g itself
+    as its gradient instead of a copy.
+
+    Nothing else may hold g (a saved value, the incoming gradient, another input's result, a
+    closure kept by retain_graph), and g must own its memory or view that of an ndarray that
+    only g holds (a view holds a reference to its base, so a second view counts too).
+    """
+    base = g.base
+    if base is not None and (type(base) is not np.ndarray or base.base is not None):
+        return False  # memory lent by some other object: a buffer, a memmap, ...
+    refs, base_refs = counts
+    return g.flags.writeable and refs <= _ALONE[0] and (base is None or base_refs <= _ALONE[1])

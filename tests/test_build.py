@@ -179,15 +179,21 @@ def test_default_thread_count_honours_omp_num_threads():
     assert out.stdout.strip() == "3"
 
 
-@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("n", [1, 2, 7, np.int64(3), np.int32(2), np.uint8(4), 1024])
 def test_set_get_num_threads_round_trip(restore_threads, n):
     lucid.set_num_threads(n)
     assert lucid.get_num_threads() == n
+    assert type(lucid.get_num_threads()) is int
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.0, "2", True, None])
-def test_set_num_threads_rejects_non_positive_integers(restore_threads, bad):
+@pytest.mark.parametrize("bad, error", [
+    (0, ValueError), (-1, ValueError), (1025, ValueError), (2**31 - 1, ValueError),
+    (2**31, ValueError), (2**63, ValueError), (np.int64(-3), ValueError),
+    (2.0, TypeError), (np.float64(2.0), TypeError), ("2", TypeError), (True, TypeError),
+    (np.bool_(True), TypeError), (None, TypeError),
+])
+def test_set_num_threads_rejects_what_is_not_an_int_in_range(restore_threads, bad, error):
     before = lucid.get_num_threads()
-    with pytest.raises(ValueError):
+    with pytest.raises(error, match="set_num_threads"):
         lucid.set_num_threads(bad)
     assert lucid.get_num_threads() == before

@@ -512,3 +512,20 @@ def test_an_overlong_target_costs_no_workspace_and_is_infinite():
     ref, _ = numpy_ctc(lp.numpy()[:, 1], [1, 1, 1])
     assert np.isinf(loss.numpy()[0])
     np.testing.assert_allclose(loss.numpy()[1], ref, rtol=1e-12)
+
+
+def test_batch_first_log_probs_get_a_layout_hint():
+    lp = lucid.tensor(np.log(np.full((2, 7, 4), 0.25)))  # (N, T, C) by mistake
+    with pytest.raises(ValueError, match=r"input_lengths must have shape \(7,\).*\(T, N, C\).*"
+                                         r"transpose\(0, 1\)"):
+        ctc_loss(lp, [[1, 2], [3, 1]], [7, 7], [2, 2])
+    # lengths that match neither axis get the plain message
+    with pytest.raises(ValueError, match=r"must have shape \(7,\)") as info:
+        ctc_loss(lp, [[1, 2], [3, 1]], [7, 7, 7], [2, 2])
+    assert "transpose" not in str(info.value)
+
+
+def test_empty_nested_list_is_an_empty_padded_target():
+    lp = lucid.tensor(np.log(np.full((4, 2, 3), 1 / 3)))
+    loss = ctc_loss(lp, [[], []], [4, 3], [0, 0], reduction="none")
+    np.testing.assert_allclose(loss.numpy(), [-4 * np.log(1 / 3), -3 * np.log(1 / 3)])

@@ -768,3 +768,20 @@ def test_errors_name_the_argument(changes, exc, name):
         changes = {"targets": lucid.tensor([[1.0, 2.0], [3.0, 0.0]], dtype=lucid.float32)}
     with pytest.raises(exc, match=name):
         ctc_loss(**error_args(**changes))
+
+
+def test_zero_infinity_zeroes_a_float32_loss_beyond_float32s_range():
+    # 4 frames of -1e38: a loss of about 4e38, finite in double, beyond float32's 3.4e38
+    lp = np.full((4, 2, 3), -1e38, dtype=np.float32)
+    lp[:, 1, :] = np.log(1 / 3)
+    x = lucid.tensor(lp, requires_grad=True)
+    plain = ctc_loss(x, [[1], [2]], [4, 4], [1, 1], reduction="none")
+    assert np.isinf(plain.numpy()[0])
+    loss = ctc_loss(x, [[1], [2]], [4, 4], [1, 1], reduction="none", zero_infinity=True)
+    assert loss.dtype == lucid.float32
+    assert loss.numpy()[0] == 0.0
+    want, want_grad = numpy_ctc(lp[:, 1].astype(np.float64), [2])
+    assert loss.numpy()[1] == pytest.approx(want, rel=1e-6)
+    loss.sum().backward()
+    assert not x.grad.numpy()[:, 0].any()
+    np.testing.assert_allclose(x.grad.numpy()[:, 1], want_grad, atol=1e-6)

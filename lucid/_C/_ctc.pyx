@@ -25,6 +25,15 @@ A. Algorithm. Graves et al., "Connectionist Temporal Classification", ICML 2006,
    the posterior that frame t emits k. (Eq. (16) of the paper is the derivative through a
    softmax instead; it adds y_t(k), which is what PyTorch returns.) Frames t >= L and
    classes absent from l' get exactly 0.
+   Two options shape what is written (the reduction's weight and the softmax are folded in
+   here, so that no further pass over a (T, N, C) array is needed): every gradient row is
+   multiplied by ``weight`` (1/N for a batch mean), and with ``through_log_softmax`` the
+   kernel writes the gradient with respect to the logits z of log_probs = log_softmax(z)
+   over the classes instead, weight (y_t(k) - sum_{l'_s = k} gamma_t(s)) on frames t < L
+   (the log-softmax backward g - y sum_k g with sum_k gamma_t = 1), weight 0 y_t(k) after
+   them (0, or NaN where log_probs is NaN, as that backward gives), and 0 y_t(k) on every
+   frame of a sample with no complete path. This is warp-ctc's gradient with respect to
+   activations.
    Only states on a complete path are visited: at frame t, s in
    [max(0, K - 2(L - t)), min(K, 2(t + 1))) (the "band"); the rest are zero.
 B. Layout. Per sample, frame by frame as alpha advances, the blank and the labels of the band
@@ -32,27 +41,47 @@ B. Layout. Per sample, frame by frame as alpha advances, the blank and the label
    states of a contiguous L x W array (W = K + 4: two padding cells on each side of every
    row, so the recursions read s-2 .. s+2 without branches). Alpha is kept for all frames in
    another L x W array; beta lives in two columns and is swept backwards, fused with the
-   gradient scatter into grad[t, n, :], whose rows this kernel zeroes first (grad may be
-   np.empty). The inner loops over s are branch-free, so they vectorise.
+   gradient scatter into grad[t, n, :], whose rows one pass over the whole batch starts first,
+   in memory order (zero, or weight y_t; grad may be np.empty). The inner loops over s are
+   branch-free, so they vectorise.
 C. Numerics. Everything in double, whatever the input dtype.
    Fast path, probability space: emissions are gathered as exp(log y - m_t), m_t the largest
    needed log-emission of frame t; every alpha row and beta column is scaled by a power of
    two (exact) so that its largest entry lies in [2^1000, 2^1001): the top of the double
-   range, leaving 2^-2000 (e^-1386) of it below the maximum; entries below FLUSH = 2^-1000
-   become 0. Since alpha_t(s) beta_t(s) can then exceed the double range, it is formed from
-   the two mantissas and exponents (scaled_product). The powers of two and the m_t are kept
-   aside, so ln p has no rounding beyond the DP's own. A sample goes to the exact path below
-   when the fast path could be wrong:
+   range, leaving 2^-2000 (e^-1386) of it below the maximum. Smaller entries cannot be kept,
+   and the two sweeps treat them in opposite directions:
+   - alpha rounds DOWN: an entry below FLUSH = 2^-1000, or a product that underflows, becomes
+     0. So every computed alpha_t(s) <= the exact one, and alpha row 0 (at most two
+     emissions, within 600 nats of each other by (a)) is exact.
+   - beta rounds UP: an entry below FLUSH becomes FLUSH, and a sum below 2^-1021 (where a
+     product may have underflowed) gets the products' largest rounding error added. So every
+     computed beta_t(s) >= the exact one, and beta row L-1 (all ones) is exact.
+   Since alpha_t(s) beta_t(s) can then exceed the double range, it is formed from the two
+   mantissas and exponents (scaled_product). The powers of two and the m_t are kept aside,
+   so ln p has no rounding beyond the DP's own.
+   Why an accepted answer is right. For the exact recursions Z_t = sum_s alpha_t(s) beta_t(s)
+   equals p at every t. With the computed rows, Z_{L-1} (exact beta) <= p <= Z_0 (exact
+   alpha), up to the rounding of the arithmetic. Check (b) below accepts only when every Z_t,
+   Z_0 included, lies within tol = (4L + K + 8) epsilon of Z_{L-1}: then p lies within tol of
+   Z_{L-1}, so ln p is right to tol. For the gradient, write D_t = sum_s (alpha_t - computed
+   alpha_t) beta_t (what alpha dropped, weighed exactly) and U_t = sum_s alpha_t (computed
+   beta_t - beta_t) (what beta added); D_t <= p - Z_{L-1} and U_t <= Z_0 - p, both <= tol p,
+   and sum_s |computed alpha_t beta_t - exact alpha_t beta_t| <= 2 (D_t + U_t): every
+   gamma_t(s), normalised by its own Z_t, is within a few tol of the exact posterior.
+   Dropping in both sweeps (what this kernel once did) has no such bound: alpha can drop the
+   early part of the best alignment and beta its late part, and every Z_t then misses the
+   same mass and agrees. Rounding beta up costs nothing where the answer is certain, but a
+   floor of 2^-2000 of a beta row's maximum can be worth more than tol p when the best
+   prefix and the best suffix of a frame sit in states more than ~1300 nats apart (long,
+   very peaky samples); those samples take the exact path.
+   A sample goes to the exact path below when the fast path could be wrong:
    (a) an emission more than WIDE = 600 nats below its frame maximum (but not -inf): it
-       would underflow, and alpha and beta would agree on the wrong answer;
-   (b) Z_t = sum_s alpha_t(s) beta_t(s), with its scales, differs from Z_{L-1} = p by more
-       than the rounding of the two recursions can explain, (4L + K + 8) epsilon relative.
-       Z_t is invariant in t for the exact recursions, so this catches any flushed or
-       underflowed mass that matters. gamma_t is normalised by its own Z_t;
+       would underflow in the gathered emissions themselves;
+   (b) some Z_t differs from Z_{L-1} by more than tol relative (see above); gamma_t is
+       normalised by its own Z_t;
    (c) p = 0, or a row all but vanishes in one step (impossible emissions).
-   When only the loss is wanted and no alpha entry was flushed or underflowed, alpha is
-   exact up to rounding and ln p comes straight from eq. (8); otherwise beta is swept (with
-   no gradient) for check (b).
+   When only the loss is wanted and alpha dropped nothing, alpha is exact up to rounding and
+   ln p comes straight from eq. (8); otherwise beta is swept (with no gradient) for check (b).
    Exact path, log space: the same recursions with log-sum-exp, every row shifted by its
    maximum (kept aside), so the rounding stays relative to the numbers that matter; a
    vectorisable log (fast_log) and the exp of fast_exp.h keep it within ~3x of the fast path.
@@ -62,8 +91,9 @@ C. Numerics. Everything in double, whatever the input dtype.
    zero gradient.
 D. Threading. Samples are independent, so the batch is split over OpenMP threads (dynamic
    schedule: lengths vary); the states of one frame are not, since several s share a class
-   and would race on grad. Each thread mallocs one workspace for the largest sample inside
-   the parallel region and frees it there. Every sample runs the same sequential code
+   and would race on grad. Each thread mallocs one workspace inside the parallel region and
+   frees it there, sized for the largest sample (the largest L x W of one sample, not the
+   longest L times the widest W of two), since the dynamic schedule may give it any sample. Every sample runs the same sequential code
    whichever thread takes it, so results do not depend on the thread count.
 """
 
@@ -73,10 +103,11 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from lucid._C._rows cimport floating, max4, sum4
+from lucid._C._rows cimport floating, max4, sum4, threads_for
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
+    float lucid_expf_nonpos(float x)
 
 # Probability-space thresholds (see C. in the design note).
 cdef double WIDE = -600.0      # nats below the frame maximum that an emission may lie
@@ -90,6 +121,22 @@ cdef enum:
     NO_EMISSION = 2      # every needed emission of the frame is -inf: p = 0
     NAN_EMISSION = 4     # a NaN (or +inf) among the needed emissions
     FALL_BACK = 8        # the fast path gave up: use log space
+
+# Which branch decided each sample's answer (the optional `paths` output, read by the tests).
+cdef enum:
+    PATH_FAST = 0        # probability space, accepted
+    PATH_GUARD_A = 1     # log space: an emission too far below its frame maximum
+    PATH_GUARD_B = 2     # log space: Z_t strayed from Z_{L-1}
+    PATH_GUARD_C = 3     # log space: p = 0 or a row all but vanished
+    PATH_NAN = 4         # a NaN (or +inf) among the needed emissions
+    PATH_INFEASIBLE = 5  # no alignment fits the frames: +inf without a DP
+    PATH_EMPTY = 6       # no frames and no labels: loss 0 without a DP
+    PATH_PARTIAL = 16    # added to a guard: gradient rows were written, then zeroed again
+
+PATHS = {PATH_FAST: "fast", PATH_GUARD_A: "guard (a)", PATH_GUARD_B: "guard (b)",
+         PATH_GUARD_C: "guard (c)", PATH_NAN: "nan",
+         PATH_INFEASIBLE: "infeasible", PATH_EMPTY: "empty"}
+PATH_PARTIAL_CODE = PATH_PARTIAL
 
 
 cdef struct Workspace:
@@ -124,8 +171,10 @@ cdef inline bint rescale(
     double* row, Py_ssize_t lo, Py_ssize_t hi,
     int64_t* exponent,                  # OUT e
     uint64_t* lossy,                    # IN/OUT set if a nonzero entry is flushed
+    bint round_up,                      # flush to FLUSH instead of 0 (an upper bound)
 ) noexcept nogil:
-    """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH.
+    """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH
+    (to 0, or up to FLUSH when round_up).
 
     Returns False when the maximum is below 2^-23 (the row all but vanished, check (c)) or not
     finite.
@@ -133,6 +182,7 @@ cdef inline bint rescale(
     cdef double top = max4(row + lo, hi - lo), x, scale
     cdef Py_ssize_t s
     cdef int e
+    cdef double floor = FLUSH if round_up else 0.0
     cdef uint64_t lost = 0
     if not (top >= 1.1920928955078125e-07 and top < INFINITY):  # 2^-23: 2^(1001 - e) fits
         return False
@@ -142,7 +192,7 @@ cdef inline bint rescale(
     for s in range(lo, hi):
         x = row[s] * scale
         lost |= (x < FLUSH) & (x > 0.0)
-        row[s] = x if x >= FLUSH else 0.0
+        row[s] = x if x >= FLUSH else (floor if x > 0.0 else 0.0)
     exponent[0] = e
     lossy[0] |= lost
     return True
@@ -259,12 +309,12 @@ cdef int alpha_fast(
     const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
     Workspace ws,
     double* log_scale,                  # OUT sum of the m_t
-    uint64_t* lossy,                    # OUT set if an entry was flushed or underflowed
+    Py_ssize_t* first_lossy,            # OUT the first row that lost an entry (L if none)
 ) noexcept nogil:
     """Eqs. (6)-(7) in probability space, each row rescaled, gathering as it goes.
 
-    Returns 0, NAN_EMISSION, or FALL_BACK (guard (a), p = 0, a row that vanished). When
-    lossy is left 0, alpha is exact up to rounding and needs no check by beta.
+    Returns 0, NAN_EMISSION, WIDE_EMISSION (guard (a)) or FALL_BACK (p = 0, a row that
+    vanished: guard (c)). Alpha rows before first_lossy are exact up to rounding.
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* a = ws.alpha + 2
@@ -276,6 +326,7 @@ cdef int alpha_fast(
     cdef double x
     cdef uint64_t lost = 0
     log_scale[0] = 0.0
+    first_lossy[0] = L
     for t in range(L):
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
@@ -283,6 +334,8 @@ cdef int alpha_fast(
                              log_scale)
         if found & NAN_EMISSION:
             return NAN_EMISSION
+        if found & WIDE_EMISSION:
+            return WIDE_EMISSION
         if found:
             return FALL_BACK
         if t == 0:
@@ -295,13 +348,14 @@ cdef int alpha_fast(
                 # a product that underflowed (unlike the exact zeros of unreachable states)
                 lost |= (a[s] < 2.2250738585072014e-308) & (x > 0.0) & (y[s] > 0.0)
         fill_pads(a, lo, hi, 0.0)
-        if not rescale(a, lo, hi, &e, &lost):
+        if not rescale(a, lo, hi, &e, &lost, False):
             return FALL_BACK
+        if lost and first_lossy[0] == L:
+            first_lossy[0] = t
         ws.alpha_exp[t] = e if t == 0 else ws.alpha_exp[t - 1] + e
         prev = a
         a += W
         y += W
-    lossy[0] = lost
     return 0
 
 
@@ -335,9 +389,11 @@ cdef inline void scatter(
     const double* ab,                   # IN alpha_t(s) beta_t(s) up to a common factor
     double z,                           # sum of ab over the band
     Py_ssize_t lo, Py_ssize_t hi, const int64_t* label,
+    double weight,                      # the sample's weight in the reduction
 ) noexcept nogil:
-    """Subtract gamma_t(s) = ab[s] / z from g at each state's class (blank states summed first)."""
-    cdef double inv_z = 1.0 / z, b0 = 0.0, b1 = 0.0
+    """Subtract weight gamma_t(s) = weight ab[s] / z from g at each state's class (blank states
+    summed first)."""
+    cdef double inv_z = weight / z, b0 = 0.0, b1 = 0.0
     cdef Py_ssize_t s = lo + (lo & 1)
     while s + 2 < hi:  # two partial sums, so the additions pipeline
         b0 += ab[s]
@@ -350,17 +406,19 @@ cdef inline void scatter(
         g[label[s]] -= ab[s] * inv_z
 
 
-cdef bint beta_fast(
+cdef int beta_fast(
     Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
-    floating[:, :, ::1] grad, bint want_grad,
+    floating[:, :, ::1] grad, bint want_grad, double weight,
     double* p_mantissa,                 # OUT p / exp(sum of the m_t) = p_mantissa 2^p_exponent
     int64_t* p_exponent,
 ) noexcept nogil:
     """Beta (eqs. (10)-(11), emission excluded) swept back from frame L-1, checking Z_t.
 
     Scatters -gamma into grad when want_grad; alpha row t is overwritten by alpha_t beta_t
-    (scaled). Returns False, leaving grad partly written, when Z_t strays from Z_{L-1}
-    (check (b)) or p = 0 (check (c)).
+    (scaled). Returns PATH_FAST, or the guard that failed, leaving grad rows t..L-1 written:
+    PATH_GUARD_B when Z_t strays from Z_{L-1}, PATH_GUARD_C when p = 0 or a row vanished,
+    Beta never drops mass: entries that would underflow or be flushed are rounded up instead,
+    so that beta is an upper bound (see C. in the design note).
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* b = ws.beta + 2
@@ -372,7 +430,9 @@ cdef bint beta_fast(
     cdef double z, mantissa, ref_mantissa = 1.0
     cdef int64_t shift, exponents, e, z_exp, beta_exp = 0, ref_exp = 0
     cdef int mantissa_exp
-    cdef uint64_t lossy = 0  # beta's losses are what check (b) is for
+    cdef uint64_t rounded_up = 0  # rescale reports it; beta needs no flag: it only rounds up
+    cdef double x
+    cdef int partial = PATH_PARTIAL if want_grad else 0  # once a row of grad is written
     # Rounding bound on |Z_t / Z_{L-1} - 1|: a few ulps per recursion step and per state.
     cdef double tol = (4.0 * L + K + 8.0) * DBL_EPSILON
 
@@ -398,35 +458,40 @@ cdef bint beta_fast(
         z_exp = mantissa_exp + ws.alpha_exp[t] + beta_exp + shift - 2046
         if t == L - 1:
             if not (z > 0.0):
-                return False
+                return PATH_GUARD_C
             ref_mantissa = mantissa
             ref_exp = z_exp
         elif not (-2 < z_exp - ref_exp < 2 and  # Z_t / Z_{L-1} near 1
                   fabs(ldexp(mantissa / ref_mantissa, <int> (z_exp - ref_exp)) - 1.0) <= tol):
-            return False
+            return PATH_GUARD_B | (partial if t < L - 1 else 0)
         if want_grad:
-            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label)
+            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
         hi = band_hi(t - 1, K)
         for s in range(lo, hi):  # y b is the beta of eq. (11), which includes the emission
-            b_prev[s] = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
+            x = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
+            # each of the three products errs by at most 2^-1075 once it is subnormal (below
+            # 2^-1022, where x then lies too): add that, so x stays above the true sum
+            b_prev[s] = x + (1.5e-323 if (x < 4.450147717014403e-308) & (  # 3 * 2^-1074, 2^-1021
+                ((b[s] > 0.0) & (y[s] > 0.0)) | ((b[s + 1] > 0.0) & (y[s + 1] > 0.0))
+                | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0))) else 0.0)
         fill_pads(b_prev, lo, hi, 0.0)
-        if not rescale(b_prev, lo, hi, &e, &lossy):
-            return False
+        if not rescale(b_prev, lo, hi, &e, &rounded_up, True):
+            return PATH_GUARD_C | partial
         beta_exp += e
         swap = b
         b = b_prev
         b_prev = swap
     p_mantissa[0] = ref_mantissa
     p_exponent[0] = ref_exp
-    return True
+    return PATH_FAST
 
 
 cdef double log_space(
     const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
-    Workspace ws, floating[:, :, ::1] grad, bint want_grad,
+    Workspace ws, floating[:, :, ::1] grad, bint want_grad, double weight,
 ) noexcept nogil:
     """ln p by eqs. (6)-(8) in log space, gathering as it goes; scatters -gamma if wanted.
 
@@ -482,7 +547,7 @@ cdef double log_space(
         top = max4(a + lo, hi - lo)
         for s in range(lo, hi):
             a[s] = lucid_exp_nonpos(a[s] - top)
-        scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label)
+        scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
@@ -498,11 +563,64 @@ cdef double log_space(
     return total
 
 
-cdef void zero_rows(floating[:, :, ::1] grad, Py_ssize_t n, Py_ssize_t t_end) noexcept nogil:
-    """grad[:t_end, n, :] = 0."""
+cdef inline void row_exp(const floating* x, floating* out, Py_ssize_t C, floating w) noexcept nogil:
+    """out = w exp(x), x <= 0 (a log-softmax output)."""
+    cdef Py_ssize_t c
+    for c in range(C):
+        out[c] = w * exp_nonpos(x[c])
+
+
+cdef inline floating exp_nonpos(floating x) noexcept nogil:
+    # float32 rows take the float exp: twice the vector lanes, exact to the output's ulp
+    if floating is float:
+        return lucid_expf_nonpos(x)
+    else:
+        return lucid_exp_nonpos(x)
+
+
+cdef inline void start_row(
+    floating[:, :, ::1] grad,           # OUT row grad[t, n, :]
+    const floating[:, :, :] log_probs,  # IN (T, N, C)
+    Py_ssize_t t, Py_ssize_t n,
+    floating w,                         # w y_t, or 0 when through_log_softmax is off
+    bint through_log_softmax,
+) noexcept nogil:
+    """One gradient row before -weight gamma is scattered into it (see A.)."""
+    cdef Py_ssize_t c, C = grad.shape[2]
+    cdef floating* g = &grad[t, n, 0]
+    if not through_log_softmax:
+        memset(g, 0, C * sizeof(floating))
+    elif log_probs.strides[2] == sizeof(floating):  # a contiguous row: the loop vectorises
+        row_exp(&log_probs[t, n, 0], g, C, w)
+    else:
+        for c in range(C):
+            g[c] = w * exp_nonpos(log_probs[t, n, c])
+
+
+cdef void start_rows(
+    floating[:, :, ::1] grad, const floating[:, :, :] log_probs, Py_ssize_t n,
+    Py_ssize_t L,                       # frames that get weight y_t; the rest get 0 y_t
+    double weight, bint through_log_softmax,
+) noexcept nogil:
+    """start_row for every frame of sample n: how a sample whose first attempt failed starts
+    again (the first start is start_all_rows, for the whole batch)."""
     cdef Py_ssize_t t
-    for t in range(t_end):
-        memset(&grad[t, n, 0], 0, grad.shape[2] * sizeof(floating))
+    for t in range(grad.shape[0]):
+        start_row(grad, log_probs, t, n, <floating> weight if t < L else 0, through_log_softmax)
+
+
+cdef void start_all_rows(
+    floating[:, :, ::1] grad, const floating[:, :, :] log_probs,
+    const int64_t[::1] input_lengths, double weight, bint through_log_softmax, int n_threads,
+) noexcept nogil:
+    """start_row for every row, frame by frame: in memory order, so that the pass streams
+    (sample by sample, jumping N C entries per frame, it runs at half the speed)."""
+    cdef Py_ssize_t t, n
+    n_threads = threads_for(grad.shape[0] * grad.shape[1] * grad.shape[2], n_threads)
+    for t in prange(grad.shape[0], num_threads=n_threads, schedule="static"):
+        for n in range(grad.shape[1]):
+            start_row(grad, log_probs, t, n, <floating> weight if t < input_lengths[n] else 0,
+                      through_log_softmax)
 
 
 cdef double ctc_one(
@@ -512,24 +630,28 @@ cdef double ctc_one(
     const int64_t* target,              # IN the S labels
     Py_ssize_t S,
     Py_ssize_t blank,
-    floating[:, :, ::1] grad,           # OUT rows grad[:, n, :], written when want_grad
+    floating[:, :, ::1] grad,           # IN/OUT rows grad[:, n, :] (started), when want_grad
     bint want_grad,
+    double weight,                      # gradient options, see A. in the design note
+    bint through_log_softmax,
     Workspace ws,
+    int* path,                          # OUT which branch gave the answer (PATH_*)
 ) noexcept nogil:
     """The loss of sample n (and its gradient rows)."""
     cdef Py_ssize_t K = 2 * S + 1, W = K + 4, s, t, c, repeats = 0
+    cdef Py_ssize_t first_lossy
     cdef double log_scale, log_p, mantissa
     cdef double* a
     cdef int64_t exponent
-    cdef uint64_t lossy = 0
     cdef int status, mantissa_exp
-    cdef bint done
-    if want_grad:
-        zero_rows(grad, n, grad.shape[0])
-    if L == 0:
-        return 0.0 if S == 0 else INFINITY
-    if S > L:  # cannot fit; the workspace is not even sized for it
+    path[0] = PATH_INFEASIBLE
+    if L == 0:  # every frame is beyond L: the started rows are already right
+        if S == 0:
+            path[0] = PATH_EMPTY
+            return 0.0
         return INFINITY
+    if S > L:  # cannot fit; the workspace is not even sized for it
+        return no_path(log_probs, n, grad, want_grad and through_log_softmax)
 
     for s in range(W):
         ws.skip[s] = 0.0
@@ -541,25 +663,31 @@ cdef double ctc_one(
         else:
             repeats += 1
     if L < S + repeats:  # a repeated label needs a blank between its copies
-        return INFINITY
+        return no_path(log_probs, n, grad, want_grad and through_log_softmax)
 
-    status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &lossy)
+    status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &first_lossy)
     if status == 0:
-        if not lossy and not want_grad:  # eq. (8) straight from alpha
+        if first_lossy == L and not want_grad:  # eq. (8) straight from alpha
             a = ws.alpha + (L - 1) * W + 2
             mantissa = frexp(a[K - 1] + a[K - 2], &mantissa_exp)  # K - 2: a zero pad if K = 1
             exponent = mantissa_exp + ws.alpha_exp[L - 1]
-            done = True
+            path[0] = PATH_FAST
         else:
-            done = beta_fast(ws, n, L, K, W, grad, want_grad, &mantissa, &exponent)
-        if done:
+            path[0] = beta_fast(ws, n, L, K, W, grad, want_grad, weight, &mantissa, &exponent)
+        if path[0] == PATH_FAST:
             return -(fast_log(mantissa) + exponent * LN2 + log_scale)
-        if want_grad:
-            zero_rows(grad, n, L)
+        if path[0] & PATH_PARTIAL:  # take back the rows beta_fast wrote
+            start_rows(grad, log_probs, n, L, weight, through_log_softmax)
+    else:
+        path[0] = (PATH_NAN if status == NAN_EMISSION else
+                   PATH_GUARD_A if status == WIDE_EMISSION else PATH_GUARD_C)
     if status != NAN_EMISSION:
-        log_p = log_space(log_probs, n, L, K, W, ws, grad, want_grad)
+        log_p = log_space(log_probs, n, L, K, W, ws, grad, want_grad, weight)
+        if log_p == -INFINITY:  # p = 0: log_space wrote no gradient
+            return no_path(log_probs, n, grad, want_grad and through_log_softmax)
         if log_p == log_p:
             return -log_p
+        path[0] = PATH_NAN
     if want_grad:
         for t in range(L):
             for c in range(grad.shape[2]):
@@ -567,12 +695,24 @@ cdef double ctc_one(
     return NAN
 
 
-cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
-    """One malloc'd block for the largest sample; ws.emit is NULL if malloc failed."""
+cdef double no_path(
+    const floating[:, :, :] log_probs, Py_ssize_t n, floating[:, :, ::1] grad,
+    bint rows_started,                  # start_rows put weight y_t on the rows: take it back
+) noexcept nogil:
+    """The loss of a sample with no complete path, +inf; its gradient rows 0 (times y_t)."""
+    if rows_started:
+        start_rows(grad, log_probs, n, 0, 0.0, True)
+    return INFINITY
+
+
+cdef Workspace workspace_new(Py_ssize_t cells, Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
+    """One malloc'd block for any one sample; ws.emit is NULL if malloc failed.
+
+    cells is the largest L x W of a sample (not the longest L times the widest W, which may
+    belong to different samples); max_L and max_W size the per-frame and per-state arrays.
+    """
     cdef Workspace ws = Workspace(NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-    cdef Py_ssize_t cells = max_L * max_W
-    cdef char* block = <char*> malloc((2 * cells + 4 * max_W) * sizeof(double)
-                                      + (max_W + max_L) * sizeof(int64_t))
+    cdef char* block = <char*> malloc(workspace_size(cells, max_L, max_W))
     if block == NULL:
         return ws
     ws.emit = <double*> block
@@ -585,6 +725,37 @@ cdef Workspace workspace_new(Py_ssize_t max_L, Py_ssize_t max_W) noexcept nogil:
     return ws
 
 
+cdef inline size_t workspace_size(Py_ssize_t cells, Py_ssize_t max_L,
+                                  Py_ssize_t max_W) noexcept nogil:
+    return (2 * cells + 4 * max_W) * sizeof(double) + (max_W + max_L) * sizeof(int64_t)
+
+
+cdef void workspace_shape(
+    const int64_t[::1] input_lengths, const int64_t[::1] target_lengths,
+    Py_ssize_t* cells, Py_ssize_t* max_L, Py_ssize_t* max_W,  # OUT
+) noexcept nogil:
+    """What workspace_new needs to hold any one sample that runs a DP."""
+    cdef Py_ssize_t n, L, W
+    cells[0] = 1
+    max_L[0] = 1
+    max_W[0] = 5
+    for n in range(input_lengths.shape[0]):
+        L = input_lengths[n]
+        if target_lengths[n] > L:  # longer targets are inf without a DP
+            continue
+        W = 2 * target_lengths[n] + 5
+        cells[0] = max(cells[0], L * W)
+        max_L[0] = max(max_L[0], L)
+        max_W[0] = max(max_W[0], W)
+
+
+def workspace_bytes(const int64_t[::1] input_lengths, const int64_t[::1] target_lengths):
+    """Bytes of the workspace each thread allocates for these samples (for the tests)."""
+    cdef Py_ssize_t cells, max_L, max_W
+    workspace_shape(input_lengths, target_lengths, &cells, &max_L, &max_W)
+    return workspace_size(cells, max_L, max_W)
+
+
 def ctc_loss_forward(
     const floating[:, :, :] log_probs,  # IN (T, N, C), any strides
     const int64_t[::1] targets,         # IN every sample's labels, concatenated
@@ -595,40 +766,58 @@ def ctc_loss_forward(
     double[::1] loss,                   # OUT (N,) -ln p per sample
     floating[:, :, ::1] grad,           # OUT (T, N, C) d loss[n] / d log_probs, or None
     int n_threads,                      # OpenMP threads (at least 1 is used)
+    double weight=1.0,                  # every gradient row is multiplied by it
+    bint through_log_softmax=False,     # grad is taken with respect to the logits (see A.)
+    int[::1] paths=None,                # OUT (N,) the branch each sample took (PATHS), or None
 ):
     """CTC loss per sample and, unless grad is None, its exact gradient (see the design note).
 
     The inputs must already be validated (lucid/nn/functional/ctc.py): labels in [0, C) and
     not blank, lengths in range, shapes consistent. grad has log_probs' dtype and may be
     uninitialised (np.empty): every element is written. grad=None (or an empty array) means
-    no gradient is wanted, and none is computed.
+    no gradient is wanted, and none is computed. through_log_softmax requires log_probs to
+    be a log-softmax over its last axis (every entry <= 0 or NaN). paths, when given, receives
+    for each sample the code of the branch that gave its answer (the keys of PATHS, plus
+    PATH_PARTIAL).
     """
-    cdef Py_ssize_t N = log_probs.shape[1], n, max_L = 1, max_S = 0
+    cdef Py_ssize_t N = log_probs.shape[1], n, cells, max_L, max_W
     cdef Py_ssize_t failed = 0
     cdef bint want_grad = grad is not None and grad.size > 0
     cdef const int64_t* all_targets = &targets[0] if targets.shape[0] > 0 else NULL
+    cdef int* codes
     cdef Workspace ws
     if want_grad and (grad.shape[0] != log_probs.shape[0] or grad.shape[1] != N
                       or grad.shape[2] != log_probs.shape[2]):
         raise ValueError(f"ctc_loss_forward: grad must have the shape of log_probs "
                          f"{log_probs.shape[0], N, log_probs.shape[2]}, got "
                          f"{grad.shape[0], grad.shape[1], grad.shape[2]}")
-    for n in range(N):
-        max_L = max(max_L, input_lengths[n])
-        if target_lengths[n] <= input_lengths[n]:  # longer targets are inf without a DP
-            max_S = max(max_S, target_lengths[n])
+    if paths is not None and paths.shape[0] != N:
+        raise ValueError(f"ctc_loss_forward: paths must have shape ({N},), got "
+                         f"({paths.shape[0]},)")
+    workspace_shape(input_lengths, target_lengths, &cells, &max_L, &max_W)
+    codes = <int*> malloc(max(N, 1) * sizeof(int))
+    if codes == NULL:
+        raise MemoryError("ctc_loss_forward: could not allocate the branch codes")
 
     n_threads = max(n_threads, 1)
+    if want_grad:
+        with nogil:
+            start_all_rows(grad, log_probs, input_lengths, weight, through_log_softmax,
+                           n_threads)
     with nogil, parallel(num_threads=n_threads):
-        ws = workspace_new(max_L, 2 * max_S + 5)
+        ws = workspace_new(cells, max_L, max_W)
         for n in prange(N, schedule="dynamic"):
             if ws.emit == NULL:
                 failed += 1
             else:
                 loss[n] = ctc_one(log_probs, n, input_lengths[n],
                                   all_targets + target_offsets[n], target_lengths[n], blank,
-                                  grad, want_grad, ws)
+                                  grad, want_grad, weight, through_log_softmax, ws, &codes[n])
         free(ws.emit)
+    if paths is not None and not failed:
+        for n in range(N):
+            paths[n] = codes[n]
+    free(codes)
     if failed:
-        raise MemoryError(f"ctc_loss_forward: could not allocate a workspace of {max_L} frames "
-                          f"x {2 * max_S + 5} states")
+        raise MemoryError(f"ctc_loss_forward: could not allocate a workspace of "
+                          f"{workspace_size(cells, max_L, max_W)} bytes")

@@ -42,3 +42,16 @@ cdef inline double max4(const floating* v, Py_ssize_t n) noexcept nogil:
     m0 = m0 if m0 > m1 else m1
     m2 = m2 if m2 > m3 else m3
     return m0 if m0 > m2 else m2
+
+
+cdef enum:
+    GRAIN = 32768  # entries per thread below which waking another thread costs more than it saves
+
+
+cdef inline int threads_for(Py_ssize_t entries, int n_threads) noexcept nogil:
+    """How many of n_threads an elementwise pass over `entries` entries should use (at least 1):
+    one per GRAIN entries, so that small calls stay on the calling thread."""
+    cdef Py_ssize_t useful = entries // GRAIN
+    if useful < 1:
+        return 1
+    return <int> useful if useful < n_threads else n_threads

@@ -7,21 +7,33 @@ a. Why a kernel: numpy needs five full passes (max, subtract, exp, sum, log) wit
    the CTC loss itself. Here each row is handled while it sits in cache.
 b. Numerics: the row max is subtracted before exponentiating, so every exp argument is
    <= 0 and the vectorisable exps of fast_exp.h apply (the float one for float32 rows, the
-   double one for float64); sums of exponentials are kept in
-   double, in four interleaved partial sums (a fixed order: results do not depend on the
-   thread count). A row holding +inf or NaN yields NaN; an all -inf row yields -inf.
+   double one for float64); sums of exponentials are kept in double, in LANES interleaved
+   partial sums (a fixed order: results do not depend on the thread count). A row holding
+   +inf or NaN yields NaN; an all -inf row yields -inf.
 c. Layout and threading: callers pass C-contiguous (rows, C) arrays with the softmax axis
-   last; rows are independent and split over OpenMP threads with a static schedule.
+   last; rows are independent and split over OpenMP threads with a static schedule, one
+   thread per GRAIN entries at most (small calls stay on the calling thread).
+d. Speed: a training step reads and writes each (T, N, C) array once per pass, so every
+   pass over a row must run at memory speed. The max (row_max.h) and the sums therefore run
+   as vector loops (a single running max or sum is a serial chain), the sums in LANES
+   independent lanes; each row is read from memory once: the later passes find it in cache.
 """
 
 from cython.parallel cimport prange
 from libc.math cimport log, INFINITY
 
-from lucid._C._rows cimport floating, max4, sum4
+from lucid._C._rows cimport floating, threads_for
+
+cdef enum:
+    LANES = 16  # one AVX-512 register of floats; two of doubles
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
     float lucid_expf_nonpos(float x)
+
+cdef extern from "row_max.h" nogil:
+    float lucid_row_max_f(const float* v, long n)
+    double lucid_row_max_d(const double* v, long n)
 
 
 cdef inline floating exp_nonpos(floating x) noexcept nogil:
@@ -32,16 +44,44 @@ cdef inline floating exp_nonpos(floating x) noexcept nogil:
         return lucid_exp_nonpos(x)
 
 
+cdef inline floating row_max(const floating* v, Py_ssize_t n) noexcept nogil:
+    """max(v[:n]) (-inf for an all -inf row; NaN or not when the row holds a NaN)."""
+    if floating is float:
+        return lucid_row_max_f(v, n)
+    else:
+        return lucid_row_max_d(v, n)
+
+
+cdef inline double sum_lanes(const floating* v, Py_ssize_t n) noexcept nogil:
+    """sum(v[:n]) in double, in a fixed order whatever the thread."""
+    cdef double s[LANES]
+    cdef double total = 0.0
+    cdef Py_ssize_t i = 0, j
+    for j in range(LANES):
+        s[j] = 0.0
+    while i + LANES <= n:
+        for j in range(LANES):
+            s[j] += v[i + j]
+        i += LANES
+    while i < n:
+        total += v[i]
+        i += 1
+    for j in range(LANES):
+        total += s[j]
+    return total
+
+
 cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C) noexcept nogil:
     cdef Py_ssize_t c
-    cdef double m = max4(x, C), lse  # skips NaN: exp(NaN - m) then makes the row NaN
+    cdef floating m = row_max(x, C)  # a NaN anywhere makes the row NaN, through m or exp
+    cdef double lse
     if m == -INFINITY:  # every class impossible: log(0)
         for c in range(C):
             out[c] = -INFINITY
         return
     for c in range(C):
-        out[c] = exp_nonpos(<floating>(x[c] - m))
-    lse = m + log(sum4(out, C))
+        out[c] = exp_nonpos(x[c] - m)  # x - m is exact in either precision's rounding
+    lse = m + log(sum_lanes(out, C))
     for c in range(C):
         out[c] = <floating>(x[c] - lse)
 
@@ -53,6 +93,7 @@ def log_softmax_rows(
 ):
     """out[r] = x[r] - logsumexp(x[r]) for every row r."""
     cdef Py_ssize_t r, C = x.shape[1]
+    n_threads = threads_for(x.shape[0] * C, n_threads)
     for r in prange(x.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         log_softmax_row(&x[r, 0], &out[r, 0], C)
 
@@ -66,7 +107,8 @@ def log_softmax_backward_rows(
     """grad_in[r] = grad_out[r] - exp(out[r]) * sum(grad_out[r]) for every row r."""
     cdef Py_ssize_t r, c, C = out.shape[1]
     cdef double total
+    n_threads = threads_for(out.shape[0] * C, n_threads)
     for r in prange(out.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
-        total = sum4(&grad_out[r, 0], C)
+        total = sum_lanes(&grad_out[r, 0], C)
         for c in range(C):
             grad_in[r, c] = <floating>(grad_out[r, c] - exp_nonpos(out[r, c]) * total)

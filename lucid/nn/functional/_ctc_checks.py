@@ -67,6 +67,8 @@ def _integer_array(value: Any, name: str, fn: str = "ctc_loss") -> np.ndarray:
             kind = ValueError if isinstance(exc, ValueError) else TypeError
             raise kind(f"{fn}: {name} must be a rectangular array of integers, got "
                        f"{_show(value)} ({exc})") from exc
+        if arr.size == 0 and arr.dtype == np.float64:  # e.g. [[], []]: numpy's default dtype
+            arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         if arr.dtype == object:  # where Python ints beyond the 64-bit range end up
             for i, v in np.ndenumerate(arr):

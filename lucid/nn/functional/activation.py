@@ -19,12 +19,13 @@ def _along_rows(kernel, axis: int, *arrays: np.ndarray) -> np.ndarray:
     The axis is moved last and made contiguous (a no-op for the usual last-axis case), the
     arrays are seen as (rows, C), and the result is moved back.
     """
-    moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1)) for a in arrays]
+    last = axis == arrays[0].ndim - 1  # the usual case, spared moveaxis' cost per call
+    moved = [np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)) for a in arrays]
     out = np.empty_like(moved[0])
     if out.size:
         C = out.shape[-1]
         kernel(*(m.reshape(-1, C) for m in moved), out.reshape(-1, C), get_num_threads())
-    return np.moveaxis(out, -1, axis)
+    return out if last else np.moveaxis(out, -1, axis)
 
 
 def _float_data(x: Tensor, name: str) -> np.ndarray:
@@ -53,14 +54,28 @@ def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
     axis = _softmax_axis(x, dim)
     out = _along_rows(_softmax.log_softmax_rows, axis, data.reshape(data.shape or (1,)))
     out = out.reshape(data.shape)
+    return record(out, (x,), LogSoftmaxBackward(out, axis), "LogSoftmaxBackward")
 
-    def backward(g: np.ndarray):
+
+class LogSoftmaxBackward:
+    """The backward of ``out = log_softmax(x, axis)``: ``g - exp(out) * g.sum(axis)``.
+
+    A class rather than a closure so that a consumer of ``out`` can recognise where it came
+    from: ctc_loss then writes the gradient with respect to ``x`` in one pass.
+    """
+
+    __slots__ = ("out", "axis")
+
+    def __init__(self, out: np.ndarray, axis: int) -> None:
+        self.out = out
+        self.axis = axis
+
+    def __call__(self, g: np.ndarray):
         shape = g.shape or (1,)
-        grad = _along_rows(_softmax.log_softmax_backward_rows, axis,
-                           g.astype(out.dtype, copy=False).reshape(shape), out.reshape(shape))
+        grad = _along_rows(_softmax.log_softmax_backward_rows, self.axis,
+                           g.astype(self.out.dtype, copy=False).reshape(shape),
+                           self.out.reshape(shape))
         return (grad.reshape(g.shape),)
-
-    return record(out, (x,), backward, "LogSoftmaxBackward")
 
 
 def softmax(x: Tensor, dim: int | None = None) -> Tensor:

@@ -24,8 +24,12 @@ from lucid.nn.functional._ctc_checks import (
     _flatten_targets,
     _show,
 )
+from lucid.nn.functional.activation import LogSoftmaxBackward
 
 _REDUCTIONS = ("none", "mean", "sum")
+# Off only in tests, which compare the fused log_softmax -> ctc_loss gradient with the plain
+# composition of the two backward passes.
+_fuse_log_softmax = True
 
 
 def ctc_loss(
@@ -90,6 +94,13 @@ def ctc_loss(
     precision. Samples are spread over ``lucid.get_num_threads()`` OpenMP threads; results do
     not depend on the thread count.
 
+    The gradient is written during the forward, already multiplied by the reduction's weight
+    (1/N for "mean"), so the usual ``loss.backward()`` costs no further pass. When log_probs
+    is ``log_softmax(logits)`` over the class axis, the gradient goes straight to ``logits``
+    as ``weight * (exp(log_probs) - posterior)`` in the same pass (as warp-ctc does): the
+    numbers the log-softmax backward would give, without its pass and its array. Other uses
+    of log_probs still send their gradients through log_softmax; they add up at ``logits``.
+
     Examples
     --------
     >>> import lucid
@@ -103,9 +114,6 @@ def ctc_loss(
     >>> ctc_loss(log_p, targets, il, tl)
     Tensor(...)
     """
-    lp, unbatched = _check_log_probs(log_probs)
-    T, N, C = lp.shape
-    blank = _check_blank(blank, C)
     if type(reduction) is not str:
         raise TypeError(f"ctc_loss: reduction must be a str, one of {_REDUCTIONS}, got "
                         f"{_show(reduction)}")
@@ -113,18 +121,22 @@ def ctc_loss(
         raise ValueError(f"ctc_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not isinstance(zero_infinity, (bool, np.bool_)):
         raise TypeError(f"ctc_loss: zero_infinity must be a bool, got {_show(zero_infinity)}")
-    il = _check_lengths(input_lengths, "input_lengths", N, unbatched)
-    tl = _check_lengths(target_lengths, "target_lengths", N, unbatched)
-    _check_input_lengths_fit(il, T)
-    labels, offsets = _flatten_targets(targets, tl, N, C, blank, unbatched)
+    lp, unbatched, kernel_args = _checked(log_probs, targets, input_lengths, target_lengths,
+                                          blank)
+    N = lp.shape[1]
 
     want_grad = is_grad_enabled() and log_probs.requires_grad
+    logits = _log_softmax_input(log_probs) if want_grad else None
+    # d out / d loss[n] for the plain loss.backward(): the kernel writes it into the gradient
+    weight = 1.0 / N if reduction == "mean" else 1.0
     loss = np.empty(N, dtype=np.float64)
     grad = np.empty(lp.shape, dtype=lp.dtype) if want_grad else None
-    _ctc.ctc_loss_forward(lp, labels, offsets, il, tl, blank, loss, grad,
-                          _threads.get_num_threads())
+    _ctc.ctc_loss_forward(lp, *kernel_args, loss, grad, _threads.get_num_threads(), weight,
+                          logits is not None)
     if zero_infinity:
-        infinite = np.isinf(loss)
+        # infinite in the output dtype: a float32 loss beyond float32's range counts too
+        with np.errstate(over="ignore"):
+            infinite = np.isinf(loss.astype(lp.dtype))
         loss[infinite] = 0.0
         if want_grad and infinite.any():
             grad[:, infinite, :] = 0.0
@@ -143,12 +155,71 @@ def ctc_loss(
     if not want_grad:
         return Tensor(out, device=log_probs.device)
 
-    def backward(g: np.ndarray):
-        weight = g.reshape(-1) if reduction == "none" else g.reshape(1) / (N if reduction ==
-                                                                           "mean" else 1)
-        scaled = grad if (weight == 1).all() else grad * weight.astype(grad.dtype)[:, None]
-        return (scaled.reshape(log_probs.shape),)
+    source = log_probs if logits is None else logits
 
-    # grad is this call's own array, referenced only by the closure: the leaf may keep it
-    # instead of a copy (the whole (T, N, C) again)
-    return record(out, (log_probs,), backward, "CtcLossBackward", donates=True)
+    def backward(g: np.ndarray):
+        g = g.reshape(-1)  # (N,) for "none", else (1,)
+        scaled = grad if (g == 1).all() else grad * g.astype(grad.dtype)[:, None]
+        return (scaled.reshape(source.shape),)
+
+    return record(out, (source,), backward, "CtcLossBackward")
+
+
+def _log_softmax_input(log_probs: Tensor) -> Tensor | None:
+    """z if log_probs was computed as log_softmax(z) over its class (last) axis, else None."""
+    node = log_probs.grad_fn
+    step = node.backward if node is not None else None  # None too once a backward freed it
+    if (_fuse_log_softmax and isinstance(step, LogSoftmaxBackward)
+            and step.axis == log_probs.ndim - 1):
+        return node.inputs[0]
+    return None
+
+
+def _checked(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any,
+             blank: Any) -> tuple[np.ndarray, bool, tuple]:
+    """The (T, N, C) array, whether the input was unbatched, and the kernel's target arguments
+    (labels, offsets, input lengths, target lengths, blank), all checked."""
+    lp, unbatched = _check_log_probs(log_probs)
+    T, N, C = lp.shape
+    blank = _check_blank(blank, C)
+    try:
+        il = _check_lengths(input_lengths, "input_lengths", N, unbatched)
+        tl = _check_lengths(target_lengths, "target_lengths", N, unbatched)
+    except ValueError as exc:
+        if not unbatched and T != N and _first_axis_lengths(input_lengths, T):
+            raise ValueError(f"{exc}; input_lengths match the first axis of log_probs (T = {T}): "
+                             f"ctc_loss takes log_probs as (T, N, C), time first; for "
+                             f"batch-first (N, T, C) output pass log_probs.transpose(0, 1)"
+                             ) from None
+        raise
+    _check_input_lengths_fit(il, T)
+    labels, offsets = _flatten_targets(targets, tl, N, C, blank, unbatched)
+    return lp, unbatched, (labels, offsets, il, tl, blank)
+
+
+def _first_axis_lengths(input_lengths: Any, T: int) -> bool:
+    """Whether input_lengths has one entry per row of log_probs' first axis."""
+    value = input_lengths.numpy() if isinstance(input_lengths, Tensor) else input_lengths
+    try:
+        return np.shape(value) == (T,)
+    except (TypeError, ValueError):  # ragged: not a layout mix-up
+        return False
+
+
+def _branches(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths: Any,
+              blank: int = 0, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None, list]:
+    """For the tests: per-sample losses, the gradient (or None; with respect to the logits when
+    log_probs is their log_softmax, as in ctc_loss) and, per sample, the names of the kernel
+    branches that gave the answer ("fast", "guard (a)", ..., plus "partial" when
+    gradient rows were written and then zeroed before falling back to log space)."""
+    lp, _, kernel_args = _checked(log_probs, targets, input_lengths, target_lengths, blank)
+    loss = np.empty(lp.shape[1], dtype=np.float64)
+    out = np.empty(lp.shape, dtype=lp.dtype) if grad else None
+    paths = np.empty(lp.shape[1], dtype=np.intc)
+    fused = grad and _log_softmax_input(log_probs) is not None  # as ctc_loss would run it
+    _ctc.ctc_loss_forward(lp, *kernel_args, loss, out, _threads.get_num_threads(), 1.0, fused,
+                          paths)
+    partial = _ctc.PATH_PARTIAL_CODE
+    names = [[_ctc.PATHS[code & ~partial]] + (["partial"] if code & partial else [])
+             for code in paths.tolist()]
+    return loss, out, names
