@@ -63,7 +63,8 @@ OVERHEAD = "W6"
 
 
 def make_inputs(T, N, C, S, peaky, dtype, seed=0):
-    """Normalised log-probs (T, N, C) and padded targets with lengths as the issue prescribes."""
+    """Normalised log-probs (T, N, C) and padded targets: lengths drawn from [0.85 T, T] and
+    [S / 2, S], the full T always present."""
     rng = np.random.default_rng(seed)
     logits = rng.standard_normal((T, N, C)) * (15.0 if peaky else 1.0)
     lp = logits - logits.max(axis=2, keepdims=True)

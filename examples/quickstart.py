@@ -1,4 +1,5 @@
-"""The spec's example: a CTC loss on random logits, its value and its gradient.
+"""The example of lucid's ctc_loss documentation: a CTC loss on random logits, its value and
+its gradient.
 
 Run: python examples/quickstart.py
 """

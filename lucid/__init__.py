@@ -8,6 +8,7 @@ CTC loss.
 """
 
 from lucid import _C
+from lucid._C import show_config
 from lucid._device import device
 from lucid._dtype import (
     DType,
@@ -99,5 +100,5 @@ __all__ = [
     "unsqueeze", "permute", "transpose", "sigmoid", "tanh", "softmax", "log_softmax",
     "cat", "stack", "where", "save", "load",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "set_num_threads", "get_num_threads", "nn", "optim", "_C",
+    "set_num_threads", "get_num_threads", "show_config", "nn", "optim", "_C",
 ]

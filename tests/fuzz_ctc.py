@@ -1,4 +1,4 @@
-"""Fuzz target for lucid.nn.functional.ctc_loss (issue 5). Not collected by pytest (no test_).
+"""Fuzz target for lucid.nn.functional.ctc_loss . Not collected by pytest (no test_).
 
 Coverage-guided, with atheris (``pip install atheris``; libFuzzer options pass through), from
 the repository root; inputs that fail are written to the -artifact_prefix folder::
@@ -45,8 +45,9 @@ SPECIAL_FLOATS = [-np.inf, np.nan, np.inf, 0.0, -0.0, -1e-300, -5e-324, -1e-45, 
                   -1e4, 1e4, -3.4e38, 3.4e38, -1e300, 1e300, 30.0]
 INT_DTYPES = [np.int64, np.int32, np.uint64, np.int8, np.uint8, np.int16, np.uint32, ">i8"]
 EPS = {np.float32: float(np.finfo(np.float32).eps), np.float64: float(np.finfo(np.float64).eps)}
-# issue 3's accuracy promises: float64 loss 1e-9 relative, gradient 1e-9 absolute; float32 loss
-# 2e-5 relative; the float32 gradient bound is the main suite's (~100 float32 ulps at 1.0).
+# The accuracy lucid's ctc_loss documentation promises: float64 loss 1e-9 relative,
+# gradient 1e-9 absolute; float32 loss 2e-5 relative; the float32 gradient bound is the main
+# suite's (~100 float32 ulps at 1.0).
 LOSS_RTOL = {np.float32: 2e-5, np.float64: 1e-9}
 GRAD_ATOL = {np.float32: 1e-5, np.float64: 1e-9}
 
@@ -308,7 +309,7 @@ def expected_result(kwargs):
         # there only a crash, a wrong shape or a gradient past the input length counts.
         judged[n] = not (np.isnan(used).any() or (used == np.inf).any())
         finite = np.abs(used[np.isfinite(used)])
-        # Absolute rounding on top of issue 3's relative promises: sums of T log-probabilities
+        # Absolute rounding on top of the documented relative accuracy: sums of T log-probabilities
         # (eps each, relative to the largest), and in probability space a per-frame factor
         # near 1 (eps each): a loss near 0 (e.g. 5.6e-45) is only good to about T eps.
         slack[n] = 8 * EPS[np.float64] * T * (1.0 + (finite.max() if finite.size else 0.0))

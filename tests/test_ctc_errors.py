@@ -1,6 +1,6 @@
-"""ctc_loss on bad input and on legal inputs that look odd (issue 5).
+"""ctc_loss on bad input and on legal inputs that look odd.
 
-Every bad input of the issue's list raises ValueError or TypeError before the kernel runs (the
+Every bad input below raises ValueError or TypeError before the kernel runs (the
 kernel is replaced by a tripwire while the error cases run), with a message that starts with
 the function's name and shows the argument, the expected and the got. Odd but legal inputs
 (strided or read-only arrays, garbage padding, input_length 0, every container for lengths,
@@ -459,7 +459,7 @@ def test_neg_inf_is_an_impossible_emission(dtype):
     got_loss, got_grad = losses_of(**valid_args(log_probs=Tensor(lp)))
     ref_loss, ref_grad = reference(lp.astype(np.float64), [[1, 2], [3]], [6, 5], [2, 1])
     assert np.isfinite(ref_loss[0]) and ref_loss[1] == np.inf
-    rtol, atol = (2e-5, 1e-5) if dtype == np.float32 else (1e-9, 1e-9)  # issue 3's promises
+    rtol, atol = (2e-5, 1e-5) if dtype == np.float32 else (1e-9, 1e-9)  # the documented accuracy
     np.testing.assert_allclose(got_loss, ref_loss, rtol=rtol)
     np.testing.assert_allclose(got_grad, ref_grad, atol=atol)
     assert got_grad[0, 0, 0] == 0.0 and got_grad[3, 0, 2] == 0.0

@@ -1,4 +1,4 @@
-"""Tests of lucid.nn.functional.ctc_loss and lucid.nn.CTCLoss (issue 3).
+"""Tests of lucid.nn.functional.ctc_loss and lucid.nn.CTCLoss.
 
 The judges are independent of the kernel: the plain-numpy log-space reference and brute-force
 enumeration in ``ctc_reference.py``, central finite differences, closed forms for the edge
@@ -22,7 +22,8 @@ from lucid.nn.functional import ctc_loss, log_softmax
 
 DTYPES = [np.float32, np.float64]
 LUCID_DTYPE = {np.float32: lucid.float32, np.float64: lucid.float64}
-# issue 3: float64 loss within 1e-9 relative and gradient within 1e-9 of the reference;
+# The documented accuracy: float64 loss within 1e-9 relative and gradient within 1e-9 of
+# the reference;
 # float32 loss within 2e-5 relative. The float32 gradient tolerance is ours: gamma lies in
 # [0, 1], so 1e-5 leaves ~100 float32 ulps at 1.0.
 LOSS_RTOL = {np.float32: 2e-5, np.float64: 1e-9}
@@ -689,8 +690,8 @@ def test_thread_counts_bit_identical(dtype, scale, restore_threads):
     assert_close_to_reference(*results[1], *batch.reference(dtype), dtype)
 
 
-# ----------------------------------------------------------------------------- the spec example
-SPEC_EXAMPLE = [
+# ------------------------------------------------------------ the documentation's example
+DOC_EXAMPLE = [
     ">>> import lucid",
     ">>> from lucid.nn.functional import ctc_loss, log_softmax",
     ">>> logits = lucid.randn(4, 1, 3)",
@@ -703,18 +704,18 @@ SPEC_EXAMPLE = [
 ]
 
 
-def test_docstring_carries_and_passes_the_spec_example():
+def test_docstring_carries_and_passes_the_documented_example():
     doc = ctc_loss.__doc__
-    positions = [doc.find(line) for line in SPEC_EXAMPLE]
+    positions = [doc.find(line) for line in DOC_EXAMPLE]
     assert -1 not in positions and positions == sorted(positions)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     for test in doctest.DocTestFinder().find(ctc_loss, "ctc_loss", globs={}):
         runner.run(test)
     result = runner.summarize(verbose=False)
-    assert result.attempted >= len(SPEC_EXAMPLE) - 1 and result.failed == 0
+    assert result.attempted >= len(DOC_EXAMPLE) - 1 and result.failed == 0
 
 
-def test_spec_example_value():
+def test_documented_example_value():
     lucid.manual_seed(0)
     logits = lucid.randn(4, 1, 3)
     log_p = log_softmax(logits, dim=2)

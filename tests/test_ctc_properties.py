@@ -1,4 +1,4 @@
-"""Property tests of ctc_loss (issue 5): hypothesis against the independent numpy reference.
+"""Property tests of ctc_loss: hypothesis against the independent numpy reference.
 
 Random batches: T, N, C, blank, targets (repeat-heavy ones too), input lengths from 0 to T
 (so infeasible samples occur), logits from gentle to peaky (x1000, far below the
@@ -29,7 +29,8 @@ settings.register_profile("long", max_examples=3000, deadline=None,
 PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 EPS = {np.float32: float(np.finfo(np.float32).eps), np.float64: float(np.finfo(np.float64).eps)}
-# issue 3: float64 loss within 1e-9 relative and gradient within 1e-9 of the reference;
+# The documented accuracy: float64 loss within 1e-9 relative and gradient within 1e-9 of
+# the reference;
 # float32 loss within 2e-5 relative of float64 on the same rounded inputs. The float32
 # gradient bound is the main suite's: gamma lies in [0, 1]; 1e-5 is ~100 float32 ulps at 1.0.
 LOSS_RTOL = {np.float32: 2e-5, np.float64: 1e-9}
@@ -135,7 +136,7 @@ def test_loss_is_nonnegative_for_normalised_inputs(batch, dtype):
 def test_gradient_sums_over_classes_on_valid_frames(batch):
     """On each valid frame of a feasible sample the posteriors over classes sum to 1, so the
     exact gradient sums to -1, and through log_softmax the logit gradient sums to 0. Each of
-    the C terms may be off by issue 3's 1e-9."""
+    the C terms may be off by the documented 1e-9."""
     losses, grad = run(batch)
     logits = lucid.tensor(batch.logits, dtype=lucid.float64, requires_grad=True)
     ctc_loss(log_softmax(logits, dim=2), padded(batch), batch.input_lengths,

@@ -1,4 +1,4 @@
-"""ctc_loss's use of memory and threads (issue 5).
+"""ctc_loss's use of memory and threads.
 
 - 10,000 forward+backward calls, and 10,000 failing calls, in a fresh subprocess: resident
   memory grows by less than 5 MB (after a warm-up; a deliberate leak of the same size is seen).
@@ -26,8 +26,8 @@ import lucid
 from lucid import Tensor
 from lucid.nn.functional import ctc_loss
 
-LEAK_LIMIT_MB = 5.0  # issue 5
-CALLS = 10_000  # issue 5
+LEAK_LIMIT_MB = 5.0
+CALLS = 10_000
 
 needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
                                 reason="resident memory is read from /proc (Linux)")
@@ -136,6 +136,7 @@ print(json.dumps(result))
 """
 
 
+@pytest.mark.timing
 @needs_proc
 def test_no_leak_over_ten_thousand_calls():
     proc = subprocess.run([sys.executable, "-c", LEAK_SCRIPT, str(CALLS)], capture_output=True,
@@ -211,6 +212,7 @@ def progress_during(call, counter):
     return counter[0] - start_count, time.perf_counter() - start
 
 
+@pytest.mark.timing
 def test_kernel_releases_the_gil():
     """While the kernel works, a pure-Python thread keeps counting, about as fast as while
     hashlib hashes a big buffer (a C call that releases the GIL: the same contention for the
@@ -296,7 +298,7 @@ def test_more_than_2_to_the_31_elements():
     for n in range(N):
         ref_loss, ref_grad = numpy_ctc(lp[: il[n], n, C - 4:].astype(np.float64),
                                        [c - (C - 4) for c in targets[n]], blank=blank - (C - 4))
-        np.testing.assert_allclose(loss.numpy()[n], ref_loss, rtol=2e-5)  # issue 3, float32
+        np.testing.assert_allclose(loss.numpy()[n], ref_loss, rtol=2e-5)  # documented, float32
         np.testing.assert_allclose(grad[: il[n], n, C - 4:], ref_grad, atol=1e-5)
         assert not grad[il[n]:, n].any()
     assert not grad[:, :, : C - 4].any()

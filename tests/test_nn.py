@@ -1,4 +1,4 @@
-"""Tests of the layers (issue 6): lucid.nn.Linear, ReLU, Tanh, ContextWindow, Sequential and their
+"""Tests of the layers: lucid.nn.Linear, ReLU, Tanh, ContextWindow, Sequential and their
 functional ops. Gradients are judged by central finite differences (gradcheck.py), values by
 plain numpy definitions, initialisation by the distribution it must follow, and conv1d
 semantics by PyTorch when it is installed."""

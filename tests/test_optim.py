@@ -1,4 +1,4 @@
-"""Tests of lucid.optim (issue 6): SGD and Adam step by step against updates worked out by hand,
+"""Tests of lucid.optim: SGD and Adam step by step against updates worked out by hand,
 then against torch.optim over many steps and option combinations when PyTorch is installed."""
 
 import math

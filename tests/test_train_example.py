@@ -1,4 +1,4 @@
-"""The training example (examples/train_ctc.py, issue 6), shortened: it learns, it is
+"""The training example (examples/train_ctc.py), shortened: it learns, it is
 deterministic, it writes its PNG when matplotlib is there and says why not otherwise. The full
 run (500 steps to a label error rate <= 5%) is the README's main command, not a unit test."""
 
@@ -69,7 +69,7 @@ def test_edit_distance(example, a, b, distance):
     assert example.edit_distance(b, a) == distance
 
 
-def test_data_matches_the_issue(example):
+def test_data_is_as_the_example_documents(example):
     """1-8 symbols from 10, every symbol frame at least 2 frames long, zero padding."""
     rng = np.random.default_rng(0)
     patterns = rng.standard_normal((example.ALPHABET, example.FEATURES))

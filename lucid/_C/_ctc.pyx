@@ -110,6 +110,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
+from lucid._C._lattice cimport band_hi, band_lo, can_skip, ext_label, fill_pads, has_dp, repeats
 from lucid._C._rows cimport floating, max4, sum4, threads_for
 
 cdef extern from "fast_exp.h" nogil:
@@ -154,24 +155,6 @@ cdef struct Workspace:
     double* classes   # W: scratch for one frame's distinct emissions
     int64_t* label    # W: l'_s (only 0 <= s < K is read)
     int64_t* alpha_exp  # L: alpha row t holds alpha_t / 2^alpha_exp[t] / exp(m_0 + ... + m_t)
-
-
-cdef inline Py_ssize_t band_lo(Py_ssize_t t, Py_ssize_t L, Py_ssize_t K) noexcept nogil:
-    """First state of frame t from which the last frame can still end in K-1 or K-2."""
-    return max(0, K - 2 * (L - t))
-
-
-cdef inline Py_ssize_t band_hi(Py_ssize_t t, Py_ssize_t K) noexcept nogil:
-    """One past the last state that frame t can reach from frame 0."""
-    return min(K, 2 * (t + 1))
-
-
-cdef inline void fill_pads(double* row, Py_ssize_t lo, Py_ssize_t hi, double value) noexcept nogil:
-    """Set the two cells on each side of row[lo:hi], which the recursions read."""
-    row[lo - 2] = value
-    row[lo - 1] = value
-    row[hi] = value
-    row[hi + 1] = value
 
 
 cdef inline bint rescale(
@@ -648,7 +631,7 @@ cdef double ctc_one(
     int* path,                          # OUT which branch gave the answer (PATH_*)
 ) noexcept nogil:
     """The loss of sample n (and its gradient rows)."""
-    cdef Py_ssize_t K = 2 * S + 1, W = K + 4, s, t, c, repeats = 0
+    cdef Py_ssize_t K = 2 * S + 1, W = K + 4, s, t, c
     cdef Py_ssize_t first_lossy
     cdef double log_scale, log_p, mantissa
     cdef double* a
@@ -666,13 +649,10 @@ cdef double ctc_one(
     for s in range(W):
         ws.skip[s] = 0.0
     for s in range(K):
-        ws.label[s] = blank if s % 2 == 0 else target[s // 2]
-    for s in range(3, K, 2):
-        if target[s // 2] != target[s // 2 - 1]:
+        ws.label[s] = ext_label(target, s, blank)
+        if can_skip(target, s):
             ws.skip[s + 2] = 1.0
-        else:
-            repeats += 1
-    if L < S + repeats:  # a repeated label needs a blank between its copies
+    if L < S + repeats(target, S):  # a repeated label needs a blank between its copies
         return no_path(log_probs, n, grad, want_grad and through_log_softmax)
 
     status = alpha_fast(log_probs, n, L, K, W, ws, &log_scale, &first_lossy)
@@ -751,7 +731,7 @@ cdef void workspace_shape(
     max_W[0] = 5
     for n in range(input_lengths.shape[0]):
         L = input_lengths[n]
-        if target_lengths[n] > L:  # longer targets are inf without a DP
+        if not has_dp(L, target_lengths[n]):  # longer targets are inf without a DP
             continue
         W = 2 * target_lengths[n] + 5
         cells[0] = max(cells[0], L * W)

@@ -4,7 +4,7 @@
 #
 # Names, in both kernels: a sample has `frames` frames (its input length) and S labels; its
 # extended target l' = (blank, l_1, blank, l_2, ..., l_S, blank) has `states` = 2S + 1 states,
-# blanks at even s. Rows over the states are stored with PAD cells on each side (a row of
+# blanks at even s (the loss kernel's L and K). Rows over the states are stored with PAD cells on each side (a row of
 # `states` + 2 PAD cells, its state 0 at offset PAD), so that the recursions read s - 2 .. s + 2
 # without branches.
 #
@@ -60,22 +60,6 @@ cdef inline void fill_pads(double* row, Py_ssize_t lo, Py_ssize_t hi, double val
     row[lo - 1] = value
     row[hi] = value
     row[hi + 1] = value
-
-
-cdef inline void largest_sample(
-    const int64_t[::1] input_lengths, const int64_t[::1] target_lengths,
-    Py_ssize_t* max_frames,             # OUT the most frames of a sample with a DP (at least 1)
-    Py_ssize_t* max_states,             # OUT the most states of a sample with a DP (at least 1)
-) noexcept nogil:
-    """The extent of the largest lattice a thread may be given: only samples with a DP count
-    (an overlong target costs no workspace)."""
-    cdef Py_ssize_t n
-    max_frames[0] = 1
-    max_states[0] = 1
-    for n in range(input_lengths.shape[0]):
-        if has_dp(input_lengths[n], target_lengths[n]):
-            max_frames[0] = max(max_frames[0], input_lengths[n])
-            max_states[0] = max(max_states[0], 2 * target_lengths[n] + 1)
 
 
 # A thread's scratch memory, grown to the largest sample the thread is actually given (samples

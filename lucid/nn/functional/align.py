@@ -102,7 +102,7 @@ def ctc_forced_align(
     >>> alignment, scores = ctc_forced_align(log_probs, [1, 1, 2])
     >>> alignment
     array([0, 1, 1, 0, 1, 2, 2, 0])
-    >>> scores.sum()  # 8 frames of probability 0.95: 8 * log(0.95)
+    >>> float(scores.sum())  # 8 frames of probability 0.95: 8 * log(0.95)
     -0.41034635...
     >>> merge_tokens(alignment, np.exp(scores))[0]
     TokenSpan(token=1, start=1, end=3, score=0.95...)

@@ -81,7 +81,7 @@ def ctc_loss(
     Differs from PyTorch in three ways, on purpose:
 
     - ``reduction="mean"`` is the plain batch mean of the per-sample losses, as lucid's
-      spec says; PyTorch first divides each loss by its target length.
+      ctc_loss documentation says; PyTorch first divides each loss by its target length.
     - The gradient is the exact derivative with respect to ``log_probs``: minus the
       posterior probability that frame t emits class c. PyTorch returns
       ``exp(log_probs) - posterior``, which is right only when a log_softmax follows in the
