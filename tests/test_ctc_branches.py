@@ -54,6 +54,16 @@ def dead_frame():
     return lp, [1]
 
 
+def subnormal_products():
+    """A single alignment (7 labels, two repeats, 9 frames) at -384 to -451 nats per label
+    frame: the alpha entries that can still finish are products below 2^-1022 of the last
+    row's maximum. Rounded to nearest, such a product may round up, so alpha drops it (the
+    row then vanishes: guard (c)) instead of keeping it (which check (b) had to catch)."""
+    lp = np.array([[0.0, -273.6, -297.0, -340.6, -549.4]]
+                  + [[0.0, -425.0, -451.5, -384.5, -405.0]] * 8)
+    return lp, [4, 2, 4, 1, 1, 1, 2]
+
+
 def nan_frame():
     lp = level(5, 3)
     lp[3, 2] = np.nan
@@ -65,6 +75,8 @@ CASES = {
     "guard (a)": (wide, ["guard (a)"], ["guard (a)"]),
     "guard (b)": (one_tight_region, ["guard (b)", "partial"], ["fast"]),
     "guard (c)": (dead_frame, ["guard (c)"], ["guard (c)"]),
+    "guard (c) when only subnormal products survive": (
+        subnormal_products, ["guard (c)"], ["guard (c)"]),
     "guard (b) after alpha dropped the best alignment": (
         segment_walk_case, ["guard (b)", "partial"], ["guard (b)"]),
     "nan": (nan_frame, ["nan"], ["nan"]),

@@ -50,8 +50,11 @@ C. Numerics. Everything in double, whatever the input dtype.
    two (exact) so that its largest entry lies in [2^1000, 2^1001): the top of the double
    range, leaving 2^-2000 (e^-1386) of it below the maximum. Smaller entries cannot be kept,
    and the two sweeps treat them in opposite directions:
-   - alpha rounds DOWN: an entry below FLUSH = 2^-1000, or a product that underflows, becomes
-     0. So every computed alpha_t(s) <= the exact one, and alpha row 0 (at most two
+   - alpha rounds DOWN: an entry below FLUSH = 2^-1000, or a product below 2^-1022, becomes
+     0 (a subnormal product is rounded to nearest, so it may round up by as much as half of
+     itself; and a row whose maximum is small can scale it back above FLUSH). Above 2^-1022
+     every operation errs by at most epsilon/2 relative, counted in tol below. So every
+     computed alpha_t(s) <= the exact one up to that rounding, and alpha row 0 (at most two
      emissions, within 600 nats of each other by (a)) is exact.
    - beta rounds UP: an entry below FLUSH becomes FLUSH, and a sum below 2^-1021 (where a
      product may have underflowed) gets the products' largest rounding error added. So every
@@ -79,7 +82,11 @@ C. Numerics. Everything in double, whatever the input dtype.
        would underflow in the gathered emissions themselves;
    (b) some Z_t differs from Z_{L-1} by more than tol relative (see above); gamma_t is
        normalised by its own Z_t;
-   (c) p = 0, or a row all but vanishes in one step (impossible emissions).
+   (c) p = 0, or a row's maximum falls below 2^-23 in one step (more than 2^1023 below the
+       last row's), beyond what rescaling can bring back: impossible (-inf) emissions, but
+       also finite ones, when the states that held the last row's mass cannot finish in the
+       frames left (a repeated label needs a blank, so with little slack the band cuts them
+       off) and the states that can are that far below. Such samples are rare.
    When only the loss is wanted and alpha dropped nothing, alpha is exact up to rounding and
    ln p comes straight from eq. (8); otherwise beta is swept (with no gradient) for check (b).
    Exact path, log space: the same recursions with log-sum-exp, every row shifted by its
@@ -306,7 +313,7 @@ cdef int alpha_fast(
     cdef const double* skip = ws.skip + 2
     cdef int found
     cdef int64_t e
-    cdef double x
+    cdef double x, v
     cdef uint64_t lost = 0
     log_scale[0] = 0.0
     first_lossy[0] = L
@@ -327,9 +334,12 @@ cdef int alpha_fast(
         else:
             for s in range(lo, hi):
                 x = prev[s] + prev[s - 1] + skip[s] * prev[s - 2]
-                a[s] = x * y[s]
-                # a product that underflowed (unlike the exact zeros of unreachable states)
-                lost |= (a[s] < 2.2250738585072014e-308) & (x > 0.0) & (y[s] > 0.0)
+                v = x * y[s]
+                # a product below 2^-1022 (unlike the exact zeros of unreachable states) is
+                # subnormal, rounded to nearest and maybe up by up to 50%: drop it, so that
+                # alpha only ever rounds down (see C.)
+                lost |= (v < 2.2250738585072014e-308) & (x > 0.0) & (y[s] > 0.0)
+                a[s] = v if v >= 2.2250738585072014e-308 else 0.0
         fill_pads(a, lo, hi, 0.0)
         if not rescale(a, lo, hi, &e, &lost, False):
             return FALL_BACK
