@@ -85,22 +85,23 @@ def test_requires_grad_on_integer_tensor_raises_type_error():
 
 
 # ------------------------------------------------------------------------- devices
-def test_cpu_is_default_and_gpu_is_a_tag():
+def test_cpu_is_default_and_metal_is_a_tag():
     assert lucid.tensor([1.0]).device == "cpu"
-    g = lucid.tensor([1.0, 2.0], device="gpu")
-    assert g.device == "gpu"
+    g = lucid.tensor([1.0, 2.0], device="metal")
+    assert g.device == "metal"
     out = (g * 2.0 + g).exp().sum()
-    assert out.device == "gpu"
+    assert out.device == "metal"
     np.testing.assert_allclose(out.item(), np.exp(3.0) + np.exp(6.0), rtol=1e-6)
     for factory in (lucid.zeros, lucid.ones, lucid.randn):
-        assert factory(2, device="gpu").device == "gpu"
+        assert factory(2, device="metal").device == "metal"
+    assert lucid.tensor([1.0], device="gpu").device == "metal"  # lucid 2's name, an alias
 
 
-def test_to_gpu_and_back():
+def test_to_metal_and_back():
     x = lucid.tensor([1.0, 2.0], requires_grad=True)
-    g = x.to("gpu")
-    assert g.device == "gpu" and x.device == "cpu"
-    assert g.to("gpu") is g
+    g = x.to("metal")
+    assert g.device == "metal" and x.device == "cpu"
+    assert g.to("metal") is g
     c = g.to("cpu")
     assert c.device == "cpu"
     (c * 3.0).sum().backward()  # the device moves are differentiable
@@ -108,17 +109,17 @@ def test_to_gpu_and_back():
     assert x.grad.device == "cpu"
 
 
-def test_gpu_leaf_gets_gpu_grad():
-    x = lucid.tensor([1.0, 2.0], device="gpu", requires_grad=True)
+def test_metal_leaf_gets_metal_grad():
+    x = lucid.tensor([1.0, 2.0], device="metal", requires_grad=True)
     (x * x).sum().backward()
-    assert x.grad.device == "gpu"
+    assert x.grad.device == "metal"
 
 
 @pytest.mark.parametrize("bad", ["cuda", "tpu", "GPU", ""])
 def test_unknown_device_raises_value_error_listing_valid_ones(bad):
     with pytest.raises(ValueError, match="cpu") as info:
         lucid.tensor([1.0], device=bad)
-    assert "gpu" in str(info.value)
+    assert "metal" in str(info.value)
     with pytest.raises(ValueError, match="cpu"):
         lucid.zeros(2, device=bad)
 
@@ -127,7 +128,7 @@ def test_unknown_device_raises_value_error_listing_valid_ones(bad):
 def test_to_unknown_device_raises_value_error_listing_valid_ones(bad):
     with pytest.raises(ValueError, match="cpu") as info:
         lucid.tensor([1.0]).to(bad)
-    assert "gpu" in str(info.value)
+    assert "metal" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -137,7 +138,7 @@ def test_to_unknown_device_raises_value_error_listing_valid_ones(bad):
 )
 def test_mixing_devices_in_one_op_raises_value_error(op):
     a = lucid.tensor([1.0, 2.0])
-    b = lucid.tensor([3.0, 4.0], device="gpu")
+    b = lucid.tensor([3.0, 4.0], device="metal")
     with pytest.raises(ValueError):
         op(a, b)
     with pytest.raises(ValueError):
@@ -283,9 +284,9 @@ def test_numpy_and_array_interop():
 
 
 def test_detach_shares_data_and_device():
-    x = lucid.tensor([1.0, 2.0], device="gpu", requires_grad=True)
+    x = lucid.tensor([1.0, 2.0], device="metal", requires_grad=True)
     d = (x * 2.0).detach()
-    assert d.device == "gpu" and d.is_leaf and not d.requires_grad
+    assert d.device == "metal" and d.is_leaf and not d.requires_grad
     np.testing.assert_array_equal(d.numpy(), [2.0, 4.0])
 
 
