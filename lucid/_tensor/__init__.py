@@ -5,9 +5,5 @@ from lucid._tensor._compare import where
 from lucid._tensor._shape import cat, stack
 from lucid._tensor.tensor import Tensor
 
-# names kept for modules written before the split
-_axes = normalize_dims
-_shape_args = shape_args
-
 __all__ = ["Tensor", "Dims", "cat", "stack", "where", "expect_tensor", "normalize_dims",
            "shape_args"]
