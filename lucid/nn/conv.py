@@ -9,7 +9,7 @@ import numpy as np
 from lucid._dtype import DTypeLike, float32, to_dtype
 from lucid._tensor import Tensor
 from lucid.nn import functional as F
-from lucid.nn.layers import _uniform
+from lucid.nn.layers import uniform_parameter
 from lucid.nn.module import Module
 
 
@@ -54,8 +54,8 @@ class Conv1d(Module):
         self.kernel_size = k = int(kernel_size)
         self.stride, self.padding, self.dilation = stride, padding, dilation
         bound = 1.0 / math.sqrt(in_channels * k)
-        self.weight = _uniform(bound, (out_channels, in_channels, k), dtype)
-        self.bias = _uniform(bound, (out_channels,), dtype) if bias else None
+        self.weight = uniform_parameter(bound, (out_channels, in_channels, k), dtype)
+        self.bias = uniform_parameter(bound, (out_channels,), dtype) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)

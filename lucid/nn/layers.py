@@ -14,9 +14,9 @@ from lucid.nn import functional as F
 from lucid.nn.module import Module, Parameter
 
 
-def _uniform(bound: float, shape: tuple, dtype: DTypeLike) -> Parameter:
+def uniform_parameter(bound: float, shape: tuple, dtype: DTypeLike) -> Parameter:
     # Drawn from lucid's global generator, so lucid.manual_seed makes initialisation repeatable.
-    data = _factories._rng.uniform(-bound, bound, size=shape)
+    data = _factories.generator().uniform(-bound, bound, size=shape)
     return Parameter(data.astype(to_dtype(dtype).np_dtype))
 
 
@@ -57,8 +57,8 @@ class Linear(Module):
             raise TypeError(f"Linear: dtype must be floating point, got {to_dtype(dtype)}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         bound = 1.0 / math.sqrt(in_features)
-        self.weight = _uniform(bound, (out_features, in_features), dtype)
-        self.bias = _uniform(bound, (out_features,), dtype) if bias else None
+        self.weight = uniform_parameter(bound, (out_features, in_features), dtype)
+        self.bias = uniform_parameter(bound, (out_features,), dtype) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)

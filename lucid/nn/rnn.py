@@ -16,7 +16,7 @@ import numpy as np
 from lucid._dtype import DTypeLike, float32, to_dtype
 from lucid._tensor import Tensor, cat
 from lucid.nn import functional as F
-from lucid.nn.layers import _uniform
+from lucid.nn.layers import uniform_parameter
 from lucid.nn.module import Module
 
 
@@ -50,11 +50,15 @@ class _RNNBase(Module):
         for layer in range(self.num_layers):
             features = self.input_size if layer == 0 else D * H
             for suffix in self._directions:  # registered in PyTorch's order
-                setattr(self, f"weight_ih_l{layer}{suffix}", _uniform(bound, (G, features), dtype))
-                setattr(self, f"weight_hh_l{layer}{suffix}", _uniform(bound, (G, H), dtype))
+                setattr(self, f"weight_ih_l{layer}{suffix}",
+                        uniform_parameter(bound, (G, features), dtype))
+                setattr(self, f"weight_hh_l{layer}{suffix}",
+                        uniform_parameter(bound, (G, H), dtype))
                 if self.bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}", _uniform(bound, (G,), dtype))
-                    setattr(self, f"bias_hh_l{layer}{suffix}", _uniform(bound, (G,), dtype))
+                    setattr(self, f"bias_ih_l{layer}{suffix}",
+                            uniform_parameter(bound, (G,), dtype))
+                    setattr(self, f"bias_hh_l{layer}{suffix}",
+                            uniform_parameter(bound, (G,), dtype))
 
     def _layer_params(self, layer: int) -> list:
         return [tuple(getattr(self, f"{kind}_l{layer}{suffix}", None)
