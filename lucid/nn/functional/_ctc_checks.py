@@ -17,14 +17,14 @@ from lucid._tensor import Tensor
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def _show(value: Any, limit: int = 60) -> str:
+def show_value(value: Any, limit: int = 60) -> str:
     """``type value`` for an error message, the repr cut to ``limit`` characters."""
     text = repr(value)
     text = text if len(text) <= limit else text[: limit - 3] + "..."
     return f"{type(value).__name__} {text}"
 
 
-def _check_log_probs(log_probs: Any, fn: str = "ctc_loss") -> tuple[np.ndarray, bool]:
+def check_log_probs(log_probs: Any, fn: str = "ctc_loss") -> tuple[np.ndarray, bool]:
     """The (T, N, C) array behind log_probs and whether the input was unbatched (T, C)."""
     if not isinstance(log_probs, Tensor):
         hint = " (wrap it with lucid.tensor)" if isinstance(log_probs, np.ndarray) else ""
@@ -47,15 +47,15 @@ def _check_log_probs(log_probs: Any, fn: str = "ctc_loss") -> tuple[np.ndarray, 
     return (lp[:, None, :] if unbatched else lp), unbatched
 
 
-def _check_blank(blank: Any, C: int, fn: str = "ctc_loss") -> int:
+def check_blank(blank: Any, C: int, fn: str = "ctc_loss") -> int:
     if isinstance(blank, (bool, np.bool_)) or not isinstance(blank, (int, np.integer)):
-        raise TypeError(f"{fn}: blank must be an int, got {_show(blank)}")
+        raise TypeError(f"{fn}: blank must be an int, got {show_value(blank)}")
     if not 0 <= blank < C:
         raise ValueError(f"{fn}: blank must be a class index in [0, {C}), got {blank}")
     return int(blank)
 
 
-def _integer_array(value: Any, name: str, fn: str = "ctc_loss") -> np.ndarray:
+def integer_array(value: Any, name: str, fn: str = "ctc_loss") -> np.ndarray:
     """value as a numpy integer array (no cast): floats, bools and non-numbers are a TypeError."""
     arr = value.numpy() if isinstance(value, Tensor) else value
     if not isinstance(arr, np.ndarray):
@@ -66,7 +66,7 @@ def _integer_array(value: Any, name: str, fn: str = "ctc_loss") -> np.ndarray:
         except (TypeError, ValueError, OverflowError) as exc:  # e.g. ragged nested lists
             kind = ValueError if isinstance(exc, ValueError) else TypeError
             raise kind(f"{fn}: {name} must be a rectangular array of integers, got "
-                       f"{_show(value)} ({exc})") from exc
+                       f"{show_value(value)} ({exc})") from exc
         if arr.size == 0 and arr.dtype == np.float64:  # e.g. [[], []]: numpy's default dtype
             arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
@@ -81,12 +81,12 @@ def _integer_array(value: Any, name: str, fn: str = "ctc_loss") -> np.ndarray:
     return arr
 
 
-def _check_lengths(value: Any, name: str, N: int, unbatched: bool,
+def check_lengths(value: Any, name: str, N: int, unbatched: bool,
                    fn: str = "ctc_loss") -> np.ndarray:
     """The lengths as a contiguous int64 (N,) array (shape (1,) if unbatched), all >= 0."""
     if value is None:
         raise TypeError(f"{fn}: {name} is required, got None")
-    arr = _integer_array(value, name, fn)
+    arr = integer_array(value, name, fn)
     if unbatched:
         if arr.ndim > 1 or arr.size != 1:
             raise ValueError(f"{fn}: {name} must be an int or 0-d for unbatched log_probs, "
@@ -109,7 +109,7 @@ def _at(name: str, n: int, unbatched: bool) -> str:
     return name if unbatched else f"{name}[{n}]"
 
 
-def _check_input_lengths_fit(il: np.ndarray, T: int, fn: str = "ctc_loss") -> None:
+def check_input_lengths_fit(il: np.ndarray, T: int, fn: str = "ctc_loss") -> None:
     """Every input length (checked >= 0 already) at most T."""
     if il.max() > T:
         n = int(np.argmax(il > T))
@@ -117,7 +117,7 @@ def _check_input_lengths_fit(il: np.ndarray, T: int, fn: str = "ctc_loss") -> No
                          f"log_probs")
 
 
-def _flatten_targets(targets: Any, tl: np.ndarray, N: int, C: int, blank: int,
+def flatten_targets(targets: Any, tl: np.ndarray, N: int, C: int, blank: int,
                      unbatched: bool, fn: str = "ctc_loss") -> tuple[np.ndarray, np.ndarray]:
     """Every sample's labels, concatenated as int64, and where each sample starts; all checked.
 
@@ -125,7 +125,7 @@ def _flatten_targets(targets: Any, tl: np.ndarray, N: int, C: int, blank: int,
     """
     if targets is None:
         raise TypeError(f"{fn}: targets is required, got None")
-    arr = _integer_array(targets, "targets", fn)
+    arr = integer_array(targets, "targets", fn)
     within = None  # for padded targets: which entries are labels, to locate a bad one
     if unbatched:
         if arr.ndim != 1:

@@ -18,13 +18,13 @@ from lucid import _threads
 from lucid._C import _ctc_align
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
-    _check_blank,
-    _check_input_lengths_fit,
-    _check_lengths,
-    _check_log_probs,
-    _flatten_targets,
-    _integer_array,
-    _show,
+    check_blank,
+    check_input_lengths_fit,
+    check_lengths,
+    check_log_probs,
+    flatten_targets,
+    integer_array,
+    show_value,
 )
 
 # A sample whose back-pointers (one byte per frame and state) would take more than this is
@@ -108,17 +108,17 @@ def ctc_forced_align(
     TokenSpan(token=1, start=1, end=3, score=0.95...)
     """
     fn = "ctc_forced_align"
-    lp, unbatched = _check_log_probs(log_probs, fn)
+    lp, unbatched = check_log_probs(log_probs, fn)
     T, N, C = lp.shape
-    blank = _check_blank(blank, C, fn)
+    blank = check_blank(blank, C, fn)
     if input_lengths is None:
         input_lengths = T if unbatched else np.full(N, T)
     if target_lengths is None:
         target_lengths = _default_target_lengths(targets, N, unbatched, fn)
-    il = _check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
-    tl = _check_lengths(target_lengths, "target_lengths", N, unbatched, fn)
-    _check_input_lengths_fit(il, T, fn)
-    labels, offsets = _flatten_targets(targets, tl, N, C, blank, unbatched, fn)
+    il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+    tl = check_lengths(target_lengths, "target_lengths", N, unbatched, fn)
+    check_input_lengths_fit(il, T, fn)
+    labels, offsets = flatten_targets(targets, tl, N, C, blank, unbatched, fn)
 
     alignments = np.empty((N, T), dtype=np.int64)
     scores = np.empty((N, T), dtype=lp.dtype)
@@ -132,7 +132,7 @@ def _default_target_lengths(targets: Any, N: int, unbatched: bool, fn: str) -> n
     """Every target's full length: its width if padded, its size if unbatched."""
     if targets is None:
         raise TypeError(f"{fn}: targets is required, got None")
-    arr = _integer_array(targets, "targets", fn)
+    arr = integer_array(targets, "targets", fn)
     if unbatched and arr.ndim == 1:
         return np.int64(arr.shape[0])
     if not unbatched and arr.ndim == 2:
@@ -195,7 +195,7 @@ def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
     [TokenSpan(token=3, start=1, end=3, score=0.7), TokenSpan(token=5, start=5, end=6, score=0.5)]
     """
     fn = "merge_tokens"
-    toks = _integer_array(tokens, "tokens", fn)
+    toks = integer_array(tokens, "tokens", fn)
     if toks.ndim != 1:
         raise ValueError(f"{fn}: tokens must be 1-D (T,), one alignment, got shape {toks.shape}")
     vals = scores.numpy() if isinstance(scores, Tensor) else np.asarray(scores)
@@ -205,7 +205,7 @@ def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
         raise ValueError(f"{fn}: scores must have the shape of tokens {toks.shape}, got shape "
                          f"{vals.shape}")
     if isinstance(blank, (bool, np.bool_)) or not isinstance(blank, (int, np.integer)):
-        raise TypeError(f"{fn}: blank must be an int, got {_show(blank)}")
+        raise TypeError(f"{fn}: blank must be an int, got {show_value(blank)}")
     if toks.size == 0:
         return []
     starts = np.flatnonzero(np.r_[True, toks[1:] != toks[:-1]])

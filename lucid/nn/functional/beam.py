@@ -16,11 +16,11 @@ from lucid import _threads
 from lucid._C import _ctc_beam
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
-    _check_blank,
-    _check_input_lengths_fit,
-    _check_lengths,
-    _check_log_probs,
-    _show,
+    check_blank,
+    check_input_lengths_fit,
+    check_lengths,
+    check_log_probs,
+    show_value,
 )
 
 
@@ -52,7 +52,7 @@ class CTCHypothesis:
 
 def check_positive_int(value: Any, name: str, fn: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{fn}: {name} must be an int, got {_show(value)}")
+        raise TypeError(f"{fn}: {name} must be an int, got {show_value(value)}")
     if value < 1:
         raise ValueError(f"{fn}: {name} must be at least 1, got {value}")
     return int(value)
@@ -63,7 +63,7 @@ def check_threshold(value: Any, name: str, fn: str, sign: int) -> float:
     if value is None:
         return -math.inf if sign < 0 else math.inf
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{fn}: {name} must be a number or None, got {_show(value)}")
+        raise TypeError(f"{fn}: {name} must be a number or None, got {show_value(value)}")
     value = float(value)
     if math.isnan(value) or value * sign < 0:
         kind = "<= 0" if sign < 0 else ">= 0"
@@ -86,11 +86,11 @@ def prefix_beam_search(
 
     Returns the hypotheses of every sample, whether the input was unbatched, and the
     (T, N, C) array searched (so callers can post-process tokens without re-checking)."""
-    lp, unbatched = _check_log_probs(log_probs, fn)
+    lp, unbatched = check_log_probs(log_probs, fn)
     T, N, C = lp.shape
-    blank = _check_blank(blank, C, fn)
-    il = _check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
-    _check_input_lengths_fit(il, T, fn)
+    blank = check_blank(blank, C, fn)
+    il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+    check_input_lengths_fit(il, T, fn)
     beam_width = check_positive_int(beam_width, "beam_width", fn)
     top_k = check_positive_int(top_k, "top_k", fn)
     if top_k > beam_width:

@@ -17,12 +17,12 @@ from lucid._C import _ctc
 from lucid._tensor import Tensor
 from lucid.autograd import is_grad_enabled, record
 from lucid.nn.functional._ctc_checks import (
-    _check_blank,
-    _check_input_lengths_fit,
-    _check_lengths,
-    _check_log_probs,
-    _flatten_targets,
-    _show,
+    check_blank,
+    check_input_lengths_fit,
+    check_lengths,
+    check_log_probs,
+    flatten_targets,
+    show_value,
 )
 from lucid.nn.functional.activation import LogSoftmaxBackward
 
@@ -116,11 +116,11 @@ def ctc_loss(
     """
     if type(reduction) is not str:
         raise TypeError(f"ctc_loss: reduction must be a str, one of {_REDUCTIONS}, got "
-                        f"{_show(reduction)}")
+                        f"{show_value(reduction)}")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"ctc_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not isinstance(zero_infinity, (bool, np.bool_)):
-        raise TypeError(f"ctc_loss: zero_infinity must be a bool, got {_show(zero_infinity)}")
+        raise TypeError(f"ctc_loss: zero_infinity must be a bool, got {show_value(zero_infinity)}")
     lp, unbatched, kernel_args = _checked(log_probs, targets, input_lengths, target_lengths,
                                           blank)
     N = lp.shape[1]
@@ -179,12 +179,12 @@ def _checked(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: A
              blank: Any) -> tuple[np.ndarray, bool, tuple]:
     """The (T, N, C) array, whether the input was unbatched, and the kernel's target arguments
     (labels, offsets, input lengths, target lengths, blank), all checked."""
-    lp, unbatched = _check_log_probs(log_probs)
+    lp, unbatched = check_log_probs(log_probs)
     T, N, C = lp.shape
-    blank = _check_blank(blank, C)
+    blank = check_blank(blank, C)
     try:
-        il = _check_lengths(input_lengths, "input_lengths", N, unbatched)
-        tl = _check_lengths(target_lengths, "target_lengths", N, unbatched)
+        il = check_lengths(input_lengths, "input_lengths", N, unbatched)
+        tl = check_lengths(target_lengths, "target_lengths", N, unbatched)
     except ValueError as exc:
         if not unbatched and T != N and _first_axis_lengths(input_lengths, T):
             raise ValueError(f"{exc}; input_lengths match the first axis of log_probs (T = {T}): "
@@ -192,8 +192,8 @@ def _checked(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: A
                              f"batch-first (N, T, C) output pass log_probs.transpose(0, 1)"
                              ) from None
         raise
-    _check_input_lengths_fit(il, T)
-    labels, offsets = _flatten_targets(targets, tl, N, C, blank, unbatched)
+    check_input_lengths_fit(il, T)
+    labels, offsets = flatten_targets(targets, tl, N, C, blank, unbatched)
     return lp, unbatched, (labels, offsets, il, tl, blank)
 
 

@@ -13,10 +13,10 @@ import numpy as np
 
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
-    _check_blank,
-    _check_input_lengths_fit,
-    _check_lengths,
-    _check_log_probs,
+    check_blank,
+    check_input_lengths_fit,
+    check_lengths,
+    check_log_probs,
 )
 
 
@@ -51,11 +51,11 @@ def ctc_greedy_decode(
     [1, 1, 2]
     """
     fn = "ctc_greedy_decode"
-    lp, unbatched = _check_log_probs(log_probs, fn)
+    lp, unbatched = check_log_probs(log_probs, fn)
     T, N, C = lp.shape
-    blank = _check_blank(blank, C, fn)
-    il = _check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
-    _check_input_lengths_fit(il, T, fn)
+    blank = check_blank(blank, C, fn)
+    il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+    check_input_lengths_fit(il, T, fn)
     best = lp.argmax(axis=2)  # (T, N)
     decoded = []
     for n in range(N):
