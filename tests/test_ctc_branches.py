@@ -1,7 +1,8 @@
 """Every branch of the loss kernel, reached by a fixed input and checked against the reference.
 
 ``lucid.nn.functional.ctc._branches`` (private, for these tests) reports, per sample, the branch
-that gave the answer: the probability-space fast path; one of its guards (a)-(c) sending the
+that gave the answer: the probability-space fast path; the same with the wide beta (per-entry
+exponents) after check (b) failed with the row-scaled one; one of its guards (a)-(c) sending the
 sample to log space (guard (b) also when alpha dropped the best alignment); a NaN; no feasible
 alignment; and "partial" when gradient rows were already written (then zeroed) before the fall
 back.
@@ -25,7 +26,8 @@ def level(T, C, seed=0):
 
 def one_tight_region():
     """Labels 2-4 impossible for 6 frames, then three frames that must emit them at -599 each:
-    alpha loses nothing, beta drops the states every alignment passes through early on."""
+    alpha loses nothing, but the row-scaled beta's floor raises the states every alignment
+    passes through early on by far more than the answer's tolerance; the wide beta keeps them."""
     lp = np.zeros((9, 5))
     lp[:6, 2:] = -np.inf
     lp[6:, 1:] = -599.0
@@ -73,7 +75,7 @@ def nan_frame():
 CASES = {
     "fast": (lambda: (level(8, 4), [1, 2, 3]), ["fast"], ["fast"]),
     "guard (a)": (wide, ["guard (a)"], ["guard (a)"]),
-    "guard (b)": (one_tight_region, ["guard (b)", "partial"], ["fast"]),
+    "fast, wide beta": (one_tight_region, ["fast, wide beta"], ["fast"]),
     "guard (c)": (dead_frame, ["guard (c)"], ["guard (c)"]),
     "guard (c) when only subnormal products survive": (
         subnormal_products, ["guard (c)"], ["guard (c)"]),
@@ -160,3 +162,21 @@ def test_partial_write_fallback_through_log_softmax():
     assert loss.item() == pytest.approx(want, rel=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), g - np.exp(lp) * g.sum(1, keepdims=True),
                                atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_wide_beta_on_long_peaky_frames_matches_the_reference(seed):
+    # randn * 15 logits over 600 frames: the best prefix and suffix of some frame are too far
+    # apart for the row-scaled beta's floor, and the wide beta is accepted instead of log space
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((600, 64)) * 15
+    lp = z - z.max(1, keepdims=True)
+    lp -= np.log(np.exp(lp).sum(1, keepdims=True))
+    target = rng.integers(1, 64, 100)
+    want, want_grad = numpy_ctc(lp, list(target))
+    loss, g, paths = _branches(lucid.tensor(lp), target, 600, 100)
+    assert paths == [["fast, wide beta"]]
+    assert loss[0] == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(g[:, 0], want_grad, atol=1e-9)
+    loss, _, _ = _branches(lucid.tensor(lp), target, 600, 100, grad=False)
+    assert loss[0] == pytest.approx(want, rel=1e-12)

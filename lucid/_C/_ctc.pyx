@@ -41,7 +41,8 @@ B. Layout. Per sample, frame by frame as alpha advances, the blank and the label
    states of a contiguous L x W array (W = K + 4: two padding cells on each side of every
    row, so the recursions read s-2 .. s+2 without branches). Alpha is kept for all frames in
    another L x W array; beta lives in two columns and is swept backwards, fused with the
-   gradient scatter into grad[t, n, :], whose rows one pass over the whole batch starts first,
+   gradient scatter into grad[t, n, :] (alpha_t beta_t goes to a scratch row: alpha is kept
+   for a second beta sweep, see C.), whose rows one pass over the whole batch starts first,
    in memory order (zero, or weight y_t; grad may be np.empty). The inner loops over s are
    branch-free, so they vectorise.
 C. Numerics. Everything in double, whatever the input dtype.
@@ -73,15 +74,34 @@ C. Numerics. Everything in double, whatever the input dtype.
    gamma_t(s), normalised by its own Z_t, is within a few tol of the exact posterior.
    Dropping in both sweeps (what this kernel once did) has no such bound: alpha can drop the
    early part of the best alignment and beta its late part, and every Z_t then misses the
-   same mass and agrees. Rounding beta up costs nothing where the answer is certain, but a
-   floor of 2^-2000 of a beta row's maximum can be worth more than tol p when the best
-   prefix and the best suffix of a frame sit in states more than ~1300 nats apart (long,
-   very peaky samples); those samples take the exact path.
+   same mass and agrees.
+   Wide beta. Rounding beta up costs nothing where the answer is certain, but raising
+   beta_t(s) by d adds alpha_t(s) d to Z_t (and, carried back by the linear recursion, to
+   every earlier Z), and alpha_t(s) can exceed p / max_s beta_t(s) by far more than 2^2000:
+   when the best prefix and the best suffix of a frame sit in states more than ~1300 nats
+   apart (long, very peaky samples: 14 of the 16 of benchmarks/bench_ctc.py's W5 peaky),
+   the floor alone fails check (b). So when check (b) fails, beta is swept again (beta_wide)
+   with an exponent per entry, beta_t(s) = m 2^e, m in [1, 2) or 0, e an int64: no entry is
+   ever flushed or raised, whatever the range of the row. Each step of eq. (11) scales its
+   three products y m to the exponent of the largest nonzero one, which is at least
+   e^-600 > 2^-866 (a nonzero emission passed guard (a); m >= 1); a term scaled below
+   2^-1022 (dropped) or into the subnormals (rounded by 2^-1075) is wrong by less than 2^-155
+   of the sum. The rest is the same multiplications and additions of nonnegative numbers as
+   the row-scaled sweep, each within epsilon/2, and exact power-of-two scalings; so every
+   computed beta_t(s) is the exact one within the rounding counted in tol, and beta row L-1
+   (all ones) is exact. The products alpha_t(s) beta_t(s) are scaled by the largest one's
+   exponent; those below 2^-1022 of it (together under K 2^-1020 of Z_t, inside tol) become
+   0. Hence Z_{L-1} <= p <= Z_0 up to rounding as before, and the same check (b), with the
+   same tol, accepts only when p lies within tol of Z_{L-1}; U_t is now rounding alone, so
+   check (b) is left to catch what alpha dropped (D_t), and the gradient bound above holds
+   as it stands. beta_fast writes alpha_t beta_t into a scratch row, not over alpha, so the
+   retry reuses alpha as alpha_fast left it; gradient rows beta_fast wrote are started again
+   first. beta_wide costs about twice a beta_fast sweep, and only samples that failed it pay.
    A sample goes to the exact path below when the fast path could be wrong:
    (a) an emission more than WIDE = 600 nats below its frame maximum (but not -inf): it
        would underflow in the gathered emissions themselves;
-   (b) some Z_t differs from Z_{L-1} by more than tol relative (see above); gamma_t is
-       normalised by its own Z_t;
+   (b) some Z_t differs from Z_{L-1} by more than tol relative (see above), with the
+       row-scaled beta and again with the wide one; gamma_t is normalised by its own Z_t;
    (c) p = 0, or a row's maximum falls below 2^-23 in one step (more than 2^1023 below the
        last row's), beyond what rescaling can bring back: impossible (-inf) emissions, but
        also finite ones, when the states that held the last row's mass cannot finish in the
@@ -139,11 +159,12 @@ cdef enum:
     PATH_NAN = 4         # a NaN (or +inf) among the needed emissions
     PATH_INFEASIBLE = 5  # no alignment fits the frames: +inf without a DP
     PATH_EMPTY = 6       # no frames and no labels: loss 0 without a DP
+    PATH_WIDE = 7        # probability space, accepted with beta_wide after check (b) failed
     PATH_PARTIAL = 16    # added to a guard: gradient rows were written, then zeroed again
 
 PATHS = {PATH_FAST: "fast", PATH_GUARD_A: "guard (a)", PATH_GUARD_B: "guard (b)",
          PATH_GUARD_C: "guard (c)", PATH_NAN: "nan",
-         PATH_INFEASIBLE: "infeasible", PATH_EMPTY: "empty"}
+         PATH_INFEASIBLE: "infeasible", PATH_EMPTY: "empty", PATH_WIDE: "fast, wide beta"}
 PATH_PARTIAL_CODE = PATH_PARTIAL
 
 
@@ -155,6 +176,7 @@ cdef struct Workspace:
     double* classes   # W: scratch for one frame's distinct emissions
     int64_t* label    # W: l'_s (only 0 <= s < K is read)
     int64_t* alpha_exp  # L: alpha row t holds alpha_t / 2^alpha_exp[t] / exp(m_0 + ... + m_t)
+    int64_t* beta_exp   # 2 x W: the exponents of the wide beta's entries (beta_wide)
 
 
 cdef inline bint rescale(
@@ -407,17 +429,18 @@ cdef int beta_fast(
 ) noexcept nogil:
     """Beta (eqs. (10)-(11), emission excluded) swept back from frame L-1, checking Z_t.
 
-    Scatters -gamma into grad when want_grad; alpha row t is overwritten by alpha_t beta_t
-    (scaled). Returns PATH_FAST, or the guard that failed, leaving grad rows t..L-1 written:
-    PATH_GUARD_B when Z_t strays from Z_{L-1}, PATH_GUARD_C when p = 0 or a row vanished,
-    Beta never drops mass: entries that would underflow or be flushed are rounded up instead,
-    so that beta is an upper bound (see C. in the design note).
+    Scatters -gamma into grad when want_grad (alpha is left as it is, for beta_wide). Returns
+    PATH_FAST, or the guard that failed, leaving grad rows t..L-1 written: PATH_GUARD_B when
+    Z_t strays from Z_{L-1}, PATH_GUARD_C when p = 0 or a row vanished. Beta never drops
+    mass: entries that would underflow or be flushed are rounded up instead, so that beta is
+    an upper bound (see C. in the design note).
     """
     cdef Py_ssize_t t, s, lo, hi
     cdef double* b = ws.beta + 2
     cdef double* b_prev = ws.beta + W + 2
     cdef double* swap
-    cdef double* ab
+    cdef double* ab = ws.classes + 2  # alpha_t(s) beta_t(s), scaled
+    cdef const double* a
     cdef const double* y
     cdef const double* skip = ws.skip + 2
     cdef double z, mantissa, ref_mantissa = 1.0
@@ -435,17 +458,17 @@ cdef int beta_fast(
         b[s] = 1.0
     fill_pads(b, lo, hi, 0.0)
     for t in range(L - 1, -1, -1):
-        ab = ws.alpha + t * W + 2
+        a = ws.alpha + t * W + 2
         y = ws.emit + t * W + 2
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
         # alpha_t(s) beta_t(s) may not fit in a double: scale by the largest exponent
         shift = 0
         for s in range(lo, hi):
-            exponents = exponent_bits(ab[s]) + exponent_bits(b[s])
+            exponents = exponent_bits(a[s]) + exponent_bits(b[s])
             shift = exponents if exponents > shift else shift
         for s in range(lo, hi):
-            ab[s] = scaled_product(ab[s], b[s], shift)
+            ab[s] = scaled_product(a[s], b[s], shift)
         z = sum4(ab + lo, hi - lo)
         mantissa = frexp(z, &mantissa_exp)
         z_exp = mantissa_exp + ws.alpha_exp[t] + beta_exp + shift - 2046
@@ -454,8 +477,7 @@ cdef int beta_fast(
                 return PATH_GUARD_C
             ref_mantissa = mantissa
             ref_exp = z_exp
-        elif not (-2 < z_exp - ref_exp < 2 and  # Z_t / Z_{L-1} near 1
-                  fabs(ldexp(mantissa / ref_mantissa, <int> (z_exp - ref_exp)) - 1.0) <= tol):
+        elif not near(mantissa, z_exp, ref_mantissa, ref_exp, tol):
             return PATH_GUARD_B | (partial if t < L - 1 else 0)
         if want_grad:
             scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, weight)
@@ -477,6 +499,127 @@ cdef int beta_fast(
         swap = b
         b = b_prev
         b_prev = swap
+    p_mantissa[0] = ref_mantissa
+    p_exponent[0] = ref_exp
+    return PATH_FAST
+
+
+cdef inline bint near(double mantissa, int64_t exponent, double ref_mantissa, int64_t ref_exp,
+                      double tol) noexcept nogil:
+    """Whether mantissa 2^exponent is within tol relative of ref_mantissa 2^ref_exp (check (b))."""
+    return (-2 < exponent - ref_exp < 2 and
+            fabs(ldexp(mantissa / ref_mantissa, <int> (exponent - ref_exp)) - 1.0) <= tol)
+
+
+cdef int64_t ZERO_EXP = -(1 << 40)  # the exponent of a zero wide-beta entry: never the largest
+
+
+cdef inline double pow2(int64_t k) noexcept nogil:
+    """2^k for k <= 1023, built from its bits; 0 when k < -1022 (branch-free)."""
+    cdef uint64_t bits = <uint64_t> (k + 1023) << 52
+    cdef double x
+    memcpy(&x, &bits, sizeof(double))
+    return x if k > -1023 else 0.0
+
+
+cdef inline double mantissa_of(double x) noexcept nogil:
+    """The mantissa of a normal x > 0, in [1, 2)."""
+    cdef uint64_t bits
+    memcpy(&bits, &x, sizeof(double))
+    bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL
+    memcpy(&x, &bits, sizeof(double))
+    return x
+
+
+cdef int beta_wide(
+    Workspace ws, Py_ssize_t n, Py_ssize_t L, Py_ssize_t K, Py_ssize_t W,
+    floating[:, :, ::1] grad, bint want_grad, double weight,
+    double* p_mantissa,                 # OUT p / exp(sum of the m_t) = p_mantissa 2^p_exponent
+    int64_t* p_exponent,
+) noexcept nogil:
+    """beta_fast again, each beta entry with its own exponent: nothing is flushed or raised.
+
+    beta_t(s) = m[s] 2^e[s], m[s] in [1, 2) (or 0), so no row has a window: what beta_fast's
+    floor adds where alpha is large is gone, and only rounding is left (see C.). Returns as
+    beta_fast does; alpha must be as alpha_fast left it.
+    """
+    cdef Py_ssize_t t, s, lo, hi
+    cdef double* m = ws.beta + 2
+    cdef double* m_prev = ws.beta + W + 2
+    cdef int64_t* e = ws.beta_exp + 2
+    cdef int64_t* e_prev = ws.beta_exp + W + 2
+    cdef double* swap
+    cdef int64_t* swap_exp
+    cdef double* ab = ws.classes + 2  # alpha_t(s) beta_t(s) / 2^(shift + alpha_exp[t] - 1023)
+    cdef const double* a
+    cdef const double* y
+    cdef const double* skip = ws.skip + 2
+    cdef double z, mantissa, ref_mantissa = 1.0, c0, c1, c2, x
+    cdef int64_t shift, k, top, e0, e1, e2, z_exp, ref_exp = 0
+    cdef int mantissa_exp
+    cdef int partial = PATH_PARTIAL if want_grad else 0
+    cdef double tol = (4.0 * L + K + 8.0) * DBL_EPSILON
+
+    for s in range(2 * W):
+        ws.beta_exp[s] = ZERO_EXP
+    lo = band_lo(L - 1, L, K)
+    hi = band_hi(L - 1, K)
+    for s in range(lo, hi):
+        m[s] = 1.0
+        e[s] = 0
+    fill_pads(m, lo, hi, 0.0)
+    for t in range(L - 1, -1, -1):
+        a = ws.alpha + t * W + 2
+        y = ws.emit + t * W + 2
+        lo = band_lo(t, L, K)
+        hi = band_hi(t, K)
+        # a[s] m[s] 2^e[s] spans any range: scale by the largest exponent of a product
+        shift = ZERO_EXP
+        for s in range(lo, hi):
+            k = exponent_bits(a[s]) + e[s]
+            shift = k if (k > shift) & (a[s] > 0.0) & (m[s] > 0.0) else shift
+        for s in range(lo, hi):  # in [1, 4) for the largest; 0 below 2^-1022 of it
+            ab[s] = (mantissa_of(a[s]) * m[s] * pow2(exponent_bits(a[s]) + e[s] - shift)
+                     if a[s] > 0.0 else 0.0)
+        z = sum4(ab + lo, hi - lo)
+        mantissa = frexp(z, &mantissa_exp)
+        z_exp = mantissa_exp + ws.alpha_exp[t] + shift - 1023
+        if t == L - 1:
+            if not (z > 0.0):
+                return PATH_GUARD_C
+            ref_mantissa = mantissa
+            ref_exp = z_exp
+        elif not (z > 0.0 and near(mantissa, z_exp, ref_mantissa, ref_exp, tol)):
+            return PATH_GUARD_B | (partial if t < L - 1 else 0)
+        if want_grad:
+            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, weight)
+        if t == 0:
+            break
+        lo = band_lo(t - 1, L, K)
+        hi = band_hi(t - 1, K)
+        for s in range(lo, hi):
+            # the three terms of eq. (11), aligned to the largest nonzero one's exponent; a
+            # nonzero y is at least e^-600 (guard (a)), so that term is above 2^-866 and
+            # what a term below 2^-1022 loses is below 2^-155 of the sum
+            c0 = m[s] * y[s]
+            c1 = m[s + 1] * y[s + 1]
+            c2 = skip[s + 2] * (m[s + 2] * y[s + 2])
+            e0 = e[s] if c0 > 0.0 else ZERO_EXP
+            e1 = e[s + 1] if c1 > 0.0 else ZERO_EXP
+            e2 = e[s + 2] if c2 > 0.0 else ZERO_EXP
+            top = e0 if e0 > e1 else e1
+            top = top if top > e2 else e2
+            x = c0 * pow2(e0 - top) + c1 * pow2(e1 - top) + c2 * pow2(e2 - top)
+            k = exponent_bits(x) - 1023  # x is 0 or normal, below 6
+            m_prev[s] = x * pow2(-k)
+            e_prev[s] = top + k if x > 0.0 else ZERO_EXP
+        fill_pads(m_prev, lo, hi, 0.0)
+        swap = m
+        m = m_prev
+        m_prev = swap
+        swap_exp = e
+        e = e_prev
+        e_prev = swap_exp
     p_mantissa[0] = ref_mantissa
     p_exponent[0] = ref_exp
     return PATH_FAST
@@ -664,9 +807,15 @@ cdef double ctc_one(
             path[0] = PATH_FAST
         else:
             path[0] = beta_fast(ws, n, L, K, W, grad, want_grad, weight, &mantissa, &exponent)
-        if path[0] == PATH_FAST:
+            if path[0] & ~PATH_PARTIAL == PATH_GUARD_B:  # maybe only beta's floor: try again
+                if path[0] & PATH_PARTIAL:
+                    start_rows(grad, log_probs, n, L, weight, through_log_softmax)
+                path[0] = beta_wide(ws, n, L, K, W, grad, want_grad, weight, &mantissa,
+                                    &exponent)
+                path[0] = PATH_WIDE if path[0] == PATH_FAST else path[0]
+        if path[0] == PATH_FAST or path[0] == PATH_WIDE:
             return -(fast_log(mantissa) + exponent * LN2 + log_scale)
-        if path[0] & PATH_PARTIAL:  # take back the rows beta_fast wrote
+        if path[0] & PATH_PARTIAL:  # take back the rows beta_fast or beta_wide wrote
             start_rows(grad, log_probs, n, L, weight, through_log_softmax)
     else:
         path[0] = (PATH_NAN if status == NAN_EMISSION else
@@ -701,7 +850,7 @@ cdef Workspace workspace_new(Py_ssize_t cells, Py_ssize_t max_L, Py_ssize_t max_
     cells is the largest L x W of a sample (not the longest L times the widest W, which may
     belong to different samples); max_L and max_W size the per-frame and per-state arrays.
     """
-    cdef Workspace ws = Workspace(NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+    cdef Workspace ws = Workspace(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
     cdef char* block = <char*> malloc(workspace_size(cells, max_L, max_W))
     if block == NULL:
         return ws
@@ -712,12 +861,13 @@ cdef Workspace workspace_new(Py_ssize_t cells, Py_ssize_t max_L, Py_ssize_t max_
     ws.classes = ws.skip + max_W
     ws.label = <int64_t*> (ws.classes + max_W)
     ws.alpha_exp = ws.label + max_W
+    ws.beta_exp = ws.alpha_exp + max_L
     return ws
 
 
 cdef inline size_t workspace_size(Py_ssize_t cells, Py_ssize_t max_L,
                                   Py_ssize_t max_W) noexcept nogil:
-    return (2 * cells + 4 * max_W) * sizeof(double) + (max_W + max_L) * sizeof(int64_t)
+    return (2 * cells + 4 * max_W) * sizeof(double) + (3 * max_W + max_L) * sizeof(int64_t)
 
 
 cdef void workspace_shape(
