@@ -580,7 +580,7 @@ cdef int beta_wide(
             shift = k if (k > shift) & (a[s] > 0.0) & (m[s] > 0.0) else shift
         for s in range(lo, hi):  # in [1, 4) for the largest; 0 below 2^-1022 of it
             ab[s] = (mantissa_of(a[s]) * m[s] * pow2(exponent_bits(a[s]) + e[s] - shift)
-                     if a[s] > 0.0 else 0.0)
+                     if (a[s] > 0.0) & (m[s] > 0.0) else 0.0)
         z = sum4(ab + lo, hi - lo)
         mantissa = frexp(z, &mantissa_exp)
         z_exp = mantissa_exp + ws.alpha_exp[t] + shift - 1023
