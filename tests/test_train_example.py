@@ -1,6 +1,6 @@
 """The training example (examples/train_ctc.py), shortened: it learns, it is
 deterministic, it writes its PNG when matplotlib is there and says why not otherwise. The full
-run (500 steps to a label error rate <= 5%) is the README's main command, not a unit test."""
+run (500 steps to a label error rate <= 5%) is `python examples/train_ctc.py`, not a unit test."""
 
 import importlib.util
 import pathlib
