@@ -125,7 +125,7 @@ D. Threading. Samples are independent, so the batch is split over OpenMP threads
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, NAN, fabs, frexp, ldexp
+from libc.math cimport INFINITY, NAN, fabs, frexp
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -181,6 +181,7 @@ cdef struct Workspace:
 
 cdef inline bint rescale(
     double* row, Py_ssize_t lo, Py_ssize_t hi,
+    int64_t top,                        # IN bits_of(the largest entry of row[lo:hi])
     int64_t* exponent,                  # OUT e
     uint64_t* lossy,                    # IN/OUT set if a nonzero entry is flushed
     bint round_up,                      # flush to FLUSH instead of 0 (an upper bound)
@@ -188,19 +189,20 @@ cdef inline bint rescale(
     """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH
     (to 0, or up to FLUSH when round_up).
 
-    Returns False when the maximum is below 2^-23 (the row all but vanished, check (c)) or not
-    finite.
+    The entries are >= 0 and finite (sums of products of scaled entries and emissions <= 1),
+    so the loop that wrote them finds the maximum as an integer maximum over their bits, which
+    vectorises. Returns False when the maximum is below 2^-23 (the row all but vanished, check
+    (c)).
     """
-    cdef double top = max4(row + lo, hi - lo), x, scale
+    cdef double x, scale
     cdef Py_ssize_t s
-    cdef int e
+    cdef int64_t e
     cdef double floor = FLUSH if round_up else 0.0
     cdef uint64_t lost = 0
-    if not (top >= 1.1920928955078125e-07 and top < INFINITY):  # 2^-23: 2^(1001 - e) fits
+    if not (BITS_2_M23 <= top < BITS_INF):  # 2^-23: 2^(1001 - e) fits
         return False
-    frexp(top, &e)
-    e -= 1001
-    scale = ldexp(1.0, -e)
+    e = (top >> 52) - 1022 - 1001  # frexp's exponent of the maximum, less 1001
+    scale = pow2(-e)
     for s in range(lo, hi):
         x = row[s] * scale
         lost |= (x < FLUSH) & (x > 0.0)
@@ -208,6 +210,29 @@ cdef inline bint rescale(
     exponent[0] = e
     lossy[0] |= lost
     return True
+
+
+cdef int64_t BITS_2_M23 = 1000 << 52  # bits_of(2^-23)
+cdef int64_t BITS_INF = 2047 << 52    # bits_of(inf)
+
+
+cdef inline int64_t bits_of(double x) noexcept nogil:
+    """The bits of x as an integer: for x >= 0 (not NaN) they are ordered as x is."""
+    cdef int64_t bits
+    memcpy(&bits, &x, sizeof(double))
+    return bits
+
+
+cdef inline double frexp_pos(double x, int* exponent) noexcept nogil:
+    """frexp(x, exponent), from the bits when x is normal and positive (libm otherwise)."""
+    cdef uint64_t bits
+    if not (x >= 2.2250738585072014e-308 and x < INFINITY):
+        return frexp(x, exponent)
+    memcpy(&bits, &x, sizeof(double))
+    exponent[0] = <int> (bits >> 52) - 1022
+    bits = (bits & 0x000fffffffffffffULL) | 0x3fe0000000000000ULL  # the mantissa, in [1/2, 1)
+    memcpy(&x, &bits, sizeof(double))
+    return x
 
 
 cdef inline double shift_to_max(double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -336,6 +361,7 @@ cdef int alpha_fast(
     cdef int found
     cdef int64_t e
     cdef double x, v
+    cdef int64_t top
     cdef uint64_t lost = 0
     log_scale[0] = 0.0
     first_lossy[0] = L
@@ -350,9 +376,11 @@ cdef int alpha_fast(
             return WIDE_EMISSION
         if found:
             return FALL_BACK
+        top = 0
         if t == 0:
             for s in range(lo, hi):
                 a[s] = y[s]
+                top = max(top, bits_of(a[s]))
         else:
             for s in range(lo, hi):
                 x = prev[s] + prev[s - 1] + skip[s] * prev[s - 2]
@@ -362,8 +390,9 @@ cdef int alpha_fast(
                 # alpha only ever rounds down (see C.)
                 lost |= (v < 2.2250738585072014e-308) & (x > 0.0) & (y[s] > 0.0)
                 a[s] = v if v >= 2.2250738585072014e-308 else 0.0
+                top = max(top, bits_of(a[s]))
         fill_pads(a, lo, hi, 0.0)
-        if not rescale(a, lo, hi, &e, &lost, False):
+        if not rescale(a, lo, hi, top, &e, &lost, False):
             return FALL_BACK
         if lost and first_lossy[0] == L:
             first_lossy[0] = t
@@ -444,9 +473,10 @@ cdef int beta_fast(
     cdef const double* y
     cdef const double* skip = ws.skip + 2
     cdef double z, mantissa, ref_mantissa = 1.0
-    cdef int64_t shift, exponents, e, z_exp, beta_exp = 0, ref_exp = 0
+    cdef int64_t shift, exponents, e, z_exp, beta_exp = 0, ref_exp = 0, top
     cdef int mantissa_exp
     cdef uint64_t rounded_up = 0  # rescale reports it; beta needs no flag: it only rounds up
+    cdef uint64_t tiny
     cdef double x
     cdef int partial = PATH_PARTIAL if want_grad else 0  # once a row of grad is written
     # Rounding bound on |Z_t / Z_{L-1} - 1|: a few ulps per recursion step and per state.
@@ -470,7 +500,7 @@ cdef int beta_fast(
         for s in range(lo, hi):
             ab[s] = scaled_product(a[s], b[s], shift)
         z = sum4(ab + lo, hi - lo)
-        mantissa = frexp(z, &mantissa_exp)
+        mantissa = frexp_pos(z, &mantissa_exp)
         z_exp = mantissa_exp + ws.alpha_exp[t] + beta_exp + shift - 2046
         if t == L - 1:
             if not (z > 0.0):
@@ -485,15 +515,19 @@ cdef int beta_fast(
             break
         lo = band_lo(t - 1, L, K)
         hi = band_hi(t - 1, K)
+        top = 0
+        tiny = 0
         for s in range(lo, hi):  # y b is the beta of eq. (11), which includes the emission
             x = b[s] * y[s] + b[s + 1] * y[s + 1] + skip[s + 2] * (b[s + 2] * y[s + 2])
-            # each of the three products errs by at most 2^-1075 once it is subnormal (below
-            # 2^-1022, where x then lies too): add that, so x stays above the true sum
-            b_prev[s] = x + (1.5e-323 if (x < 4.450147717014403e-308) & (  # 3 * 2^-1074, 2^-1021
-                ((b[s] > 0.0) & (y[s] > 0.0)) | ((b[s + 1] > 0.0) & (y[s + 1] > 0.0))
-                | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0))) else 0.0)
+            b_prev[s] = x
+            tiny |= x < 4.450147717014403e-308  # 2^-1021
+            top = max(top, bits_of(x))
+        if tiny:
+            round_up_tiny(b, y, skip, b_prev, lo, hi)
         fill_pads(b_prev, lo, hi, 0.0)
-        if not rescale(b_prev, lo, hi, &e, &rounded_up, True):
+        # round_up_tiny only raised entries below 2^-1021: the maximum is still top, or all of
+        # them are below 2^-23 and rescale refuses the row either way
+        if not rescale(b_prev, lo, hi, top, &e, &rounded_up, True):
             return PATH_GUARD_C | partial
         beta_exp += e
         swap = b
@@ -504,11 +538,29 @@ cdef int beta_fast(
     return PATH_FAST
 
 
+cdef void round_up_tiny(
+    const double* b, const double* y, const double* skip,  # IN beta_t, y_t, [skip s]
+    double* b_prev,                     # IN/OUT beta_{t-1}(s) of row[lo:hi], as summed
+    Py_ssize_t lo, Py_ssize_t hi,
+) noexcept nogil:
+    """Raise the entries of beta_{t-1} that may have lost a subnormal product (rare: beta_fast
+    calls it only for a row with a sum below 2^-1021)."""
+    cdef Py_ssize_t s
+    cdef double x
+    for s in range(lo, hi):
+        x = b_prev[s]
+        # each of the three products errs by at most 2^-1075 once it is subnormal (below
+        # 2^-1022, where x then lies too): add that, so x stays above the true sum
+        b_prev[s] = x + (1.5e-323 if (x < 4.450147717014403e-308) & (  # 3 * 2^-1074, 2^-1021
+            ((b[s] > 0.0) & (y[s] > 0.0)) | ((b[s + 1] > 0.0) & (y[s + 1] > 0.0))
+            | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0))) else 0.0)
+
+
 cdef inline bint near(double mantissa, int64_t exponent, double ref_mantissa, int64_t ref_exp,
                       double tol) noexcept nogil:
     """Whether mantissa 2^exponent is within tol relative of ref_mantissa 2^ref_exp (check (b))."""
     return (-2 < exponent - ref_exp < 2 and
-            fabs(ldexp(mantissa / ref_mantissa, <int> (exponent - ref_exp)) - 1.0) <= tol)
+            fabs(mantissa / ref_mantissa * pow2(exponent - ref_exp) - 1.0) <= tol)
 
 
 cdef int64_t ZERO_EXP = -(1 << 40)  # the exponent of a zero wide-beta entry: never the largest
@@ -582,7 +634,7 @@ cdef int beta_wide(
             ab[s] = (mantissa_of(a[s]) * m[s] * pow2(exponent_bits(a[s]) + e[s] - shift)
                      if (a[s] > 0.0) & (m[s] > 0.0) else 0.0)
         z = sum4(ab + lo, hi - lo)
-        mantissa = frexp(z, &mantissa_exp)
+        mantissa = frexp_pos(z, &mantissa_exp)
         z_exp = mantissa_exp + ws.alpha_exp[t] + shift - 1023
         if t == L - 1:
             if not (z > 0.0):
