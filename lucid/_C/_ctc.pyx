@@ -185,18 +185,21 @@ cdef inline bint rescale(
     int64_t* exponent,                  # OUT e
     uint64_t* lossy,                    # IN/OUT set if a nonzero entry is flushed
     bint round_up,                      # flush to FLUSH instead of 0 (an upper bound)
+    const double* partner,              # IN the alpha row of beta's frame, or NULL
+    int64_t* shift,                     # OUT with partner: max of its exponent sums with row
 ) noexcept nogil:
     """Scale row[lo:hi] by 2^-e so its maximum lies in [2^1000, 2^1001), flushing below FLUSH
     (to 0, or up to FLUSH when round_up).
 
     The entries are >= 0 and finite (sums of products of scaled entries and emissions <= 1),
     so the loop that wrote them finds the maximum as an integer maximum over their bits, which
-    vectorises. Returns False when the maximum is below 2^-23 (the row all but vanished, check
-    (c)).
+    vectorises. With partner, the largest exponent_bits(partner[s]) + exponent_bits(row[s]),
+    which beta_fast scales the next frame's alpha beta by, is found in the same pass. Returns
+    False when the maximum is below 2^-23 (the row all but vanished, check (c)).
     """
     cdef double x, scale
     cdef Py_ssize_t s
-    cdef int64_t e
+    cdef int64_t e, exponents, largest = 0
     cdef double floor = FLUSH if round_up else 0.0
     cdef uint64_t lost = 0
     if not (BITS_2_M23 <= top < BITS_INF):  # 2^-23: 2^(1001 - e) fits
@@ -206,9 +209,15 @@ cdef inline bint rescale(
     for s in range(lo, hi):
         x = row[s] * scale
         lost |= (x < FLUSH) & (x > 0.0)
-        row[s] = x if x >= FLUSH else (floor if x > 0.0 else 0.0)
+        x = x if x >= FLUSH else (floor if x > 0.0 else 0.0)
+        row[s] = x
+        if partner != NULL:
+            exponents = exponent_bits(partner[s]) + exponent_bits(x)
+            largest = exponents if exponents > largest else largest
     exponent[0] = e
     lossy[0] |= lost
+    if partner != NULL:
+        shift[0] = largest
     return True
 
 
@@ -392,7 +401,7 @@ cdef int alpha_fast(
                 a[s] = v if v >= 2.2250738585072014e-308 else 0.0
                 top = max(top, bits_of(a[s]))
         fill_pads(a, lo, hi, 0.0)
-        if not rescale(a, lo, hi, top, &e, &lost, False):
+        if not rescale(a, lo, hi, top, &e, &lost, False, NULL, NULL):
             return FALL_BACK
         if lost and first_lossy[0] == L:
             first_lossy[0] = t
@@ -487,16 +496,18 @@ cdef int beta_fast(
     for s in range(lo, hi):
         b[s] = 1.0
     fill_pads(b, lo, hi, 0.0)
+    # alpha_t(s) beta_t(s) may not fit in a double: scale by the largest exponent (rescale
+    # finds it for the frames before L - 1)
+    a = ws.alpha + (L - 1) * W + 2
+    shift = 0
+    for s in range(lo, hi):
+        exponents = exponent_bits(a[s]) + exponent_bits(b[s])
+        shift = exponents if exponents > shift else shift
     for t in range(L - 1, -1, -1):
         a = ws.alpha + t * W + 2
         y = ws.emit + t * W + 2
         lo = band_lo(t, L, K)
         hi = band_hi(t, K)
-        # alpha_t(s) beta_t(s) may not fit in a double: scale by the largest exponent
-        shift = 0
-        for s in range(lo, hi):
-            exponents = exponent_bits(a[s]) + exponent_bits(b[s])
-            shift = exponents if exponents > shift else shift
         for s in range(lo, hi):
             ab[s] = scaled_product(a[s], b[s], shift)
         z = sum4(ab + lo, hi - lo)
@@ -527,7 +538,7 @@ cdef int beta_fast(
         fill_pads(b_prev, lo, hi, 0.0)
         # round_up_tiny only raised entries below 2^-1021: the maximum is still top, or all of
         # them are below 2^-23 and rescale refuses the row either way
-        if not rescale(b_prev, lo, hi, top, &e, &rounded_up, True):
+        if not rescale(b_prev, lo, hi, top, &e, &rounded_up, True, a - W, &shift):
             return PATH_GUARD_C | partial
         beta_exp += e
         swap = b
