@@ -182,6 +182,7 @@ cdef struct Workspace:
 cdef inline bint rescale(
     double* row, Py_ssize_t lo, Py_ssize_t hi,
     int64_t top,                        # IN bits_of(the largest entry of row[lo:hi])
+    int64_t low,                        # IN bits_of(x) of an x <= every nonzero entry, or 0
     int64_t* exponent,                  # OUT e
     uint64_t* lossy,                    # IN/OUT set if a nonzero entry is flushed
     bint round_up,                      # flush to FLUSH instead of 0 (an upper bound)
@@ -194,8 +195,10 @@ cdef inline bint rescale(
     The entries are >= 0 and finite (sums of products of scaled entries and emissions <= 1),
     so the loop that wrote them finds the maximum as an integer maximum over their bits, which
     vectorises. With partner, the largest exponent_bits(partner[s]) + exponent_bits(row[s]),
-    which beta_fast scales the next frame's alpha beta by, is found in the same pass. Returns
-    False when the maximum is below 2^-23 (the row all but vanished, check (c)).
+    which beta_fast scales the next frame's alpha beta by, is found in the same pass. When low
+    shows that no entry can be flushed, the row is only multiplied (not at all when e = 0): the
+    same numbers, without the comparisons. Returns False when the maximum is below 2^-23 (the
+    row all but vanished, check (c)).
     """
     cdef double x, scale
     cdef Py_ssize_t s
@@ -206,6 +209,13 @@ cdef inline bint rescale(
         return False
     e = (top >> 52) - 1022 - 1001  # frexp's exponent of the maximum, less 1001
     scale = pow2(-e)
+    # a nonzero entry is >= x >= 2^((low >> 52) - 1023); scaled, it stays >= FLUSH = 2^-1000
+    if partner == NULL and low > 0 and (low >> 52) - e >= 23:
+        if e != 0:
+            for s in range(lo, hi):
+                row[s] = row[s] * scale
+        exponent[0] = e
+        return True
     for s in range(lo, hi):
         x = row[s] * scale
         lost |= (x < FLUSH) & (x > 0.0)
@@ -370,8 +380,8 @@ cdef int alpha_fast(
     cdef int found
     cdef int64_t e
     cdef double x, v
-    cdef int64_t top
-    cdef uint64_t lost = 0
+    cdef int64_t top, low
+    cdef uint64_t lost = 0, below
     log_scale[0] = 0.0
     first_lossy[0] = L
     for t in range(L):
@@ -386,11 +396,13 @@ cdef int alpha_fast(
         if found:
             return FALL_BACK
         top = 0
+        low = 0  # row 0 is rescaled in full
         if t == 0:
             for s in range(lo, hi):
                 a[s] = y[s]
                 top = max(top, bits_of(a[s]))
         else:
+            below = ~(<uint64_t> 0)
             for s in range(lo, hi):
                 x = prev[s] + prev[s - 1] + skip[s] * prev[s - 2]
                 v = x * y[s]
@@ -400,8 +412,13 @@ cdef int alpha_fast(
                 lost |= (v < 2.2250738585072014e-308) & (x > 0.0) & (y[s] > 0.0)
                 a[s] = v if v >= 2.2250738585072014e-308 else 0.0
                 top = max(top, bits_of(a[s]))
+                # the smallest nonzero product, a bound for the smallest nonzero entry (of v,
+                # not a[s]: that keeps the loop vectorisable); less 1, unsigned, so that a zero
+                # wraps round to the top, out of the minimum
+                below = min(below, <uint64_t> bits_of(v) - 1)
+            low = <int64_t> (below + 1)
         fill_pads(a, lo, hi, 0.0)
-        if not rescale(a, lo, hi, top, &e, &lost, False, NULL, NULL):
+        if not rescale(a, lo, hi, top, low, &e, &lost, False, NULL, NULL):
             return FALL_BACK
         if lost and first_lossy[0] == L:
             first_lossy[0] = t
@@ -538,7 +555,7 @@ cdef int beta_fast(
         fill_pads(b_prev, lo, hi, 0.0)
         # round_up_tiny only raised entries below 2^-1021: the maximum is still top, or all of
         # them are below 2^-23 and rescale refuses the row either way
-        if not rescale(b_prev, lo, hi, top, &e, &rounded_up, True, a - W, &shift):
+        if not rescale(b_prev, lo, hi, top, 0, &e, &rounded_up, True, a - W, &shift):
             return PATH_GUARD_C | partial
         beta_exp += e
         swap = b
