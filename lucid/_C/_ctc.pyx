@@ -72,6 +72,13 @@ C. Numerics. Everything in double, whatever the input dtype.
    Since alpha_t(s) beta_t(s) can then exceed the double range, it is formed from the two
    mantissas and exponents (scaled_product). The powers of two and the m_t are kept aside,
    so ln p has no rounding beyond the DP's own.
+   The passes over a row are arranged for speed and change no number: a row's maximum is
+   found by the loop that writes it, as an integer maximum over the bits of its entries
+   (>= 0 and finite, so their bits order as they do; a floating-point maximum does not
+   vectorise), and exponents are read from the bits rather than by frexp/ldexp; beta's
+   rescaling pass also finds the next frame's scaled_product exponent; an alpha row whose
+   entries cannot fall below FLUSH is only multiplied (or left alone when e = 0); beta's
+   round-up is a second pass, over the rare rows with a sum below 2^-1021.
    Why an accepted answer is right. For the exact recursions Z_t = sum_s alpha_t(s) beta_t(s)
    equals p at every t. With the computed rows, Z_{L-1} (exact beta) <= p <= Z_0 (exact
    alpha), up to the rounding of the arithmetic. Check (b) below accepts only when every Z_t,
@@ -219,7 +226,7 @@ cdef inline bint rescale(
     which beta_fast scales the next frame's alpha beta by, is found in the same pass. When low
     shows that no entry can be flushed, the row is only multiplied (not at all when e = 0): the
     same numbers, without the comparisons. Returns False when the maximum is below 2^-23 (the
-    row all but vanished, check (c)).
+    row all but vanished, check (c)) or not finite.
     """
     cdef double x, scale
     cdef Py_ssize_t s
