@@ -118,6 +118,24 @@ def log_softmax_rows(
         log_softmax_row(&x[r, 0], &out[r, 0], C, &x[r + 1, 0] if r + 1 < rows else NULL)
 
 
+cdef inline void log_softmax_backward_row(const floating* g, const floating* out,
+                                          floating* grad_in, Py_ssize_t C,
+                                          const floating* next_g,
+                                          const floating* next_out) noexcept nogil:
+    cdef Py_ssize_t b = 0, c, end
+    # in the rows' precision: the sum's rounding to float32 adds at most 2^-24 of
+    # exp(out) * total, as much as the float exp's own error (b.)
+    cdef floating total = <floating>sum_lanes(g, C)
+    while b < C:  # (d.): the exp pass is compute-bound, fetch the next rows meanwhile
+        end = min(b + CHUNK, C)
+        if next_g != NULL:
+            lucid_prefetch(next_g + b, (end - b) * sizeof(floating))
+            lucid_prefetch(next_out + b, (end - b) * sizeof(floating))
+        for c in range(b, end):
+            grad_in[c] = g[c] - exp_nonpos(out[c]) * total
+        b = end
+
+
 def log_softmax_backward_rows(
     const floating[:, ::1] grad_out,  # IN  (rows, C) gradient w.r.t. the log-softmax output
     const floating[:, ::1] out,       # IN  (rows, C) the log-softmax output
@@ -125,10 +143,12 @@ def log_softmax_backward_rows(
     int n_threads,
 ):
     """grad_in[r] = grad_out[r] - exp(out[r]) * sum(grad_out[r]) for every row r."""
-    cdef Py_ssize_t r, c, C = out.shape[1]
-    cdef double total
-    n_threads = threads_for(out.shape[0] * C, n_threads)
-    for r in prange(out.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
-        total = sum_lanes(&grad_out[r, 0], C)
-        for c in range(C):
-            grad_in[r, c] = <floating>(grad_out[r, c] - exp_nonpos(out[r, c]) * total)
+    cdef Py_ssize_t r, rows = out.shape[0], C = out.shape[1]
+    n_threads = threads_for(rows * C, n_threads)
+    for r in prange(rows, nogil=True, num_threads=n_threads, schedule="static"):
+        if r + 1 < rows:
+            log_softmax_backward_row(&grad_out[r, 0], &out[r, 0], &grad_in[r, 0], C,
+                                     &grad_out[r + 1, 0], &out[r + 1, 0])
+        else:
+            log_softmax_backward_row(&grad_out[r, 0], &out[r, 0], &grad_in[r, 0], C,
+                                     NULL, NULL)
