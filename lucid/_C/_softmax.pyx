@@ -8,8 +8,13 @@ a. Why a kernel: numpy needs five full passes (max, subtract, exp, sum, log) wit
 b. Numerics: the row max is subtracted before exponentiating, so every exp argument is
    <= 0 and the vectorisable exps of fast_exp.h apply (the float one for float32 rows, the
    double one for float64); sums of exponentials are kept in double, in LANES interleaved
-   partial sums (a fixed order: results do not depend on the thread count). A row holding
-   +inf or NaN yields NaN; an all -inf row yields -inf.
+   partial sums (a fixed order: results do not depend on the thread count). float32 rows
+   finish in float32, where converting every entry to double and back would cost four times
+   the arithmetic: out = (x - hi) - lo with lse = hi + lo split in two floats (x - hi is
+   exact when x is near lse, and where it is not, its rounding is below one ulp of the
+   result), so out is within one float ulp of x - lse; the backward scales exp(out) by the
+   float32 row sum of g (2^-24 of the product, the size of the exp's own error). A row
+   holding +inf or NaN yields NaN; an all -inf row yields -inf.
 c. Layout and threading: callers pass C-contiguous (rows, C) arrays with the softmax axis
    last; rows are independent and split over OpenMP threads with a static schedule, one
    thread per GRAIN entries at most (small calls stay on the calling thread).
@@ -17,6 +22,10 @@ d. Speed: a training step reads and writes each (T, N, C) array once per pass, s
    pass over a row must run at memory speed. The max (row_max.h) and the sums therefore run
    as vector loops (a single running max or sum is a serial chain), the sums in LANES
    independent lanes; each row is read from memory once: the later passes find it in cache.
+   Those later passes are compute-bound (the exps), and the hardware prefetchers, which
+   follow cache misses, go quiet during them; so the exp pass asks for the next row, CHUNK
+   entries at a time (row_prefetch.h), and memory and arithmetic overlap. Measured on one
+   thread (AVX-512, 4000 x 1024 and 960 x 8000 float32): forward 1.3x, backward 1.2-1.4x.
 """
 
 from cython.parallel cimport prange
