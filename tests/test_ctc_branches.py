@@ -110,6 +110,28 @@ def test_each_branch_is_reached_and_matches_the_reference(name, dtype):
                                        atol=1e-9 if dtype == np.float64 else 1e-5)
 
 
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_each_branch_with_a_large_vocabulary(name, dtype):
+    # the same frames with 1500 impossible classes appended: gradient rows of many cache lines
+    # of which the labels touch few. Same branches, the same bits on the original classes,
+    # and exactly 0 on the new ones (NaN on a NaN sample's frames)
+    make, with_grad, loss_only = CASES[name]
+    lp, target = make()
+    lp = lp.astype(dtype)
+    wide_lp = np.concatenate([lp, np.full((lp.shape[0], 1500), -np.inf, dtype)], axis=1)
+    for grad, expected in ((True, with_grad), (False, loss_only)):
+        small = _branches(lucid.tensor(lp), np.array(target), lp.shape[0], len(target), grad=grad)
+        loss, g, paths = _branches(lucid.tensor(wide_lp), np.array(target), lp.shape[0],
+                                   len(target), grad=grad)
+        assert paths == small[2] == [expected]
+        np.testing.assert_array_equal(loss, small[0])
+        if grad:
+            np.testing.assert_array_equal(g[:, :, :lp.shape[1]], small[1])
+            pad = g[:, :, lp.shape[1]:]
+            assert np.isnan(pad).all() if np.isnan(loss[0]) else not pad.any()
+
+
 def test_partial_write_leaves_other_samples_and_padding_rows_alone():
     # the fall back after partly written rows, inside a batch with a fast sample beside it
     lp1, t1 = segment_walk_case()

@@ -45,6 +45,15 @@ B. Layout. Per sample, frame by frame as alpha advances, the blank and the label
    for a second beta sweep, see C.), whose rows one pass over the whole batch starts first,
    in memory order (zero, or weight y_t; grad may be np.empty). The inner loops over s are
    branch-free, so they vectorise.
+   By the time beta reaches a row, that pass has long left it: a large batch's gradient
+   outlives the caches, and the scatter's writes fall on lines scattered over the row
+   (S + 1 classes of C), which the hardware cannot foresee. So the scatter of frame t
+   prefetches the lines frame t - 2 will write (the classes of its own band, which moves
+   one state per frame; the whole row when it has fewer lines than the band has labels),
+   and the misses overlap the DP instead of stalling it. Starting each row inside beta,
+   right before its scatter, would keep the scatter in L1 but visits the rows sample by
+   sample, a jump of N C entries per row, and that pass no longer streams: it measured
+   slower than the memory-order pass plus the prefetched scatter.
 C. Numerics. Everything in double, whatever the input dtype.
    Fast path, probability space: emissions are gathered as exp(log y - m_t), m_t the largest
    needed log-emission of frame t; every alpha row and beta column is scaled by a power of
@@ -142,6 +151,18 @@ cdef double WIDE = -600.0      # nats below the frame maximum that an emission m
 cdef double FLUSH = 2.0 ** -1000  # entries below this become 0 (rows peak in [2^1000, 2^1001))
 cdef double DBL_EPSILON = 2.220446049250313e-16
 cdef double LN2 = 0.6931471805599453
+cdef enum:
+    AHEAD = 2  # the scatter of frame t prefetches the gradient entries of frame t - AHEAD (B.)
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define LUCID_PREFETCH_W(p) __builtin_prefetch(p, 1)
+    #else
+    #define LUCID_PREFETCH_W(p) ((void) 0)
+    #endif
+    """
+    void PREFETCH_W "LUCID_PREFETCH_W" (void* p) noexcept nogil
 
 # What gathering a frame found (bit flags), and how a path ended.
 cdef enum:
@@ -400,16 +421,36 @@ cdef inline double scaled_product(double a, double b, int64_t shift) noexcept no
 
 
 cdef inline void scatter(
-    floating* g,                        # OUT grad[t, n, :]
+    floating[:, :, ::1] grad,           # IN/OUT row grad[t, n, :]
+    Py_ssize_t t, Py_ssize_t n,
     const double* ab,                   # IN alpha_t(s) beta_t(s) up to a common factor
     double z,                           # sum of ab over the band
     Py_ssize_t lo, Py_ssize_t hi, const int64_t* label,
     double weight,                      # the sample's weight in the reduction
 ) noexcept nogil:
-    """Subtract weight gamma_t(s) = weight ab[s] / z from g at each state's class (blank states
-    summed first)."""
+    """Subtract weight gamma_t(s) = weight ab[s] / z from grad[t, n] at each state's class (blank
+    states summed first); ask for the lines the scatter of frame t - AHEAD will write (see B.).
+
+    The band moves by one state per frame, so frame t - AHEAD's band names nearly the same
+    classes; a row of fewer lines than the band has labels is fetched whole. (The prefetches
+    stay in here: GCC takes a function that only prefetches for one without effects, and
+    drops its calls.)
+    """
+    cdef floating* g = &grad[t, n, 0]
+    cdef floating* later
     cdef double inv_z = weight / z, b0 = 0.0, b1 = 0.0
-    cdef Py_ssize_t s = lo + (lo & 1)
+    cdef Py_ssize_t s, row_bytes = grad.shape[2] * sizeof(floating)
+    if t >= AHEAD:
+        later = &grad[t - AHEAD, n, 0]
+        if row_bytes < 32 * (hi - lo):
+            for s in range(0, row_bytes, 64):
+                PREFETCH_W(<char*> later + s)
+            PREFETCH_W(<char*> later + row_bytes - 1)  # the row need not start on a line
+        else:
+            PREFETCH_W(&later[label[0]])
+            for s in range(lo | 1, hi, 2):
+                PREFETCH_W(&later[label[s]])
+    s = lo + (lo & 1)
     while s + 2 < hi:  # two partial sums, so the additions pipeline
         b0 += ab[s]
         b1 += ab[s + 2]
@@ -480,7 +521,7 @@ cdef int beta_fast(
         elif not near(mantissa, z_exp, ref_mantissa, ref_exp, tol):
             return PATH_GUARD_B | (partial if t < L - 1 else 0)
         if want_grad:
-            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, weight)
+            scatter(grad, t, n, ab, z, lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
@@ -592,7 +633,7 @@ cdef int beta_wide(
         elif not (z > 0.0 and near(mantissa, z_exp, ref_mantissa, ref_exp, tol)):
             return PATH_GUARD_B | (partial if t < L - 1 else 0)
         if want_grad:
-            scatter(&grad[t, n, 0], ab, z, lo, hi, ws.label, weight)
+            scatter(grad, t, n, ab, z, lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
@@ -683,7 +724,7 @@ cdef double log_space(
         top = max4(a + lo, hi - lo)
         for s in range(lo, hi):
             a[s] = lucid_exp_nonpos(a[s] - top)
-        scatter(&grad[t, n, 0], a, sum4(a + lo, hi - lo), lo, hi, ws.label, weight)
+        scatter(grad, t, n, a, sum4(a + lo, hi - lo), lo, hi, ws.label, weight)
         if t == 0:
             break
         lo = band_lo(t - 1, L, K)
