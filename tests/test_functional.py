@@ -160,3 +160,12 @@ def test_matches_torch_values_and_gradients(fn_name, dim, dtype):
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(lout.numpy(), tout.detach().numpy(), rtol=tol, atol=tol)
     np.testing.assert_allclose(lx.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("fn", [log_softmax, softmax])
+@pytest.mark.parametrize("dim, error", [((1,), TypeError), ((0, 1), TypeError), (True, TypeError),
+                                        (1.0, TypeError), (2, IndexError), (-3, IndexError)])
+def test_dim_must_be_one_axis(fn, dim, error):
+    # as in PyTorch: one int axis; a tuple is not silently read as its first entry
+    with pytest.raises(error, match="dim"):
+        fn(lucid.tensor(logits(2, 3)), dim=dim)

@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from lucid._C import _softmax
-from lucid._tensor import Tensor, normalize_dims
+from lucid._tensor import Tensor
+from lucid._tensor._base import normalize_dim
 from lucid._threads import get_num_threads
 from lucid.autograd import record
 
@@ -35,7 +36,8 @@ def _float_data(x: Tensor, name: str) -> np.ndarray:
 
 
 def _softmax_axis(x: Tensor, dim: int | None) -> int:
-    return normalize_dims(-1 if dim is None else dim, max(x.ndim, 1))[0]
+    # one int axis, as PyTorch: a tuple is a TypeError (normalize_dims would take its first)
+    return normalize_dim(-1 if dim is None else dim, max(x.ndim, 1))
 
 
 def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
