@@ -18,6 +18,7 @@ from ctc_reference import brute_force_ctc, ctc_batch_reference, numpy_ctc
 from gradcheck import central_difference
 
 import lucid
+from lucid._C import _ctc
 from lucid.nn.functional import ctc_loss, log_softmax
 
 DTYPES = [np.float32, np.float64]
@@ -679,7 +680,9 @@ def test_nan_poisons_only_its_sample(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scale", [1.0, 30.0])
 def test_thread_counts_bit_identical(dtype, scale, restore_threads):
-    batch = Batch(seed=60, T=60, N=16, C=8, S_max=10, scale=scale, repeat_heavy=True)
+    batch = Batch(seed=60, T=100, N=64, C=8, S_max=10, scale=scale, repeat_heavy=True)
+    lengths = [np.asarray(v, dtype=np.int64) for v in (batch.input_lengths, batch.target_lengths)]
+    assert _ctc.dp_thread_count(*lengths, 2) == 2  # big enough for the DP to take two threads
     results = []
     for n in (1, 2):
         lucid.set_num_threads(n)
@@ -688,6 +691,19 @@ def test_thread_counts_bit_identical(dtype, scale, restore_threads):
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
     assert_close_to_reference(*results[1], *batch.reference(dtype), dtype)
+
+
+def test_small_batches_stay_on_one_thread():
+    """The DP wakes a thread per DP_GRAIN lattice cells, at most one per sample."""
+    one = np.array([50], dtype=np.int64)
+    assert _ctc.dp_thread_count(one, np.array([10]), 8) == 1  # one sample: one thread
+    il, tl = np.full(4, 50), np.full(4, 10)  # 4 x 50 x 21 cells: not worth a second thread
+    assert _ctc.dp_thread_count(il, tl, 2) == 1
+    il, tl = np.full(64, 100), np.full(64, 30)  # 64 x 100 x 61 cells
+    assert _ctc.dp_thread_count(il, tl, 2) == 2
+    assert _ctc.dp_thread_count(il, tl, 1) == 1
+    assert _ctc.dp_thread_count(il, tl, 200) == 23  # 390,400 cells // 16,384
+    assert _ctc.dp_thread_count(np.zeros(64, np.int64), tl, 2) == 1  # no DP at all
 
 
 # ------------------------------------------------------------ the documentation's example

@@ -136,8 +136,12 @@ D. Threading. Samples are independent, so the batch is split over OpenMP threads
    schedule: lengths vary); the states of one frame are not, since several s share a class
    and would race on grad. Each thread mallocs one workspace inside the parallel region and
    frees it there, sized for the largest sample (the largest L x W of one sample, not the
-   longest L times the widest W of two), since the dynamic schedule may give it any sample. Every sample runs the same sequential code
-   whichever thread takes it, so results do not depend on the thread count.
+   longest L times the widest W of two), since the dynamic schedule may give it any sample.
+   Every sample runs the same sequential code whichever thread takes it, so results do not
+   depend on the thread count. A small batch stays on the calling thread (dp_threads: one
+   thread per DP_GRAIN lattice cells, at most one per sample): waking a second thread costs
+   microseconds on a quiet machine, and on a busy one the region waits until the scheduler
+   runs that thread, milliseconds for a call whose work takes a few microseconds.
 """
 
 from cython.parallel cimport parallel, prange
@@ -1017,6 +1021,27 @@ cdef void workspace_shape(
         max_W[0] = max(max_W[0], W)
 
 
+cdef enum:
+    DP_GRAIN = 16384  # lattice cells (frames x states) per thread: about 50 us of work
+
+
+cdef int dp_threads(const int64_t[::1] input_lengths, const int64_t[::1] target_lengths,
+                    int n_threads) noexcept nogil:
+    """How many of n_threads the samples' DPs should use (at least 1): one per DP_GRAIN cells
+    of all the lattices together, and no more than there are samples (see D.)."""
+    cdef Py_ssize_t n, cells = 0, N = input_lengths.shape[0]
+    for n in range(N):
+        if has_dp(input_lengths[n], target_lengths[n]):
+            cells += input_lengths[n] * (2 * target_lengths[n] + 1)
+    return <int> max(1, min(cells // DP_GRAIN, min(<Py_ssize_t> n_threads, N)))
+
+
+def dp_thread_count(const int64_t[::1] input_lengths, const int64_t[::1] target_lengths,
+                    int n_threads):
+    """dp_threads, for the tests."""
+    return dp_threads(input_lengths, target_lengths, n_threads)
+
+
 def workspace_bytes(const int64_t[::1] input_lengths, const int64_t[::1] target_lengths):
     """Bytes of the workspace each thread allocates for these samples (for the tests)."""
     cdef Py_ssize_t cells, max_L, max_W
@@ -1072,7 +1097,7 @@ def ctc_loss_forward(
         with nogil:
             start_all_rows(grad, log_probs, input_lengths, weight, through_log_softmax,
                            n_threads)
-    with nogil, parallel(num_threads=n_threads):
+    with nogil, parallel(num_threads=dp_threads(input_lengths, target_lengths, n_threads)):
         ws = workspace_new(cells, max_L, max_W)
         for n in prange(N, schedule="dynamic"):
             if ws.emit == NULL:

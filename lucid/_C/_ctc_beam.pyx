@@ -570,7 +570,8 @@ def ctc_prefix_beam_search(
         lm.trie_bonus = &trie_bonus[0]
         lm.trie_lookahead = &trie_lookahead[0]
 
-    with nogil, parallel(num_threads=n_threads):
+    # a thread per sample at most: a thread with no sample would only be woken and wait
+    with nogil, parallel(num_threads=max(1, min(n_threads, N))):
         capacity = B * (1 + min(max_T, 256))  # grown by doubling when a sample needs more
         nodes = <Node*> malloc(capacity * sizeof(Node))
         cands = <Cand*> malloc(B * C * sizeof(Cand))
