@@ -550,9 +550,9 @@ cdef int beta_fast(
     cdef const double* a
     cdef const double* y
     cdef const double* skip = ws.skip + 2
-    cdef double z, mantissa, ref_mantissa = 1.0
-    cdef int64_t shift, exponents, e, z_exp, beta_exp = 0, ref_exp = 0, top
-    cdef int mantissa_exp
+    cdef double z, ref_mantissa = 1.0
+    cdef int64_t shift, exponents, e, beta_exp = 0, ref_exp = 0, top
+    cdef int status
     cdef uint64_t rounded_up = 0  # rescale reports it; beta needs no flag: it only rounds up
     cdef uint64_t tiny
     cdef double x
@@ -580,15 +580,10 @@ cdef int beta_fast(
         for s in range(lo, hi):
             ab[s] = scaled_product(a[s], b[s], shift)
         z = sum4(ab + lo, hi - lo)
-        mantissa = frexp_pos(z, &mantissa_exp)
-        z_exp = mantissa_exp + ws.alpha_exp[t] + beta_exp + shift - 2046
-        if t == L - 1:
-            if not (z > 0.0):
-                return PATH_GUARD_C
-            ref_mantissa = mantissa
-            ref_exp = z_exp
-        elif not near(mantissa, z_exp, ref_mantissa, ref_exp, tol):
-            return PATH_GUARD_B | (partial if t < L - 1 else 0)
+        status = check_b(z, ws.alpha_exp[t] + beta_exp + shift - 2046, t == L - 1, tol,
+                         partial, &ref_mantissa, &ref_exp)
+        if status != PATH_FAST:
+            return status
         if want_grad:
             scatter(grad, t, n, ab, z, lo, hi, ws.label, weight)
         if t == 0:
@@ -634,6 +629,27 @@ cdef void round_up_tiny(
         b_prev[s] = x + (1.5e-323 if (x < 4.450147717014403e-308) & (  # 3 * 2^-1074, 2^-1021
             ((b[s] > 0.0) & (y[s] > 0.0)) | ((b[s + 1] > 0.0) & (y[s + 1] > 0.0))
             | ((skip[s + 2] > 0.0) & (b[s + 2] > 0.0) & (y[s + 2] > 0.0))) else 0.0)
+
+
+cdef inline int check_b(
+    double z, int64_t z_scale,          # IN Z_t = z 2^z_scale (z >= 0), the common factor aside
+    bint first,                         # t = L - 1: Z_t becomes the reference
+    double tol, int partial,            # check (b)'s tolerance; PATH_PARTIAL once rows are written
+    double* ref_mantissa, int64_t* ref_exp,  # IN/OUT Z_{L-1} = ref_mantissa 2^ref_exp
+) noexcept nogil:
+    """One frame of a beta sweep's check: PATH_FAST to go on, or the guard that ends the sweep
+    (guard (c) when Z_{L-1} = 0, guard (b) when Z_t strays from it; see C.)."""
+    cdef int mantissa_exp
+    cdef double mantissa = frexp_pos(z, &mantissa_exp)
+    cdef int64_t z_exp = mantissa_exp + z_scale
+    if first:
+        if not (z > 0.0):
+            return PATH_GUARD_C
+        ref_mantissa[0] = mantissa
+        ref_exp[0] = z_exp
+    elif not (z > 0.0 and near(mantissa, z_exp, ref_mantissa[0], ref_exp[0], tol)):
+        return PATH_GUARD_B | partial  # a later frame: rows from L - 1 on are written
+    return PATH_FAST
 
 
 cdef inline bint near(double mantissa, int64_t exponent, double ref_mantissa, int64_t ref_exp,
@@ -686,9 +702,9 @@ cdef int beta_wide(
     cdef const double* a
     cdef const double* y
     cdef const double* skip = ws.skip + 2
-    cdef double z, mantissa, ref_mantissa = 1.0, c0, c1, c2, x
-    cdef int64_t shift, k, top, e0, e1, e2, z_exp, ref_exp = 0
-    cdef int mantissa_exp
+    cdef double z, ref_mantissa = 1.0, c0, c1, c2, x
+    cdef int64_t shift, k, top, e0, e1, e2, ref_exp = 0
+    cdef int status
     cdef int partial = PATH_PARTIAL if want_grad else 0
     cdef double tol = (4.0 * L + K + 8.0) * DBL_EPSILON
 
@@ -714,15 +730,10 @@ cdef int beta_wide(
             ab[s] = (mantissa_of(a[s]) * m[s] * pow2(exponent_bits(a[s]) + e[s] - shift)
                      if (a[s] > 0.0) & (m[s] > 0.0) else 0.0)
         z = sum4(ab + lo, hi - lo)
-        mantissa = frexp_pos(z, &mantissa_exp)
-        z_exp = mantissa_exp + ws.alpha_exp[t] + shift - 1023
-        if t == L - 1:
-            if not (z > 0.0):
-                return PATH_GUARD_C
-            ref_mantissa = mantissa
-            ref_exp = z_exp
-        elif not (z > 0.0 and near(mantissa, z_exp, ref_mantissa, ref_exp, tol)):
-            return PATH_GUARD_B | (partial if t < L - 1 else 0)
+        status = check_b(z, ws.alpha_exp[t] + shift - 1023, t == L - 1, tol, partial,
+                         &ref_mantissa, &ref_exp)
+        if status != PATH_FAST:
+            return status
         if want_grad:
             scatter(grad, t, n, ab, z, lo, hi, ws.label, weight)
         if t == 0:
