@@ -155,9 +155,6 @@ def log_softmax_backward_rows(
     cdef Py_ssize_t r, rows = out.shape[0], C = out.shape[1]
     n_threads = threads_for(rows * C, n_threads)
     for r in prange(rows, nogil=True, num_threads=n_threads, schedule="static"):
-        if r + 1 < rows:
-            log_softmax_backward_row(&grad_out[r, 0], &out[r, 0], &grad_in[r, 0], C,
-                                     &grad_out[r + 1, 0], &out[r + 1, 0])
-        else:
-            log_softmax_backward_row(&grad_out[r, 0], &out[r, 0], &grad_in[r, 0], C,
-                                     NULL, NULL)
+        log_softmax_backward_row(&grad_out[r, 0], &out[r, 0], &grad_in[r, 0], C,
+                                 &grad_out[r + 1, 0] if r + 1 < rows else NULL,
+                                 &out[r + 1, 0] if r + 1 < rows else NULL)
