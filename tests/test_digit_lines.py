@@ -3,23 +3,16 @@ handwriting apart and knows each digit's columns, its scoring is right on hand-m
 short run learns and saves a model that the --decode command reads back. The full run (to a
 CER of 3% or less) is the README's main command, not a unit test."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
+from example_module import load_example
 
 pytest.importorskip("sklearn")
-
-EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "digit_lines.py"
 
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("digit_lines", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("digit_lines")
 
 
 def test_images_are_split_before_lines_are_composed(example):

@@ -2,22 +2,16 @@
 deterministic, it writes its PNG when matplotlib is there and says why not otherwise. The full
 run (500 steps to a label error rate <= 5%) is `python examples/train_ctc.py`, not a unit test."""
 
-import importlib.util
-import pathlib
 import sys
 
 import numpy as np
 import pytest
-
-EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "train_ctc.py"
+from example_module import load_example
 
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("train_ctc", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("train_ctc")
 
 
 def test_short_run_loss_falls_clearly(example, capsys):
