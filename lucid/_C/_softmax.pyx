@@ -36,6 +36,8 @@ from lucid._C._rows cimport floating, threads_for
 cdef enum:
     LANES = 16  # one AVX-512 register of floats; two of doubles
     CHUNK = 256  # entries of a row's exp pass between two prefetches of the next row
+    BLOCK = 16  # rows of a short-row block, one vector lane each
+    SHORT = 64  # rows with fewer classes than this go through blocks
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
@@ -84,9 +86,34 @@ cdef inline double sum_lanes(const floating* v, Py_ssize_t n) noexcept nogil:
     return total
 
 
+cdef inline double sum_exps(const floating* x, floating m, Py_ssize_t C,
+                            const floating* next_x) noexcept nogil:
+    """sum(exp(x[:C] - m)) in double, in the order of sum_lanes: the exps are summed as they
+    are made, never stored and read back (d.), and the next row is fetched meanwhile."""
+    cdef double s[LANES]
+    cdef double total = 0.0
+    cdef Py_ssize_t i = 0, j
+    for j in range(LANES):
+        s[j] = 0.0
+    while i + LANES <= C:
+        if next_x != NULL and i % CHUNK == 0:
+            lucid_prefetch(next_x + i, min(CHUNK, C - i) * sizeof(floating))
+        for j in range(LANES):
+            s[j] += exp_nonpos(x[i + j] - m)
+        i += LANES
+    if next_x != NULL and i % CHUNK == 0 and i < C:
+        lucid_prefetch(next_x + i, (C - i) * sizeof(floating))
+    while i < C:
+        total += exp_nonpos(x[i] - m)
+        i += 1
+    for j in range(LANES):
+        total += s[j]
+    return total
+
+
 cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C,
                                  const floating* next_x) noexcept nogil:
-    cdef Py_ssize_t b, c, end
+    cdef Py_ssize_t c
     cdef floating m = row_max(x, C)  # a NaN anywhere makes the row NaN, through m or exp
     cdef double lse
     cdef float hi, lo
@@ -94,15 +121,7 @@ cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C,
         for c in range(C):
             out[c] = -INFINITY
         return
-    b = 0
-    while b < C:  # (d.): exps of this row while the next one is fetched
-        end = min(b + CHUNK, C)
-        if next_x != NULL:
-            lucid_prefetch(next_x + b, (end - b) * sizeof(floating))
-        for c in range(b, end):
-            out[c] = exp_nonpos(x[c] - m)
-        b = end
-    lse = m + log(sum_lanes(out, C))
+    lse = m + log(sum_exps(x, m, C, next_x))
     if floating is float:
         # x - lse in float, lse split as hi + lo (b.): within one float ulp of the double
         # difference, at a quarter of the cost of converting every entry to double
@@ -115,14 +134,78 @@ cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C,
             out[c] = x[c] - lse
 
 
+cdef inline void log_softmax_block(const floating* x, floating* out, Py_ssize_t rows,
+                                   Py_ssize_t C) noexcept nogil:
+    """log_softmax_row on rows (<= BLOCK) short rows (C < SHORT) at once, one row per lane.
+
+    Each lane does what log_softmax_row does to its row, in the same order (so the same
+    bits), but the block is held transposed, xt[c, r], so every step is a vector
+    operation across rows: no loop tails, and the serial chain of sums is paid once per
+    block instead of once per row."""
+    cdef floating xt[SHORT * BLOCK]
+    cdef double s[LANES * BLOCK]
+    cdef double total[BLOCK]
+    cdef floating m[BLOCK]
+    cdef double lse
+    cdef float hi, lo
+    cdef Py_ssize_t r, c, j, g
+    for c in range(C):
+        for r in range(BLOCK):  # lanes past the last row compute on zeros, unused
+            xt[c * BLOCK + r] = x[r * C + c] if r < rows else 0
+    for r in range(BLOCK):
+        m[r] = -INFINITY
+    for c in range(C):  # the row max, with row_max's choice: NaNs never win
+        for r in range(BLOCK):
+            m[r] = xt[c * BLOCK + r] if xt[c * BLOCK + r] > m[r] else m[r]
+    # sum_lanes's order: lane j sums the entries j mod LANES of the full groups, the tail
+    # runs in order, then the lanes are added to it one by one
+    for j in range(LANES):
+        for r in range(BLOCK):
+            s[j * BLOCK + r] = 0.0
+    g = 0
+    while g + LANES <= C:
+        for j in range(LANES):
+            for r in range(BLOCK):
+                s[j * BLOCK + r] += exp_nonpos(xt[(g + j) * BLOCK + r] - m[r])
+        g += LANES
+    for r in range(BLOCK):
+        total[r] = 0.0
+    for c in range(g, C):
+        for r in range(BLOCK):
+            total[r] += exp_nonpos(xt[c * BLOCK + r] - m[r])
+    for j in range(LANES):
+        for r in range(BLOCK):
+            total[r] += s[j * BLOCK + r]
+    for r in range(rows):
+        if m[r] == -INFINITY:  # every class impossible: log(0)
+            for c in range(C):
+                out[r * C + c] = -INFINITY
+            continue
+        lse = m[r] + log(total[r])
+        if floating is float:
+            hi = <float>lse
+            lo = <float>(lse - hi)
+            for c in range(C):
+                out[r * C + c] = (x[r * C + c] - hi) - lo
+        else:
+            for c in range(C):
+                out[r * C + c] = x[r * C + c] - lse
+
+
 def log_softmax_rows(
     const floating[:, ::1] x,   # IN  (rows, C)
     floating[:, ::1] out,       # OUT (rows, C)
     int n_threads,
 ):
     """out[r] = x[r] - logsumexp(x[r]) for every row r."""
-    cdef Py_ssize_t r, rows = x.shape[0], C = x.shape[1]
+    cdef Py_ssize_t r, b, rows = x.shape[0], C = x.shape[1]
     n_threads = threads_for(rows * C, n_threads)
+    if C < SHORT:
+        for b in prange((rows + BLOCK - 1) // BLOCK, nogil=True, num_threads=n_threads,
+                        schedule="static"):
+            log_softmax_block(&x[b * BLOCK, 0], &out[b * BLOCK, 0],
+                              min(BLOCK, rows - b * BLOCK), C)
+        return
     for r in prange(rows, nogil=True, num_threads=n_threads, schedule="static"):
         log_softmax_row(&x[r, 0], &out[r, 0], C, &x[r + 1, 0] if r + 1 < rows else NULL)
 
