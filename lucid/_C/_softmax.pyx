@@ -36,8 +36,7 @@ from lucid._C._rows cimport floating, threads_for
 cdef enum:
     LANES = 16  # one AVX-512 register of floats; two of doubles
     CHUNK = 256  # entries of a row's exp pass between two prefetches of the next row
-    BLOCK = 16  # rows of a short-row block, one vector lane each
-    SHORT = 64  # rows with fewer classes than this go through blocks
+    SHORT = 128  # rows with fewer classes than this go through blocks
 
 cdef extern from "fast_exp.h" nogil:
     double lucid_exp_nonpos(double x)
@@ -49,6 +48,13 @@ cdef extern from "row_prefetch.h" nogil:
 cdef extern from "row_max.h" nogil:
     float lucid_row_max_f(const float* v, long n)
     double lucid_row_max_d(const double* v, long n)
+
+cdef extern from "row_block.h" nogil:
+    enum: BLOCK "LUCID_BLOCK"  # rows of a short-row block, one vector lane each
+    void lucid_block_in_f(const float* x, long rows, long C, float* xt)
+    void lucid_block_in_d(const double* x, long rows, long C, double* xt)
+    void lucid_block_max_f(const float* xt, long C, float* m)
+    void lucid_block_max_d(const double* xt, long C, double* m)
 
 
 cdef inline floating exp_nonpos(floating x) noexcept nogil:
@@ -149,14 +155,12 @@ cdef inline void log_softmax_block(const floating* x, floating* out, Py_ssize_t 
     cdef double lse
     cdef float hi, lo
     cdef Py_ssize_t r, c, j, g
-    for c in range(C):
-        for r in range(BLOCK):  # lanes past the last row compute on zeros, unused
-            xt[c * BLOCK + r] = x[r * C + c] if r < rows else 0
-    for r in range(BLOCK):
-        m[r] = -INFINITY
-    for c in range(C):  # the row max, with row_max's choice: NaNs never win
-        for r in range(BLOCK):
-            m[r] = xt[c * BLOCK + r] if xt[c * BLOCK + r] > m[r] else m[r]
+    if floating is float:
+        lucid_block_in_f(x, rows, C, xt)  # lanes past the last row compute on zeros, unused
+        lucid_block_max_f(xt, C, m)
+    else:
+        lucid_block_in_d(x, rows, C, xt)
+        lucid_block_max_d(xt, C, m)
     # sum_lanes's order: lane j sums the entries j mod LANES of the full groups, the tail
     # runs in order, then the lanes are added to it one by one
     for j in range(LANES):
