@@ -92,34 +92,9 @@ cdef inline double sum_lanes(const floating* v, Py_ssize_t n) noexcept nogil:
     return total
 
 
-cdef inline double sum_exps(const floating* x, floating m, Py_ssize_t C,
-                            const floating* next_x) noexcept nogil:
-    """sum(exp(x[:C] - m)) in double, in the order of sum_lanes: the exps are summed as they
-    are made, never stored and read back (d.), and the next row is fetched meanwhile."""
-    cdef double s[LANES]
-    cdef double total = 0.0
-    cdef Py_ssize_t i = 0, j
-    for j in range(LANES):
-        s[j] = 0.0
-    while i + LANES <= C:
-        if next_x != NULL and i % CHUNK == 0:
-            lucid_prefetch(next_x + i, min(CHUNK, C - i) * sizeof(floating))
-        for j in range(LANES):
-            s[j] += exp_nonpos(x[i + j] - m)
-        i += LANES
-    if next_x != NULL and i % CHUNK == 0 and i < C:
-        lucid_prefetch(next_x + i, (C - i) * sizeof(floating))
-    while i < C:
-        total += exp_nonpos(x[i] - m)
-        i += 1
-    for j in range(LANES):
-        total += s[j]
-    return total
-
-
 cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C,
                                  const floating* next_x) noexcept nogil:
-    cdef Py_ssize_t c
+    cdef Py_ssize_t b, c, end
     cdef floating m = row_max(x, C)  # a NaN anywhere makes the row NaN, through m or exp
     cdef double lse
     cdef float hi, lo
@@ -127,7 +102,15 @@ cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C,
         for c in range(C):
             out[c] = -INFINITY
         return
-    lse = m + log(sum_exps(x, m, C, next_x))
+    b = 0
+    while b < C:  # (d.): exps of this row while the next one is fetched
+        end = min(b + CHUNK, C)
+        if next_x != NULL:
+            lucid_prefetch(next_x + b, (end - b) * sizeof(floating))
+        for c in range(b, end):
+            out[c] = exp_nonpos(x[c] - m)
+        b = end
+    lse = m + log(sum_lanes(out, C))
     if floating is float:
         # x - lse in float, lse split as hi + lo (b.): within one float ulp of the double
         # difference, at a quarter of the cost of converting every entry to double
@@ -149,37 +132,35 @@ cdef inline void log_softmax_block(const floating* x, floating* out, Py_ssize_t 
     operation across rows: no loop tails, and the serial chain of sums is paid once per
     block instead of once per row."""
     cdef floating xt[SHORT * BLOCK]
-    cdef double s[LANES * BLOCK]
+    cdef double s[BLOCK]
     cdef double total[BLOCK]
     cdef floating m[BLOCK]
     cdef double lse
     cdef float hi, lo
-    cdef Py_ssize_t r, c, j, g
+    cdef Py_ssize_t r, c, j
     if floating is float:
         lucid_block_in_f(x, rows, C, xt)  # lanes past the last row compute on zeros, unused
         lucid_block_max_f(xt, C, m)
     else:
         lucid_block_in_d(x, rows, C, xt)
         lucid_block_max_d(xt, C, m)
-    # sum_lanes's order: lane j sums the entries j mod LANES of the full groups, the tail
-    # runs in order, then the lanes are added to it one by one
-    for j in range(LANES):
-        for r in range(BLOCK):
-            s[j * BLOCK + r] = 0.0
-    g = 0
-    while g + LANES <= C:
-        for j in range(LANES):
-            for r in range(BLOCK):
-                s[j * BLOCK + r] += exp_nonpos(xt[(g + j) * BLOCK + r] - m[r])
-        g += LANES
+    # sum_lanes's order: the tail in order, then the LANES partial sums one by one, partial
+    # sum j holding the entries j mod LANES of the full groups
     for r in range(BLOCK):
         total[r] = 0.0
-    for c in range(g, C):
+    for c in range(C - C % LANES, C):
         for r in range(BLOCK):
             total[r] += exp_nonpos(xt[c * BLOCK + r] - m[r])
     for j in range(LANES):
         for r in range(BLOCK):
-            total[r] += s[j * BLOCK + r]
+            s[r] = 0.0
+        c = j
+        while c < C - C % LANES:
+            for r in range(BLOCK):
+                s[r] += exp_nonpos(xt[c * BLOCK + r] - m[r])
+            c += LANES
+        for r in range(BLOCK):
+            total[r] += s[r]
     for r in range(rows):
         if m[r] == -INFINITY:  # every class impossible: log(0)
             for c in range(C):
