@@ -5,6 +5,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lucid
 import lucid.nn.functional as F
@@ -201,3 +203,47 @@ def test_a_retained_graph_keeps_its_saved_arrays():
     x.grad = None
     loss.backward()
     np.testing.assert_array_equal(x.grad.numpy(), once)
+
+
+# Random programs of allocations, views, drops and training steps: whatever a program keeps,
+# no two allocations it can still reach share memory, and none was written over.
+_SHAPES = [(300, 1024), (290, 1024), (600, 1024), (100, 8, 400)]
+_op = st.one_of(
+    st.tuples(st.just("alloc"), st.sampled_from(range(len(_SHAPES)))),
+    st.tuples(st.just("view"), st.integers(0, 10**6)),
+    st.tuples(st.just("drop"), st.integers(0, 10**6)),
+    st.tuples(st.just("step"), st.booleans()),
+    st.tuples(st.just("empty_cache"), st.just(0)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_op, max_size=25))
+def test_random_programs_never_share_or_overwrite_memory(program):
+    live = []  # (object holding memory, the allocation it belongs to, its expected contents)
+    fill = 0.0
+    for kind, arg in program:
+        if kind == "alloc":
+            a = _buffers.empty(_SHAPES[arg], np.float32)
+            fill += 1.0
+            a[...] = fill
+            live.append((a, fill, a.copy()))
+        elif kind == "view" and live:
+            obj, tag, contents = live[arg % len(live)]
+            live.append((obj.reshape(-1)[3:], tag, contents.reshape(-1)[3:]))
+        elif kind == "drop" and live:
+            live.pop(arg % len(live))
+        elif kind == "step":
+            x = lucid.tensor(np.full((100, 8, 400), 0.25, np.float32), requires_grad=True)
+            ctc_step(x)
+            fill += 1.0
+            if arg:  # keep the gradient (it may be the lent block itself)
+                grad = x.grad.numpy()
+                live.append((grad, fill, grad.copy()))
+        else:
+            lucid.metal.empty_cache()
+        for i, (obj, tag, contents) in enumerate(live):
+            np.testing.assert_array_equal(obj, contents)
+            for other, other_tag, _ in live[i + 1:]:
+                if other_tag != tag:
+                    assert not np.shares_memory(obj, other)
