@@ -100,6 +100,9 @@ def peak_child(name, peaky, dtype, framework):
     then (float32) the e2e step, one warm-up call, then the rise of the resident high-water
     mark over a second call, beyond the inputs. Prints MB, and the e2e rise in arrays."""
     inputs = make_inputs(*WORKLOADS[name], peaky, np.dtype(dtype).type)
+    # With lucid's buffer cache off, the arrays a call takes are fresh memory, as torch's are;
+    # on, the warm-up call's memory would be lent again and the rise would be 0.
+    lucid.metal.set_cache_limit(0)
     calls = lucid_calls(*inputs) if framework == "lucid" else torch_calls(*inputs)
     rises = []
     for k in (1, 2) if np.dtype(dtype) == np.float32 else (1,):

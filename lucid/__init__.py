@@ -81,7 +81,7 @@ from lucid._threads import get_num_threads, set_num_threads
 from lucid.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 # isort: split
-from lucid import nn, optim  # after the core names, which they build on
+from lucid import metal, nn, optim  # after the core names, which they build on
 
 __version__ = "0.1.0"
 LUCID_VERSION = "3.8.0"  # the lucid release whose API this package mirrors
@@ -100,5 +100,5 @@ __all__ = [
     "unsqueeze", "permute", "transpose", "sigmoid", "tanh", "softmax", "log_softmax",
     "cat", "stack", "where", "save", "load",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "set_num_threads", "get_num_threads", "show_config", "nn", "optim", "_C",
+    "set_num_threads", "get_num_threads", "show_config", "metal", "nn", "optim", "_C",
 ]

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
+from lucid import _buffers
+
 if TYPE_CHECKING:
     from lucid._tensor import Tensor
 
@@ -254,4 +256,6 @@ def _unshared(g: np.ndarray, counts: tuple[int, int]) -> bool:
     if base is not None and (type(base) is not np.ndarray or base.base is not None):
         return False  # memory lent by some other object: a buffer, a memmap, ...
     refs, base_refs = counts
+    if base is not None and _buffers.holds(base):  # lent by lucid's buffer cache
+        base_refs -= 1  # the cache's own reference, which lends the block to no one else
     return g.flags.writeable and refs <= _ALONE[0] and (base is None or base_refs <= _ALONE[1])

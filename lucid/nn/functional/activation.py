@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from lucid import _buffers
 from lucid._C import _softmax
 from lucid._tensor import Tensor
 from lucid._tensor._base import normalize_dim
@@ -22,7 +23,7 @@ def _along_rows(kernel, axis: int, *arrays: np.ndarray) -> np.ndarray:
     """
     last = axis == arrays[0].ndim - 1  # the usual case, spared moveaxis' cost per call
     moved = [np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)) for a in arrays]
-    out = np.empty_like(moved[0])
+    out = _buffers.empty(moved[0].shape, moved[0].dtype)
     if out.size:
         C = out.shape[-1]
         kernel(*(m.reshape(-1, C) for m in moved), out.reshape(-1, C), get_num_threads())

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lucid import _threads
+from lucid import _buffers, _threads
 from lucid._C import _ctc
 from lucid._tensor import Tensor
 from lucid.autograd import is_grad_enabled, record
@@ -130,7 +130,7 @@ def ctc_loss(
     # d out / d loss[n] for the plain loss.backward(): the kernel writes it into the gradient
     weight = 1.0 / N if reduction == "mean" else 1.0
     loss = np.empty(N, dtype=np.float64)
-    grad = np.empty(lp.shape, dtype=lp.dtype) if want_grad else None
+    grad = _buffers.empty(lp.shape, lp.dtype) if want_grad else None
     _ctc.ctc_loss_forward(lp, *kernel_args, loss, grad, _threads.get_num_threads(), weight,
                           logits is not None)
     if zero_infinity:

@@ -1,0 +1,131 @@
+"""A cache of large array buffers, lent again from one training step to the next.
+
+Why: a training step allocates the same few large arrays every time (log_softmax's output,
+the gradients). The C library hands large allocations straight to the operating system and
+takes them back when they are freed (glibc: above its mmap threshold, 32 MiB at most; below
+it, when the freed memory at the top of the heap grows past twice that), so such a step gets
+fresh pages every time and pays a page fault for each and the zeroing of each: for a
+large-vocabulary step, as much time as the kernels themselves. The kernels' output arrays
+therefore come from here, and their memory is kept after their last user drops them, for the
+next request of about the same size: the cache real lucid keeps on its Metal side (MLX's).
+``lucid.metal.empty_cache()`` gives the kept memory back; ``lucid.metal.set_cache_limit()``
+bounds it (0 turns the cache off).
+
+How a block is known to be free: the cache holds one reference to each of its blocks (a 1-d
+uint8 array), and every array lent from a block is a view of it, so it holds another (numpy
+points a view of a view at the memory's owner). A block whose reference count is the cache's
+own is free: nothing else can reach its memory. No finaliser is needed, and a block stays
+lent for as long as any view of it lives, however it was made.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+
+import numpy as np
+
+MIN_BYTES = 1 << 20  # smaller arrays: the C library reuses their memory well enough
+MAX_BLOCKS = 64  # blocks tracked at most; beyond, lent blocks are forgotten (left to numpy)
+CLASSES_PER_DOUBLING = 8  # block sizes: 2^k (1 + j/8), so a block is at most 12.5% too big
+
+_lock = threading.Lock()  # two threads must not both take the same free block
+_blocks: list[np.ndarray] = []  # every block the cache holds, oldest first
+_ids: set[int] = set()  # id() of each of them, for holds()
+_limit = 1 << 30  # bytes of free blocks kept at most
+
+
+def _counts(blocks: list[np.ndarray]) -> list[int]:
+    """sys.getrefcount of each block, always taken the same way, so that it compares with
+    _FREE (what it gives for a block held by the list alone)."""
+    return [sys.getrefcount(block) for block in blocks]
+
+
+_FREE = _counts([np.empty(1, np.uint8)])[0]  # measured: it differs between Python versions
+
+
+def _free(blocks: list[np.ndarray]) -> list[np.ndarray]:
+    """The blocks nothing but the cache holds, in the list's order."""
+    return [block for block, count in zip(blocks, _counts(blocks)) if count == _FREE]
+
+
+def _capacity(nbytes: int) -> int:
+    """The block size for a request of nbytes: the next size class up."""
+    step = 1 << max(nbytes.bit_length() - 1 - int(math.log2(CLASSES_PER_DOUBLING)), 0)
+    return -(-nbytes // step) * step
+
+
+def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """np.empty(shape, dtype), C-contiguous, its memory from the cache when it is large."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < MIN_BYTES or _limit == 0:
+        return np.empty(shape, dtype)
+    with _lock:
+        block = _take(_capacity(nbytes))
+    return block[:nbytes].view(dtype).reshape(shape)
+
+
+def _take(capacity: int) -> np.ndarray:
+    """A free block of this capacity (a new one if none); then free blocks are evicted,
+    oldest first, until they hold at most _limit bytes."""
+    free = _free(_blocks)
+    found = next((block for block in free if block.nbytes == capacity), None)
+    if found is None:
+        found = np.empty(capacity, np.uint8)
+        _blocks.append(found)
+        _ids.add(id(found))
+    _evict([block for block in free if block is not found], _limit)
+    while len(_blocks) > MAX_BLOCKS:
+        _forget(_blocks[0])
+    return found
+
+
+def _evict(free: list[np.ndarray], limit: int) -> None:
+    """Forget the oldest of the free blocks until the rest hold at most limit bytes."""
+    kept = 0
+    for block in reversed(free):  # newest first
+        kept += block.nbytes
+        if kept > limit:
+            _forget(block)
+
+
+def _forget(block: np.ndarray) -> None:
+    """Drop the cache's reference: numpy frees the block when its last view goes."""
+    _blocks[:] = [b for b in _blocks if b is not block]  # by identity: == compares arrays
+    _ids.discard(id(block))
+
+
+def holds(array: np.ndarray) -> bool:
+    """Whether ``array`` is one of the cache's blocks (it then holds one reference more)."""
+    return id(array) in _ids  # a live array's id is its own: a forgotten block left _ids
+
+
+def cached_bytes() -> int:
+    """Bytes of free blocks the cache keeps for later requests."""
+    with _lock:
+        return sum(block.nbytes for block in _free(_blocks))
+
+
+def clear() -> None:
+    """Give every free block back (blocks in use are forgotten when their users drop them)."""
+    with _lock:
+        _evict(_free(_blocks), 0)
+
+
+def set_limit(limit: int) -> int:
+    """Keep at most ``limit`` bytes of free blocks (0: cache nothing); the previous limit."""
+    global _limit
+    if isinstance(limit, (bool, np.bool_)) or not isinstance(limit, (int, np.integer)):
+        raise TypeError(f"set_cache_limit: limit must be an int, got {type(limit).__name__} "
+                        f"{limit!r}")
+    if limit < 0:
+        raise ValueError(f"set_cache_limit: limit must be >= 0 bytes, got {limit}")
+    with _lock:
+        previous, _limit = _limit, int(limit)
+        _evict(_free(_blocks), _limit)
+        if _limit == 0:  # lent blocks too: nothing is kept for later
+            _blocks.clear()
+            _ids.clear()
+    return previous

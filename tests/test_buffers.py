@@ -1,0 +1,249 @@
+"""The buffer cache (lucid/_buffers.py, lucid.metal): memory is lent again only when nothing
+can reach it, and the training step's arrays reuse it instead of fresh pages."""
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lucid
+import lucid.nn.functional as F
+from lucid import _buffers
+
+BIG = (300, 1024)  # 1.2 MB of float32: above the cache's threshold
+
+
+def address(a):
+    return a.__array_interface__["data"][0]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Every test starts from an empty cache with the default limit, and leaves it so."""
+    lucid.metal.empty_cache()
+    previous = lucid.metal.set_cache_limit(1 << 30)
+    yield
+    lucid.metal.set_cache_limit(previous)
+    lucid.metal.empty_cache()
+
+
+def test_a_dropped_array_lends_its_memory_again():
+    a = _buffers.empty(BIG, np.float32)
+    where = address(a)
+    del a
+    assert lucid.metal.get_cache_memory() >= 300 * 1024 * 4
+    b = _buffers.empty(BIG, np.float32)
+    assert address(b) == where
+    assert lucid.metal.get_cache_memory() == 0
+
+
+@pytest.mark.parametrize("keep", [
+    lambda a: a,                      # the array itself
+    lambda a: a[10:20],               # a slice
+    lambda a: a.T,                    # a transposed view
+    lambda a: a.reshape(-1)[::7],     # a view of a view
+    lambda a: a.view(np.int32),       # a reinterpretation
+    lambda a: memoryview(a),          # a buffer export
+    lambda a: lucid.Tensor(a),        # a tensor wrapping it
+])
+def test_memory_any_view_reaches_is_never_lent(keep):
+    a = _buffers.empty(BIG, np.float32)
+    a[:] = 7.0
+    kept = keep(a)
+    del a
+    others = [_buffers.empty(BIG, np.float32) for _ in range(3)]
+    for other in others:
+        other[:] = -1.0
+    held = as_array(kept)
+    expected = as_array(keep(np.full(BIG, 7.0, np.float32)))
+    np.testing.assert_array_equal(held, expected)
+    for other in others:
+        assert not np.shares_memory(other, held)
+
+
+def as_array(obj):
+    return obj.numpy() if isinstance(obj, lucid.Tensor) else np.asarray(obj)
+
+
+def test_nearby_sizes_share_a_block_and_far_ones_do_not():
+    a = _buffers.empty((1000, 1000), np.float32)  # 4,000,000 bytes
+    where = address(a)
+    del a
+    b = _buffers.empty((990, 1000), np.float32)  # 1% smaller: the same size class
+    assert address(b) == where
+    del b
+    c = _buffers.empty((500, 1000), np.float32)  # half: another class
+    assert address(c) != where
+
+
+@pytest.mark.parametrize("nbytes", [1 << 20, (1 << 20) + 1, 3_000_001, 123_456_789])
+def test_blocks_are_at_most_an_eighth_too_big(nbytes):
+    capacity = _buffers._capacity(nbytes)
+    assert nbytes <= capacity <= nbytes * 1.125
+
+
+def test_small_arrays_bypass_the_cache():
+    a = _buffers.empty((10, 10), np.float64)
+    assert a.flags.owndata
+    del a
+    assert lucid.metal.get_cache_memory() == 0
+
+
+def test_limit_bounds_the_kept_memory_and_zero_turns_it_off():
+    arrays = [_buffers.empty((n, 1024), np.float32) for n in (300, 600, 1200)]
+    sizes = [a.base.nbytes for a in arrays]
+    del arrays
+    assert lucid.metal.get_cache_memory() == sum(sizes)
+    lucid.metal.set_cache_limit(sizes[2])  # room for the newest (largest) block only
+    assert lucid.metal.get_cache_memory() == sizes[2]
+    lucid.metal.set_cache_limit(0)
+    assert lucid.metal.get_cache_memory() == 0
+    a = _buffers.empty(BIG, np.float32)
+    assert a.flags.owndata  # plain numpy memory
+    del a
+    assert lucid.metal.get_cache_memory() == 0
+
+
+def test_empty_cache_keeps_arrays_in_use():
+    a = _buffers.empty(BIG, np.float32)
+    a[:] = 3.0
+    b = _buffers.empty(BIG, np.float32)
+    del b
+    lucid.metal.empty_cache()
+    assert lucid.metal.get_cache_memory() == 0
+    assert np.all(a == 3.0)
+    c = _buffers.empty(BIG, np.float32)
+    assert not np.shares_memory(a, c)
+
+
+@pytest.mark.parametrize("bad, error", [("1", TypeError), (1.0, TypeError), (True, TypeError),
+                                        (-1, ValueError)])
+def test_set_cache_limit_rejects_bad_limits(bad, error):
+    with pytest.raises(error, match="limit"):
+        lucid.metal.set_cache_limit(bad)
+
+
+def test_threads_never_get_the_same_memory():
+    kept, errors = [], []
+
+    def worker():
+        try:
+            for _ in range(50):
+                a = _buffers.empty(BIG, np.float32)
+                kept.append(a)
+                _buffers.empty(BIG, np.float32)  # dropped at once: back to the cache
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    starts = sorted(address(a) for a in kept)
+    assert all(b - a >= kept[0].nbytes for a, b in zip(starts, starts[1:]))
+
+
+def ctc_step(x, retain_graph=False):
+    T, N, C = x.shape
+    targets = np.arange(1, 11).reshape(1, 10).repeat(N, 0) % (C - 1) + 1
+    loss = F.ctc_loss(F.log_softmax(x, dim=2), targets, [T] * N, [10] * N)
+    loss.backward(retain_graph=retain_graph)
+    return loss
+
+
+def test_steady_training_steps_take_no_new_memory():
+    rng = np.random.default_rng(0)
+    shape = (100, 8, 400)  # 1.28 MB per array
+
+    def step():
+        x = lucid.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+        ctc_step(x)
+        assert _buffers.holds(x.grad.numpy().base)  # handed over, not copied
+        return x
+
+    step()  # dropped with its gradient: everything it took is free again
+    blocks = [id(b) for b in _buffers._blocks]
+    assert len(blocks) == 2  # log_probs and the gradient
+    for _ in range(3):
+        step()
+        assert [id(b) for b in _buffers._blocks] == blocks
+
+
+def test_a_kept_gradient_is_never_lent_again():
+    rng = np.random.default_rng(0)
+    shape = (100, 8, 400)
+    x = lucid.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+    ctc_step(x)
+    kept = x.grad.numpy().copy()
+    grads = []
+    for _ in range(3):
+        y = lucid.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+        ctc_step(y)
+        assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+        grads.append(y.grad)
+    np.testing.assert_array_equal(x.grad.numpy(), kept)
+    for i, g in enumerate(grads):
+        for h in grads[i + 1:]:
+            assert not np.shares_memory(g.numpy(), h.numpy())
+
+
+def test_a_retained_graph_keeps_its_saved_arrays():
+    rng = np.random.default_rng(1)
+    x = lucid.tensor(rng.standard_normal((100, 8, 400)).astype(np.float32), requires_grad=True)
+    loss = ctc_step(x, retain_graph=True)
+    once = x.grad.numpy().copy()
+    for _ in range(2):  # other steps in between may take only free memory
+        other = lucid.tensor(rng.standard_normal((100, 8, 400)).astype(np.float32),
+                             requires_grad=True)
+        ctc_step(other)
+    x.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), once)
+
+
+# Random programs of allocations, views, drops and training steps: whatever a program keeps,
+# no two allocations it can still reach share memory, and none was written over.
+_SHAPES = [(300, 1024), (290, 1024), (600, 1024), (100, 8, 400)]
+_op = st.one_of(
+    st.tuples(st.just("alloc"), st.sampled_from(range(len(_SHAPES)))),
+    st.tuples(st.just("view"), st.integers(0, 10**6)),
+    st.tuples(st.just("drop"), st.integers(0, 10**6)),
+    st.tuples(st.just("step"), st.booleans()),
+    st.tuples(st.just("empty_cache"), st.just(0)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_op, max_size=25))
+def test_random_programs_never_share_or_overwrite_memory(program):
+    live = []  # (object holding memory, the allocation it belongs to, its expected contents)
+    fill = 0.0
+    for kind, arg in program:
+        if kind == "alloc":
+            a = _buffers.empty(_SHAPES[arg], np.float32)
+            fill += 1.0
+            a[...] = fill
+            live.append((a, fill, a.copy()))
+        elif kind == "view" and live:
+            obj, tag, contents = live[arg % len(live)]
+            live.append((obj.reshape(-1)[3:], tag, contents.reshape(-1)[3:]))
+        elif kind == "drop" and live:
+            live.pop(arg % len(live))
+        elif kind == "step":
+            x = lucid.tensor(np.full((100, 8, 400), 0.25, np.float32), requires_grad=True)
+            ctc_step(x)
+            fill += 1.0
+            if arg:  # keep the gradient (it may be the lent block itself)
+                grad = x.grad.numpy()
+                live.append((grad, fill, grad.copy()))
+        else:
+            lucid.metal.empty_cache()
+        for i, (obj, tag, contents) in enumerate(live):
+            np.testing.assert_array_equal(obj, contents)
+            for other, other_tag, _ in live[i + 1:]:
+                if other_tag != tag:
+                    assert not np.shares_memory(obj, other)
