@@ -109,7 +109,8 @@ def cached_bytes() -> int:
 
 
 def clear() -> None:
-    """Give every free block back (blocks in use are forgotten when their users drop them)."""
+    """Give every free block back. Blocks in use stay lent; when their users drop them, they
+    are kept again, up to the limit."""
     with _lock:
         _evict(_free(_blocks), 0)
 
