@@ -165,6 +165,11 @@ def test_torch_returns_a_number_for_bad_targets(torch, targets, dtype):
     assert theirs.shape == (2,)
 
 
+def test_torch_log_softmax_of_an_all_minus_inf_row_is_nan(torch):
+    rows = torch.tensor([[-np.inf, -np.inf], [np.nan, -np.inf]])
+    assert torch.isnan(torch.log_softmax(rows, dim=1)).all()
+
+
 def test_torch_raises_runtime_error_for_long_input_lengths(torch):
     lp, targets, _, tl = _doc_inputs()
     with pytest.raises(RuntimeError, match="input_lengths"):

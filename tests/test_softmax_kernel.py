@@ -123,17 +123,20 @@ def test_a_row_does_not_depend_on_the_rows_around_it(C, dtype):
 @pytest.mark.parametrize("C", [3, 130])  # a short-row block and a row of its own
 @pytest.mark.parametrize("dtype", [F32, np.float64])
 def test_special_rows(C, dtype):
-    x = np.zeros((6, C), dtype)
+    x = np.zeros((8, C), dtype)
     x[0] = np.arange(C) % 7
     x[1] = -np.inf
     x[2, 0] = np.inf
     x[3, 0] = np.nan
     x[4, 1] = np.nan
-    x[5] = -np.inf
-    x[5, 1] = 0.0
+    x[5] = np.nan  # NaN only
+    x[6] = -np.inf  # NaN among impossible classes: the maximum skips it
+    x[6, C - 1] = np.nan
+    x[7] = -np.inf
+    x[7, 1] = 0.0
     out = np.empty_like(x)
     _softmax.log_softmax_rows(x, out, 1)
     np.testing.assert_allclose(out[0], reference_log_softmax(x[:1])[0], rtol=1e-6)
     assert np.all(out[1] == -np.inf)  # every class impossible
-    assert np.all(np.isnan(out[2:5]))  # +inf or NaN anywhere: the whole row is NaN
-    assert np.all(np.delete(out[5], 1) == -np.inf) and out[5, 1] == 0.0
+    assert np.all(np.isnan(out[2:7]))  # +inf or NaN anywhere: the whole row is NaN
+    assert np.all(np.delete(out[7], 1) == -np.inf) and out[7, 1] == 0.0

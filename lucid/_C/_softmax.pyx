@@ -14,7 +14,7 @@ b. Numerics: the row max is subtracted before exponentiating, so every exp argum
    exact when x is near lse, and where it is not, its rounding is below one ulp of the
    result), so out is within one float ulp of x - lse; the backward scales exp(out) by the
    float32 row sum of g (2^-24 of the product, the size of the exp's own error). A row
-   holding +inf or NaN yields NaN; an all -inf row yields -inf.
+   holding +inf or NaN yields NaN; an all -inf row yields -inf (PyTorch gives NaN there).
 c. Layout and threading: callers pass C-contiguous (rows, C) arrays with the softmax axis
    last; rows (or blocks of short rows, e.) are independent and split over OpenMP threads
    with a static schedule, one thread per GRAIN entries at most (small calls stay on the
@@ -41,7 +41,7 @@ e. Short rows: with few classes the time goes to per-row costs, not to entries: 
 """
 
 from cython.parallel cimport prange
-from libc.math cimport log, INFINITY
+from libc.math cimport log, INFINITY, NAN
 
 from lucid._C._rows cimport floating, threads_for
 
@@ -121,13 +121,23 @@ cdef inline void subtract(const floating* x, floating* out, Py_ssize_t C,
             out[c] = x[c] - lse
 
 
+cdef void impossible_row(const floating* x, floating* out, Py_ssize_t C) noexcept nogil:
+    """A row whose maximum is -inf: every class impossible, log(0) = -inf; unless the row
+    holds a NaN, which the maximum skips: then NaN, as anywhere else (b.)."""
+    cdef Py_ssize_t c
+    cdef bint nan = False
+    for c in range(C):
+        nan = nan or x[c] != x[c]
+    for c in range(C):
+        out[c] = NAN if nan else -INFINITY
+
+
 cdef inline void log_softmax_row(const floating* x, floating* out, Py_ssize_t C,
                                  const floating* next_x) noexcept nogil:
     cdef Py_ssize_t b, c, end
     cdef floating m = row_max(x, C)  # a NaN anywhere makes the row NaN, through m or exp
-    if m == -INFINITY:  # every class impossible: log(0)
-        for c in range(C):
-            out[c] = -INFINITY
+    if m == -INFINITY:
+        impossible_row(x, out, C)
         return
     b = 0
     while b < C:  # (d.): exps of this row while the next one is fetched
@@ -178,9 +188,8 @@ cdef inline void log_softmax_block(const floating* x, floating* out, Py_ssize_t 
         for r in range(BLOCK):
             total[r] += s[r]
     for r in range(rows):
-        if m[r] == -INFINITY:  # every class impossible: log(0)
-            for c in range(C):
-                out[r * C + c] = -INFINITY
+        if m[r] == -INFINITY:
+            impossible_row(&x[r * C], &out[r * C], C)
             continue
         subtract(&x[r * C], &out[r * C], C, m[r] + log(total[r]))
 
