@@ -247,3 +247,84 @@ def test_random_programs_never_share_or_overwrite_memory(program):
             for other, other_tag, _ in live[i + 1:]:
                 if other_tag != tag:
                     assert not np.shares_memory(obj, other)
+
+
+# Another thread may run between any two statements of the cache. These tests stop the cache
+# at such a point (where it changes its bookkeeping) and run there what the other thread would.
+class _Interrupted(set):
+    """The cache's set of block ids, running ``other_thread`` first whenever an id leaves it."""
+
+    def __init__(self, ids, other_thread):
+        super().__init__(ids)
+        self.other_thread = other_thread
+
+    def discard(self, item):
+        self.other_thread()
+        super().discard(item)
+
+    def clear(self):
+        self.other_thread()
+        super().clear()
+
+
+def _forget_lent_block_by_limit():
+    lucid.metal.set_cache_limit(0)
+
+
+def _forget_lent_block_by_count(monkeypatch):
+    monkeypatch.setattr(_buffers, "MAX_BLOCKS", 1)
+    _buffers.empty(BIG, np.float32)  # a second block: the oldest, lent, is forgotten
+
+
+@pytest.mark.parametrize("forget", ["limit", "count"])
+def test_a_leaf_never_keeps_a_gradient_another_array_shares_while_the_cache_lets_go(
+        forget, monkeypatch):
+    """A leaf keeps a gradient without copying it when only the cache's reference is left
+    besides its own; while the cache lets a block go, another thread's backward must still
+    see the block's other users."""
+    other = _buffers.empty(BIG, np.float32)  # a live array: its block must stay its own
+    kept = []
+
+    def other_thread_backward():
+        g = other.reshape(-1)  # a gradient sharing other's memory, as run_backward holds it
+        counts = lucid.autograd._reference_counts(g)
+        kept.append(lucid.autograd._unshared(g, counts))
+
+    original = _buffers._ids
+    interrupted = _Interrupted(original, other_thread_backward)
+    monkeypatch.setattr(_buffers, "_ids", interrupted)
+    try:
+        if forget == "limit":
+            _forget_lent_block_by_limit()
+        else:
+            _forget_lent_block_by_count(monkeypatch)
+    finally:
+        original.clear()
+        original.update(interrupted)
+        _buffers._ids = original
+    assert kept and not any(kept)
+
+
+class _InterruptedLock:
+    """The cache's lock, running ``other_thread`` once just before the first taker gets it."""
+
+    def __init__(self, lock, other_thread):
+        self.lock, self.other_thread = lock, other_thread
+
+    def __enter__(self):
+        other_thread, self.other_thread = self.other_thread, None
+        if other_thread is not None:
+            other_thread()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+
+def test_an_array_asked_for_while_the_cache_is_turned_off_is_not_kept(monkeypatch):
+    monkeypatch.setattr(_buffers, "_lock",
+                        _InterruptedLock(_buffers._lock, _forget_lent_block_by_limit))
+    a = _buffers.empty(BIG, np.float32)  # another thread turns the cache off meanwhile
+    del a
+    assert lucid.metal.get_cache_memory() == 0
+    assert _buffers._blocks == []
