@@ -60,10 +60,12 @@ def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """np.empty(shape, dtype), C-contiguous, its memory from the cache when it is large."""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < MIN_BYTES or _limit == 0:
+    if nbytes < MIN_BYTES:
         return np.empty(shape, dtype)
-    with _lock:
-        block = _take(_capacity(nbytes))
+    with _lock:  # the limit too is read under it: another thread may turn the cache off
+        block = _take(_capacity(nbytes)) if _limit else None
+    if block is None:
+        return np.empty(shape, dtype)
     return block[:nbytes].view(dtype).reshape(shape)
 
 
@@ -93,12 +95,17 @@ def _evict(free: list[np.ndarray], limit: int) -> None:
 
 def _forget(block: np.ndarray) -> None:
     """Drop the cache's reference: numpy frees the block when its last view goes."""
+    _ids.discard(id(block))  # before the reference goes: see holds()
     _blocks[:] = [b for b in _blocks if b is not block]  # by identity: == compares arrays
-    _ids.discard(id(block))
 
 
 def holds(array: np.ndarray) -> bool:
-    """Whether ``array`` is one of the cache's blocks (it then holds one reference more)."""
+    """Whether ``array`` is one of the cache's blocks (it then holds one reference more).
+
+    Read without the lock, after counting the block's references (autograd does): a block
+    therefore leaves _ids before the cache drops its reference, so that a count taken in
+    between still includes the reference a True answer subtracts.
+    """
     return id(array) in _ids  # a live array's id is its own: a forgotten block left _ids
 
 
@@ -127,6 +134,6 @@ def set_limit(limit: int) -> int:
         previous, _limit = _limit, int(limit)
         _evict(_free(_blocks), _limit)
         if _limit == 0:  # lent blocks too: nothing is kept for later
+            _ids.clear()  # before the references go: see holds()
             _blocks.clear()
-            _ids.clear()
     return previous
