@@ -1,6 +1,9 @@
 """The buffer cache (lucid/_buffers.py, lucid.metal): memory is lent again only when nothing
 can reach it, and the training step's arrays reuse it instead of fresh pages."""
 
+import json
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -328,3 +331,38 @@ def test_an_array_asked_for_while_the_cache_is_turned_off_is_not_kept(monkeypatc
     del a
     assert lucid.metal.get_cache_memory() == 0
     assert _buffers._blocks == []
+
+
+# A trace or profile function that reads frame.f_locals (a debugger, a profiler logging
+# arguments) makes the frame hold references to its locals before Python 3.13. The reference
+# counts lucid compares against are measured when it is imported; measured under such a
+# function they come out too high, and memory still in use would pass for free.
+_IMPORTED_UNDER = """
+import json, sys
+import numpy as np
+
+def watcher(frame, event, arg):
+    frame.f_locals
+    return watcher
+
+getattr(sys, sys.argv[1])(watcher)
+import lucid
+from lucid import _buffers
+getattr(sys, sys.argv[1])(None)
+
+a = _buffers.empty((300, 1024), np.float32)
+b = _buffers.empty((300, 1024), np.float32)
+x1 = lucid.tensor(np.ones(4), requires_grad=True)
+x2 = lucid.tensor(np.ones(4), requires_grad=True)
+((x1 + x2) * lucid.tensor(np.arange(4.0))).sum().backward()
+print(json.dumps({"arrays share": bool(np.shares_memory(a, b)),
+                  "gradients share": bool(np.shares_memory(x1.grad.numpy(), x2.grad.numpy()))}))
+"""
+
+
+@pytest.mark.parametrize("watch", ["settrace", "setprofile"])
+def test_lucid_imported_under_a_debugger_or_profiler_shares_no_memory(watch):
+    run = subprocess.run([sys.executable, "-c", _IMPORTED_UNDER, watch], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"arrays share": False, "gradients share": False}
