@@ -240,7 +240,7 @@ def _counts_when_alone() -> tuple[int, int]:
     return _reference_counts(owner)[0], _reference_counts(view)[1]
 
 
-_ALONE = _counts_when_alone()
+_ALONE = _buffers.untraced(_counts_when_alone)
 
 
 def _unshared(g: np.ndarray, counts: tuple[int, int]) -> bool:
