@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -366,3 +367,26 @@ def test_lucid_imported_under_a_debugger_or_profiler_shares_no_memory(watch):
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"arrays share": False, "gradients share": False}
+
+
+def test_memory_over_the_limit_is_given_back_before_new_memory_is_taken(monkeypatch):
+    """A dropped array larger than the limit stays cached until the next request; if that
+    request needs a new block, the old one must go first, or both are held at once (twice
+    the memory numpy alone would need)."""
+    lucid.metal.set_cache_limit(1 << 20)
+    a = _buffers.empty((2 << 20,), np.float32)  # 8 MiB
+    dropped = weakref.ref(a.base)
+    del a
+    alive_when_allocating = []
+
+    class WatchedNumpy:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def empty(self, *args, **kwargs):
+            alive_when_allocating.append(dropped() is not None)
+            return np.empty(*args, **kwargs)
+
+    monkeypatch.setattr(_buffers, "np", WatchedNumpy())
+    _buffers.empty((5 << 19,), np.float32)  # 10 MiB: another size class, a new block
+    assert alive_when_allocating == [False]
