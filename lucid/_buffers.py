@@ -87,15 +87,16 @@ def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 
 def _take(capacity: int) -> np.ndarray:
-    """A free block of this capacity (a new one if none); then free blocks are evicted,
-    oldest first, until they hold at most _limit bytes."""
+    """A free block of this capacity (a new one if none); the other free blocks are first
+    evicted, oldest first, until they hold at most _limit bytes."""
     free = _free(_blocks)
     found = next((block for block in free if block.nbytes == capacity), None)
+    _evict([block for block in free if block is not found], _limit)
+    del free  # the evicted blocks go now, before a new block takes memory
     if found is None:
         found = np.empty(capacity, np.uint8)
         _blocks.append(found)
         _ids.add(id(found))
-    _evict([block for block in free if block is not found], _limit)
     while len(_blocks) > MAX_BLOCKS:
         _forget(_blocks[0])
     return found
