@@ -390,3 +390,40 @@ def test_memory_over_the_limit_is_given_back_before_new_memory_is_taken(monkeypa
     monkeypatch.setattr(_buffers, "np", WatchedNumpy())
     _buffers.empty((5 << 19,), np.float32)  # 10 MiB: another size class, a new block
     assert alive_when_allocating == [False]
+
+
+# The garbage collector may run inside the cache's lock (the cache builds lists there) and run
+# finalisers; one that asks for a large array must not wait forever for the lock its own thread
+# holds.
+_FINALISER_UNDER_THE_LOCK = """
+import gc
+import numpy as np
+from lucid import _buffers
+
+ran_under_the_lock = False
+
+class Finalised:
+    def __del__(self):
+        global ran_under_the_lock
+        ran_under_the_lock |= _buffers._lock.locked()
+        _buffers.empty((300, 1024), np.float32)
+
+gc.set_threshold(3)
+for _ in range(2000):
+    garbage = Finalised()
+    garbage.cycle = garbage
+    del garbage
+    _buffers.empty((300, 1024), np.float32)
+print(ran_under_the_lock)
+"""
+
+
+def test_a_finaliser_run_inside_the_cache_can_ask_for_an_array():
+    try:
+        run = subprocess.run([sys.executable, "-c", _FINALISER_UNDER_THE_LOCK],
+                             capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("deadlock: a finaliser run by the garbage collector inside the cache's lock "
+                    "asked for a large array")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "True"  # the case this test is about did happen
