@@ -427,3 +427,19 @@ def test_a_finaliser_run_inside_the_cache_can_ask_for_an_array():
                     "asked for a large array")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "True"  # the case this test is about did happen
+
+
+def test_memory_is_lent_again_while_a_profiler_reads_frame_locals():
+    def watcher(frame, event, arg):
+        frame.f_locals  # noqa: B018 - reading them is what such a profiler does
+
+    previous = sys.getprofile()
+    sys.setprofile(watcher)
+    try:
+        a = _buffers.empty(BIG, np.float32)
+        where = address(a)
+        del a
+        b = _buffers.empty(BIG, np.float32)
+    finally:
+        sys.setprofile(previous)
+    assert address(b) == where
