@@ -28,12 +28,18 @@ import numpy as np
 
 MIN_BYTES = 1 << 20  # smaller arrays: the C library reuses their memory well enough
 MAX_BLOCKS = 64  # blocks tracked at most; beyond, lent blocks are forgotten (left to numpy)
-CLASSES_PER_DOUBLING = 8  # block sizes: 2^k (1 + j/8), so a block is at most 12.5% too big
+CLASSES_PER_DOUBLING = 8  # block sizes: 2^k (1 + j/8), so a new block is at most 12.5% too big
+# A free block serves requests of its size class and of the classes up to a quarter below:
+# with varying sequence lengths, an exact class alone missed one request in seven.
+REUSE_SLACK = 1.25
 
 _lock = threading.Lock()  # two threads must not both take the same free block
+_inside = threading.local()  # .held: this thread holds _lock (see _locked)
 _blocks: list[np.ndarray] = []  # every block the cache holds, oldest first
 _ids: set[int] = set()  # id() of each of them, for holds()
-_limit = 1 << 30  # bytes of free blocks kept at most
+# bytes of free blocks kept at most; none under a free-threaded Python, whose reference counts
+# other threads' references may leave uncounted (a lent block could then pass for free)
+_limit = (1 << 30) if getattr(sys, "_is_gil_enabled", lambda: True)() else 0
 
 
 def _counts(blocks: list[np.ndarray]) -> list[int]:
@@ -75,24 +81,48 @@ def _capacity(nbytes: int) -> int:
     return -(-nbytes // step) * step
 
 
+class _locked:
+    """``with _locked() as entered:`` holds _lock; entered is False, and the lock is not
+    taken, when this thread already holds it: the garbage collector can run a finaliser (or
+    Python a signal handler) in the middle of the cache's own code, and a finaliser that
+    makes a large array would otherwise wait for itself forever."""
+
+    def __enter__(self) -> bool:
+        if getattr(_inside, "held", False):
+            self.entered = False
+            return False
+        _lock.acquire()
+        _inside.held = self.entered = True
+        return True
+
+    def __exit__(self, *exc) -> None:
+        if self.entered:
+            _inside.held = False
+            _lock.release()
+
+
 def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """np.empty(shape, dtype), C-contiguous, its memory from the cache when it is large."""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < MIN_BYTES:
         return np.empty(shape, dtype)
-    with _lock:  # the limit too is read under it: another thread may turn the cache off
-        block = _take(_capacity(nbytes)) if _limit else None
+    with _locked() as entered:  # the limit too is read under it: another thread may turn
+        # the cache off; re-entered (a finaliser run in here), plain memory
+        block = _take(_capacity(nbytes)) if entered and _limit else None
     if block is None:
         return np.empty(shape, dtype)
     return block[:nbytes].view(dtype).reshape(shape)
 
 
 def _take(capacity: int) -> np.ndarray:
-    """A free block of this capacity (a new one if none); the other free blocks are first
-    evicted, oldest first, until they hold at most _limit bytes."""
+    """The smallest free block of this capacity up to REUSE_SLACK times it (a new one if
+    none); the other free blocks are first evicted, oldest first, until they hold at most
+    _limit bytes."""
     free = _free(_blocks)
-    found = next((block for block in free if block.nbytes == capacity), None)
+    fits = [block for block in free if capacity <= block.nbytes <= capacity * REUSE_SLACK]
+    found = min(fits, key=lambda block: block.nbytes) if fits else None
+    del fits
     _evict([block for block in free if block is not found], _limit)
     del free  # the evicted blocks go now, before a new block takes memory
     if found is None:
@@ -131,15 +161,23 @@ def holds(array: np.ndarray) -> bool:
 
 def cached_bytes() -> int:
     """Bytes of free blocks the cache keeps for later requests."""
-    with _lock:
+    with _locked() as entered:
+        _refuse_reentry(entered, "get_cache_memory")
         return sum(block.nbytes for block in _free(_blocks))
 
 
 def clear() -> None:
     """Give every free block back. Blocks in use stay lent; when their users drop them, they
     are kept again, up to the limit."""
-    with _lock:
+    with _locked() as entered:
+        _refuse_reentry(entered, "empty_cache")
         _evict(_free(_blocks), 0)
+
+
+def _refuse_reentry(entered: bool, name: str) -> None:
+    if not entered:
+        raise RuntimeError(f"lucid.metal.{name}: called from a finaliser or signal handler "
+                           f"that interrupted the buffer cache itself; call it elsewhere")
 
 
 def set_limit(limit: int) -> int:
@@ -150,7 +188,8 @@ def set_limit(limit: int) -> int:
                         f"{limit!r}")
     if limit < 0:
         raise ValueError(f"set_cache_limit: limit must be >= 0 bytes, got {limit}")
-    with _lock:
+    with _locked() as entered:
+        _refuse_reentry(entered, "set_cache_limit")
         previous, _limit = _limit, int(limit)
         _evict(_free(_blocks), _limit)
         if _limit == 0:  # lent blocks too: nothing is kept for later
