@@ -37,8 +37,9 @@ def set_cache_limit(limit: int) -> int:
 
     The default is 1 GiB (0 under a free-threaded Python). The limit is applied when the next
     large array is asked for: arrays dropped since may leave more in the cache until then
-    (:func:`get_cache_memory` counts it, :func:`empty_cache` gives it back). ``0`` turns the cache off: every array gets fresh
-    memory, as from ``numpy.empty``. The name and meaning are MLX's ``set_cache_limit`` (lucid 3
-    itself has none). Raises TypeError for a non-int and ValueError for a negative limit.
+    (:func:`get_cache_memory` counts it, :func:`empty_cache` gives it back). ``0`` turns the
+    cache off: every array gets fresh memory, as from ``numpy.empty``. The name and meaning
+    are MLX's ``set_cache_limit`` (lucid 3 itself has none). Raises TypeError for a non-int
+    and ValueError for a negative limit.
     """
     return _buffers.set_limit(limit)
