@@ -17,7 +17,7 @@ def sample(dtype):
     return lucid.tensor(np.array([0, 1, 2, 3]), dtype=dtype)
 
 
-@pytest.mark.parametrize("src, dst", itertools.product(DTYPES, DTYPES),
+@pytest.mark.parametrize("src, dst", list(itertools.product(DTYPES, DTYPES)),
                          ids=[f"{a}->{b}" for a, b in itertools.product(NAMES, NAMES)])
 def test_to_gives_the_requested_dtype_for_every_pair(src, dst):
     x = sample(src)
@@ -72,7 +72,7 @@ SCALARS = [2, 2.5, True]
 TORCH_NAMES = {"bool": "bool"}
 
 
-@pytest.mark.parametrize("a, b", itertools.product(DTYPES, DTYPES),
+@pytest.mark.parametrize("a, b", list(itertools.product(DTYPES, DTYPES)),
                          ids=[f"{a}+{b}" for a, b in itertools.product(NAMES, NAMES)])
 def test_tensor_tensor_promotion_matches_pytorch(a, b):
     torch = pytest.importorskip("torch")
