@@ -28,7 +28,7 @@ import numpy as np
 
 MIN_BYTES = 1 << 20  # smaller arrays: the C library reuses their memory well enough
 MAX_BLOCKS = 64  # blocks tracked at most; beyond, lent blocks are forgotten (left to numpy)
-CLASSES_PER_DOUBLING = 8  # block sizes: 2^k (1 + j/8), so a new block is at most 12.5% too big
+CLASS_BITS = 3  # 2^3 block sizes per doubling, 2^k (1 + j/8): a new block is <= 12.5% too big
 # A free block serves requests of its size class and of the classes up to a quarter below:
 # with varying sequence lengths, an exact class alone missed one request in seven.
 REUSE_SLACK = 1.25
@@ -77,7 +77,7 @@ def _free(blocks: list[np.ndarray]) -> list[np.ndarray]:
 
 def _capacity(nbytes: int) -> int:
     """The block size for a request of nbytes: the next size class up."""
-    step = 1 << max(nbytes.bit_length() - 1 - int(math.log2(CLASSES_PER_DOUBLING)), 0)
+    step = 1 << max(nbytes.bit_length() - 1 - CLASS_BITS, 0)
     return -(-nbytes // step) * step
 
 
@@ -191,8 +191,9 @@ def set_limit(limit: int) -> int:
     with _locked() as entered:
         _refuse_reentry(entered, "set_cache_limit")
         previous, _limit = _limit, int(limit)
-        _evict(_free(_blocks), _limit)
         if _limit == 0:  # lent blocks too: nothing is kept for later
             _ids.clear()  # before the references go: see holds()
             _blocks.clear()
+        else:
+            _evict(_free(_blocks), _limit)
     return previous
