@@ -86,6 +86,11 @@ CASES = {
 }
 
 
+def one_sample(lp, target, grad):
+    """_branches on a single (T, C) sample using all its frames."""
+    return _branches(lucid.tensor(lp), np.array(target), lp.shape[0], len(target), grad=grad)
+
+
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_each_branch_is_reached_and_matches_the_reference(name, dtype):
@@ -95,8 +100,7 @@ def test_each_branch_is_reached_and_matches_the_reference(name, dtype):
     with np.errstate(invalid="ignore"):  # the "nan" case feeds a NaN to the reference
         want, want_grad = numpy_ctc(lp.astype(np.float64), target)
     for grad, expected in ((True, with_grad), (False, loss_only)):
-        loss, g, paths = _branches(lucid.tensor(lp), np.array(target), lp.shape[0], len(target),
-                                   grad=grad)
+        loss, g, paths = one_sample(lp, target, grad)
         assert paths == [expected]
         tol = 1e-9 if dtype == np.float64 else 2e-5
         if np.isnan(want):
@@ -121,9 +125,8 @@ def test_each_branch_with_a_large_vocabulary(name, dtype):
     lp = lp.astype(dtype)
     wide_lp = np.concatenate([lp, np.full((lp.shape[0], 1500), -np.inf, dtype)], axis=1)
     for grad, expected in ((True, with_grad), (False, loss_only)):
-        small = _branches(lucid.tensor(lp), np.array(target), lp.shape[0], len(target), grad=grad)
-        loss, g, paths = _branches(lucid.tensor(wide_lp), np.array(target), lp.shape[0],
-                                   len(target), grad=grad)
+        small = one_sample(lp, target, grad)
+        loss, g, paths = one_sample(wide_lp, target, grad)
         assert paths == small[2] == [expected]
         np.testing.assert_array_equal(loss, small[0])
         if grad:
