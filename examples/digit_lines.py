@@ -75,7 +75,7 @@ def compose_line(images: np.ndarray, labels: np.ndarray, rng: np.random.Generato
     column = pieces[0].shape[1]
     for i, k in enumerate(picks):
         if i:
-            gap = rng.integers(0, MAX_GAP + 1)
+            gap = int(rng.integers(0, MAX_GAP + 1))  # plain ints: the spans print as numbers
             pieces.append(np.zeros((ROWS, gap)))
             column += gap
         pieces.append(images[k])

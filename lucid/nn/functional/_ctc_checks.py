@@ -72,6 +72,10 @@ def integer_array(value: Any, name: str, fn: str = "ctc_loss") -> np.ndarray:
     if arr.dtype.kind not in "iu":
         if arr.dtype == object:  # where Python ints beyond the 64-bit range end up
             for i, v in np.ndenumerate(arr):
+                # numpy < 1.24 turns ragged nested lists into an object array of lists
+                if isinstance(v, (list, tuple, np.ndarray)):
+                    raise ValueError(f"{fn}: {name} must be a rectangular array of integers, "
+                                     f"got {show_value(value)} (ragged)")
                 if type(v) is int and not -(2**63) <= v < 2**63:
                     where = ", ".join(map(str, i))
                     raise ValueError(f"{fn}: {name}[{where}] must fit in int64, got {v}")
