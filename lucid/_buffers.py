@@ -11,23 +11,34 @@ next request of about the same size: the cache real lucid keeps on its Metal sid
 ``lucid.metal.empty_cache()`` gives the kept memory back; ``lucid.metal.set_cache_limit()``
 bounds it (0 turns the cache off).
 
-How a block is known to be free: the cache holds one reference to each of its blocks (a 1-d
-uint8 array), and every array lent from a block is a view of it, so it holds another (numpy
-points a view of a view at the memory's owner). A block whose reference count is the cache's
-own is free: nothing else can reach its memory. No finaliser is needed, and a block stays
-lent for as long as any view of it lives, however it was made.
+Who owns what:
+
+a. A free block (a 1-d uint8 array) is owned by the cache: it sits in ``_free`` and nothing
+   else refers to it.
+b. A lent block is owned by a :class:`_Lease`. The array handed out is made from the lease
+   (numpy keeps the object an array was made from as its base, and every view of that array
+   keeps the array, or the lease itself, alive), so the lease lives exactly as long as some
+   array can reach the block's memory, however the views were made. The cache keeps no
+   reference to a lent block.
+c. When the last such array goes, Python frees the lease, and its ``__del__`` hands the block
+   back: it is appended to ``_returned``, without the lock (a lease can be freed anywhere,
+   even inside the cache's own code, by a finaliser the garbage collector runs there). The
+   next request, under the lock, moves returned blocks to ``_free``.
+
+So memory is lent again only after numpy has freed every array that used it: no reference is
+counted, and a debugger, a profiler or another Python version can delay the return of a block
+(by holding an array longer) but never make a block in use look free.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import threading
 
 import numpy as np
 
 MIN_BYTES = 1 << 20  # smaller arrays: the C library reuses their memory well enough
-MAX_BLOCKS = 64  # blocks tracked at most; beyond, lent blocks are forgotten (left to numpy)
+MAX_FREE_BLOCKS = 64  # free blocks kept at most, whatever their bytes
 CLASS_BITS = 3  # 2^3 block sizes per doubling, 2^k (1 + j/8): a new block is <= 12.5% too big
 # A free block serves requests of its size class and of the classes up to a quarter below:
 # with varying sequence lengths, an exact class alone missed one request in seven.
@@ -35,50 +46,27 @@ REUSE_SLACK = 1.25
 
 _lock = threading.Lock()  # two threads must not both take the same free block
 _inside = threading.local()  # .held: this thread holds _lock (see _locked)
-_blocks: list[np.ndarray] = []  # every block the cache holds, oldest first
-_ids: set[int] = set()  # id() of each of them, for holds()
-# bytes of free blocks kept at most; none under a free-threaded Python, whose reference counts
-# other threads' references may leave uncounted (a lent block could then pass for free)
-_limit = (1 << 30) if getattr(sys, "_is_gil_enabled", lambda: True)() else 0
+_free: list[np.ndarray] = []  # blocks no array uses, oldest first (a.)
+_returned: list[np.ndarray] = []  # blocks handed back since the last request (c.)
+_limit = 1 << 30  # bytes of free blocks kept at most; 0 turns the cache off
 
 
-def _counts(blocks: list[np.ndarray]) -> list[int]:
-    """sys.getrefcount of each block, always taken the same way, so that it compares with
-    _FREE (what it gives for a block held by the list alone). map leaves no block in a local
-    variable, where a profiler reading frame.f_locals would hold one more reference to it (each
-    free block would then look lent)."""
-    return list(map(sys.getrefcount, blocks))
+class _Lease:
+    """Owns one lent block (b.): the arrays lent from it are made from this object, and its
+    ``__del__`` hands the block back once Python has freed every one of them (c.)."""
 
+    __slots__ = ("block", "__array_interface__")
 
-def untraced(measure):
-    """measure(), with no trace or profile function in this thread: one that reads
-    frame.f_locals (a debugger, a profiler logging arguments) makes frames hold references to
-    their locals before Python 3.13, and a baseline measured under it would come out too high
-    (memory in use would then pass for free). Later counts under it only come out higher:
-    memory is lent less, never more."""
-    trace, profile = sys.gettrace(), sys.getprofile()
-    sys.settrace(None)
-    sys.setprofile(None)
-    try:
-        return measure()
-    finally:
-        sys.setprofile(profile)
-        sys.settrace(trace)
+    def __init__(self, block: np.ndarray) -> None:
+        self.block = block
+        self.__array_interface__ = {"shape": block.shape, "typestr": "|u1", "version": 3,
+                                    "data": (block.ctypes.data, False)}
 
-
-# measured: it differs between Python versions
-_FREE = untraced(lambda: _counts([np.empty(1, np.uint8)])[0])
-
-
-def _free(blocks: list[np.ndarray]) -> list[np.ndarray]:
-    """The blocks nothing but the cache holds, in the list's order."""
-    return [block for block, count in zip(blocks, _counts(blocks)) if count == _FREE]
-
-
-def _capacity(nbytes: int) -> int:
-    """The block size for a request of nbytes: the next size class up."""
-    step = 1 << max(nbytes.bit_length() - 1 - CLASS_BITS, 0)
-    return -(-nbytes // step) * step
+    def __del__(self) -> None:
+        # list.append is atomic (under the GIL, and in free-threaded builds too): no lock, so
+        # a lease freed while this thread holds the lock cannot wait for itself
+        if _limit:
+            _returned.append(self.block)
 
 
 class _locked:
@@ -101,69 +89,61 @@ class _locked:
             _lock.release()
 
 
+def _capacity(nbytes: int) -> int:
+    """The block size for a request of nbytes: the next size class up."""
+    step = 1 << max(nbytes.bit_length() - 1 - CLASS_BITS, 0)
+    return -(-nbytes // step) * step
+
+
 def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """np.empty(shape, dtype), C-contiguous, its memory from the cache when it is large."""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < MIN_BYTES:
+    if nbytes < MIN_BYTES or not _limit:
         return np.empty(shape, dtype)
-    with _locked() as entered:  # the limit too is read under it: another thread may turn
-        # the cache off; re-entered (a finaliser run in here), plain memory
-        block = _take(_capacity(nbytes)) if entered and _limit else None
-    if block is None:
-        return np.empty(shape, dtype)
-    return block[:nbytes].view(dtype).reshape(shape)
+    with _locked() as entered:
+        if not entered:  # a finaliser run inside the cache's own code: plain memory
+            return np.empty(shape, dtype)
+        block = _take(_capacity(nbytes))
+    lent = np.asarray(_Lease(block))  # the only reference to the lease is the array's (b.)
+    return lent[:nbytes].view(dtype).reshape(shape)
 
 
 def _take(capacity: int) -> np.ndarray:
-    """The smallest free block of this capacity up to REUSE_SLACK times it (a new one if
-    none); the other free blocks are first evicted, oldest first, until they hold at most
-    _limit bytes."""
-    free = _free(_blocks)
-    fits = [block for block in free if capacity <= block.nbytes <= capacity * REUSE_SLACK]
+    """The smallest free block of this capacity up to REUSE_SLACK times it, else a new one;
+    the other free blocks are first evicted, oldest first, down to _limit bytes. Under _lock."""
+    _collect()
+    fits = [block for block in _free if capacity <= block.nbytes <= capacity * REUSE_SLACK]
     found = min(fits, key=lambda block: block.nbytes) if fits else None
-    del fits
-    _evict([block for block in free if block is not found], _limit)
-    del free  # the evicted blocks go now, before a new block takes memory
-    if found is None:
-        found = np.empty(capacity, np.uint8)
-        _blocks.append(found)
-        _ids.add(id(found))
-    while len(_blocks) > MAX_BLOCKS:
-        _forget(_blocks[0])
-    return found
+    if found is not None:
+        _free[:] = [block for block in _free if block is not found]  # by identity
+    _evict(_limit)  # before a new block takes memory: the two are never held at once
+    return np.empty(capacity, np.uint8) if found is None else found
 
 
-def _evict(free: list[np.ndarray], limit: int) -> None:
-    """Forget the oldest of the free blocks until the rest hold at most limit bytes."""
-    kept = 0
-    for block in reversed(free):  # newest first
+def _collect() -> None:
+    """Move the blocks handed back since the last call to _free. Under _lock."""
+    while _returned:
+        _free.append(_returned.pop(0))
+
+
+def _evict(limit: int) -> None:
+    """Drop the oldest free blocks until the rest hold at most limit bytes and number at most
+    MAX_FREE_BLOCKS: numpy frees them. Under _lock."""
+    kept, keep = 0, []
+    for block in reversed(_free):  # newest first
         kept += block.nbytes
-        if kept > limit:
-            _forget(block)
-
-
-def _forget(block: np.ndarray) -> None:
-    """Drop the cache's reference: numpy frees the block when its last view goes."""
-    _ids.discard(id(block))  # before the reference goes: see holds()
-    _blocks[:] = [b for b in _blocks if b is not block]  # by identity: == compares arrays
-
-
-def holds(array: np.ndarray) -> bool:
-    """Whether ``array`` is one of the cache's blocks (it then holds one reference more).
-
-    Read without the lock, after counting the block's references (autograd does): a block
-    therefore leaves _ids before the cache drops its reference, so that a count taken in
-    between still includes the reference a True answer subtracts.
-    """
-    return id(array) in _ids  # a live array's id is its own: a forgotten block left _ids
+        if kept <= limit and len(keep) < MAX_FREE_BLOCKS:
+            keep.append(block)
+    _free[:] = keep[::-1]
 
 
 def cached_bytes() -> int:
     """Bytes of free blocks the cache keeps for later requests."""
     with _locked() as entered:
         _refuse_reentry(entered, "get_cache_memory")
-        return sum(block.nbytes for block in _free(_blocks))
+        _collect()
+        return sum(block.nbytes for block in _free)
 
 
 def clear() -> None:
@@ -171,7 +151,8 @@ def clear() -> None:
     are kept again, up to the limit."""
     with _locked() as entered:
         _refuse_reentry(entered, "empty_cache")
-        _evict(_free(_blocks), 0)
+        _collect()
+        _evict(0)
 
 
 def _refuse_reentry(entered: bool, name: str) -> None:
@@ -191,9 +172,6 @@ def set_limit(limit: int) -> int:
     with _locked() as entered:
         _refuse_reentry(entered, "set_cache_limit")
         previous, _limit = _limit, int(limit)
-        if _limit == 0:  # lent blocks too: nothing is kept for later
-            _ids.clear()  # before the references go: see holds()
-            _blocks.clear()
-        else:
-            _evict(_free(_blocks), _limit)
+        _collect()
+        _evict(_limit)
     return previous

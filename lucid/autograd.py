@@ -4,21 +4,27 @@ Each op that needs a gradient records a :class:`Node` holding its input tensors 
 ``backward`` function that maps the output's gradient to one gradient per input (or None).
 :func:`run_backward` orders the graph with an iterative depth-first search (deep graphs must
 not hit Python's recursion limit), then walks it in reverse, summing gradients with ``+``
-so that a tensor used twice receives both contributions. A leaf keeps a gradient array as
-its ``.grad`` without copying it when nothing else can reach that array's memory.
+so that a tensor used twice receives both contributions.
+
+Who owns a gradient array: a leaf's ``.grad`` is the leaf's alone, and backward passes add
+into it in place, under one lock (numpy releases the GIL inside ``+=``: two threads sending
+gradients into shared parameters would otherwise lose updates). The first gradient a leaf
+receives becomes its ``.grad`` without a copy only when its owner says it may: an op that
+records ``owned=True`` promises that each array its backward returns is new (or saved by
+that backward alone) and returned for one input only; the engine hands such an array over
+once the backward is freed (no ``retain_graph``). An array the engine made itself (a sum
+over broadcast axes, a dtype cast) is handed over too. Anything else is copied: the incoming
+gradient passed through (``a + b``), a saved array of a retained graph.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
-
-from lucid import _buffers
 
 if TYPE_CHECKING:
     from lucid._tensor import Tensor
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
 BackwardFn = Callable[[np.ndarray], Sequence[Optional[np.ndarray]]]
 
 _state = threading.local()
+_grad_lock = threading.Lock()  # held while a gradient is added into a leaf's .grad
 
 
 def is_grad_enabled() -> bool:
@@ -111,12 +118,14 @@ class set_grad_enabled(no_grad):
 class Node:
     """One recorded op: its inputs and how to send a gradient back to them."""
 
-    __slots__ = ("name", "inputs", "backward")
+    __slots__ = ("name", "inputs", "backward", "owned")
 
-    def __init__(self, name: str, inputs: Sequence[Tensor], backward: BackwardFn) -> None:
+    def __init__(self, name: str, inputs: Sequence[Tensor], backward: BackwardFn,
+                 owned: bool = False) -> None:
         self.name = name
         self.inputs = tuple(inputs)
         self.backward: BackwardFn | None = backward
+        self.owned = owned  # see record()
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
@@ -128,11 +137,15 @@ def record(
     backward: Callable,
     name: str,
     device: str | None = None,
+    owned: bool = False,
 ) -> Tensor:
     """Wrap an op's result in a Tensor; record a graph node when grad mode is on and an input
     needs grad. Every differentiable op goes through here.
 
-    ``backward`` maps the output's gradient to one gradient (or None) per input.
+    ``backward`` maps the output's gradient to one gradient (or None) per input. ``owned=True``
+    promises that every array it returns is new, or saved by the backward alone, and that it
+    returns no array twice (nor the incoming gradient): a leaf may then keep it as its
+    ``.grad`` without a copy.
     """
     from lucid._tensor import Tensor  # _tensor builds on this module
 
@@ -140,7 +153,7 @@ def record(
     out = Tensor(np.asarray(data), device=device or inputs[0].device)
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         out._requires_grad = True
-        out.grad_fn = Node(name, inputs, backward)
+        out.grad_fn = Node(name, inputs, backward, owned)
     return out
 
 
@@ -179,10 +192,9 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
     from lucid._tensor import Tensor
 
     if root.grad_fn is None:
-        _accumulate_leaf(root, gradient.copy(), Tensor)
+        _accumulate_leaf(root, gradient, False, Tensor)
         return
     pending = {id(root): gradient}
-    del gradient  # the caller's reference is enough: the root gradient is never handed over
     for t in reversed(_topological_order(root)):
         node = t.grad_fn
         grad = pending.pop(id(t), None)
@@ -193,69 +205,32 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
                 "backward: trying to go through the graph a second time, but its saved values "
                 "were freed by the first backward(); pass retain_graph=True to the first call"
             )
-        input_grads = list(node.backward(grad))
-        # Drop every reference this loop holds that is not a result, so that a leaf can tell
-        # by reference counts whether it may keep its gradient (see _unshared); freeing the
-        # backward also frees the arrays its closure saved, unless the graph is kept.
-        del grad
+        input_grads = node.backward(grad)
+        # what the backward returns is the engine's to give away once the backward (and the
+        # arrays its closure saved) is dropped, if the op said so (record's owned)
+        handed_over = node.owned and not retain_graph
         if not retain_graph:
             node.backward = None
-        for i, parent in enumerate(node.inputs):
-            g, input_grads[i] = input_grads[i], None
+        for parent, g in zip(node.inputs, input_grads):
             if g is None or not parent.requires_grad:
                 continue
-            g = unbroadcast(np.asarray(g), parent.shape).astype(parent._data.dtype, copy=False)
+            g = np.asarray(g)
+            shaped = unbroadcast(g, parent.shape).astype(parent._data.dtype, copy=False)
             if parent.grad_fn is None:
-                counts = _reference_counts(g)  # a statement of its own, as _ALONE was measured
-                _accumulate_leaf(parent, g if _unshared(g, counts) else g.copy(), Tensor)
+                _accumulate_leaf(parent, shaped, handed_over or shaped is not g, Tensor)
             elif id(parent) in pending:
-                pending[id(parent)] = pending[id(parent)] + g
+                pending[id(parent)] = pending[id(parent)] + shaped
             else:
-                pending[id(parent)] = g
-            del g
+                pending[id(parent)] = shaped
 
 
-def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, tensor_cls: type) -> None:
-    """Add grad to leaf.grad; grad must be the leaf's to keep (no other array shares it)."""
-    if leaf.grad is None:
-        leaf.grad = tensor_cls(grad, device=leaf.device)
-    else:
-        leaf.grad._data += grad
-
-
-def _reference_counts(arr: np.ndarray) -> tuple[int, int]:
-    """sys.getrefcount of arr and of its base (0 if it owns its memory)."""
-    return sys.getrefcount(arr), (0 if arr.base is None else sys.getrefcount(arr.base))
-
-
-def _counts_when_alone() -> tuple[int, int]:
-    """What _reference_counts gives for an array held by one local variable of its caller (as
-    run_backward holds g), and for the base of a view that nothing else holds.
-
-    Measured rather than assumed: the references the interpreter holds during a call differ
-    between Python versions.
-    """
-    owner = np.empty(1)
-    view = np.empty(1)[:]
-    return _reference_counts(owner)[0], _reference_counts(view)[1]
-
-
-_ALONE = _buffers.untraced(_counts_when_alone)
-
-
-def _unshared(g: np.ndarray, counts: tuple[int, int]) -> bool:
-    """Whether g's memory can be reached only through the caller's one local reference to g,
-    given ``counts = _reference_counts(g)`` taken in the caller: then a leaf may keep g itself
-    as its gradient instead of a copy.
-
-    Nothing else may hold g (a saved value, the incoming gradient, another input's result, a
-    closure kept by retain_graph), and g must own its memory or view that of an ndarray that
-    only g holds (a view holds a reference to its base, so a second view counts too).
-    """
-    base = g.base
-    if base is not None and (type(base) is not np.ndarray or base.base is not None):
-        return False  # memory lent by some other object: a buffer, a memmap, ...
-    refs, base_refs = counts
-    if base is not None and _buffers.holds(base):  # lent by lucid's buffer cache
-        base_refs -= 1  # the cache's own reference, which lends the block to no one else
-    return g.flags.writeable and refs <= _ALONE[0] and (base is None or base_refs <= _ALONE[1])
+def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, owned: bool, tensor_cls: type) -> None:
+    """Add grad to leaf.grad, or make it leaf.grad: itself if ``owned`` (nothing else refers to
+    it), else a copy. Under _grad_lock: another thread may be adding into the same leaf."""
+    if not owned and leaf.grad is None:
+        grad, owned = grad.copy(), True  # outside the lock: the copy is the slow part
+    with _grad_lock:
+        if leaf.grad is None:
+            leaf.grad = tensor_cls(grad if owned else grad.copy(), device=leaf.device)
+        else:
+            leaf.grad._data += grad

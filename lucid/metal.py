@@ -35,7 +35,7 @@ def get_cache_memory() -> int:
 def set_cache_limit(limit: int) -> int:
     """Keep at most ``limit`` bytes of unused memory in the cache; returns the previous limit.
 
-    The default is 1 GiB (0 under a free-threaded Python). The limit is applied when the next
+    The default is 1 GiB. The limit is applied when the next
     large array is asked for: arrays dropped since may leave more in the cache until then
     (:func:`get_cache_memory` counts it, :func:`empty_cache` gives it back). ``0`` turns the
     cache off: every array gets fresh memory, as from ``numpy.empty``. The name and meaning

@@ -537,3 +537,46 @@ def test_no_grad_decorator():
     assert lucid.is_grad_enabled()
     assert double.__name__ == "double" and double.__doc__ == "Doubles."
     np.testing.assert_array_equal(y.numpy(), [2.0, 4.0])
+
+
+def test_backward_from_threads_into_shared_leaves_loses_no_update():
+    """numpy releases the GIL inside ``+=``: without a lock around the accumulation, two threads
+    adding into one leaf's .grad overwrite each other's sums (hundreds of entries were wrong
+    on Python 3.11, hundreds of thousands on 3.13)."""
+    import threading
+
+    weight = lucid.tensor(np.zeros(1 << 20, np.float32), requires_grad=True)
+    scale = lucid.tensor(np.ones(1 << 20, np.float32))
+    start = threading.Barrier(4)
+
+    def worker():
+        start.wait()
+        for _ in range(25):
+            (weight * scale).sum().backward()  # each pass adds 1 to every entry
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wrong = int(np.count_nonzero(weight.grad.numpy() != 100.0))
+    assert wrong == 0, f"{wrong} entries lost an update"
+
+
+def test_a_gradient_passed_through_is_copied_and_an_owned_one_handed_over():
+    a = lucid.tensor(np.ones(4), requires_grad=True)
+    b = lucid.tensor(np.ones(4), requires_grad=True)
+    (a + b).sum().backward()  # add's backward returns the incoming gradient for both
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad = None
+    (a * 3.0).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [3, 3, 3, 3])
+    np.testing.assert_array_equal(b.grad.numpy(), [1, 1, 1, 1])
+    x = lucid.tensor(np.ones((2, 3)), requires_grad=True)
+    w = lucid.tensor(np.ones((3, 4)), requires_grad=True)
+    loss = (x @ w).sum()
+    loss.backward(retain_graph=True)
+    loss.backward(retain_graph=True)  # a retained graph hands over nothing: 2x, not 4x
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 12.0))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 4), 6.0))

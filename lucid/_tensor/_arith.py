@@ -17,10 +17,11 @@ from lucid.autograd import record, unbroadcast
 
 
 def binary(left: Any, right: Any, name: str, forward: Callable, backward: Callable,
-           floating: bool = False):
+           floating: bool = False, owned: bool = False):
     """Apply ``forward(x, y)`` to two operands, at least one a tensor, and record
     ``backward(g, x, y, out) -> (gx, gy)``; the gradient of a number operand is dropped.
-    ``floating=True`` gives integer inputs a float result (true division)."""
+    ``floating=True`` gives integer inputs a float result (true division); ``owned`` is
+    record's (backward returns new arrays)."""
     tensors = [v for v in (left, right) if isinstance(v, TensorBase)]
     dev = check_devices(name.removesuffix("Backward").lower(), *tensors)
     raw = [v._data if isinstance(v, TensorBase) else v for v in (left, right)]
@@ -36,7 +37,7 @@ def binary(left: Any, right: Any, name: str, forward: Callable, backward: Callab
             pair = backward(g, x, y, out)
         return tuple(gr for v, gr in zip((left, right), pair) if isinstance(v, TensorBase))
 
-    return record(out, tensors, grads, name, device=dev)
+    return record(out, tensors, grads, name, device=dev, owned=owned)
 
 
 def quiet(fn: Callable) -> Callable:
@@ -149,7 +150,7 @@ class ArithMixin:
         other = as_operand(other, self, "matmul")
         if not isinstance(other, TensorBase):
             raise TypeError("matmul: both operands must be tensors, got a number")
-        return binary(self, other, "MatmulBackward", np.matmul, _matmul_backward)
+        return binary(self, other, "MatmulBackward", np.matmul, _matmul_backward, owned=True)
 
     def maximum(self, other: Any) -> Any:
         """Elementwise larger of the two operands; ties share the gradient."""

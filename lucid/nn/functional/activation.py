@@ -57,7 +57,8 @@ def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
     axis = _softmax_axis(x, dim)
     out = _along_rows(_softmax.log_softmax_rows, axis, data.reshape(data.shape or (1,)))
     out = out.reshape(data.shape)
-    return record(out, (x,), LogSoftmaxBackward(out, axis), "LogSoftmaxBackward")
+    return record(out, (x,), LogSoftmaxBackward(out, axis), "LogSoftmaxBackward",
+                  owned=True)
 
 
 class LogSoftmaxBackward:
@@ -95,7 +96,7 @@ def softmax(x: Tensor, dim: int | None = None) -> Tensor:
     def backward(g: np.ndarray):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
 
-    return record(out, (x,), backward, "SoftmaxBackward")
+    return record(out, (x,), backward, "SoftmaxBackward", owned=True)
 
 
 def relu(x: Tensor) -> Tensor:

@@ -131,7 +131,8 @@ def conv1d(
         return (grad_x, grad_w) + ((g2.sum(axis=0),) if bias is not None else ())
 
     inputs = (input, weight) + ((bias,) if bias is not None else ())
-    return record(np.ascontiguousarray(out), inputs, backward, "ConvolutionBackward")
+    return record(np.ascontiguousarray(out), inputs, backward, "ConvolutionBackward",
+                  owned=True)
 
 
 def _padding(padding: int | str, stride: int, dilation: int, width: int, fn: str) -> tuple:

@@ -162,7 +162,7 @@ def ctc_loss(
         scaled = grad if (g == 1).all() else grad * g.astype(grad.dtype)[:, None]
         return (scaled.reshape(source.shape),)
 
-    return record(out, (source,), backward, "CtcLossBackward")
+    return record(out, (source,), backward, "CtcLossBackward", owned=True)
 
 
 def _log_softmax_input(log_probs: Tensor) -> Tensor | None:

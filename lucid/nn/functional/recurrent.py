@@ -278,7 +278,7 @@ def _recurrence(kind: str, x: Tensor, states: tuple, params: Sequence, lengths: 
         return [dx, *state_grads, *weight_grads]
 
     name = "GruBackward" if kind == "gru" else "LstmBackward"
-    combined = record(flat, (x, *states, *weights), backward, name)
+    combined = record(flat, (x, *states, *weights), backward, name, owned=True)
     return _split(combined, [(T, N, D * H)] + [(D, N, H)] * len(finals))
 
 
@@ -295,6 +295,6 @@ def _split(flat: Tensor, shapes: list) -> tuple:
             return (full,)
 
         pieces.append(record(flat.numpy()[start:stop].reshape(shape), (flat,), backward,
-                             "SplitBackward"))
+                             "SplitBackward", owned=True))
         start = stop
     return tuple(pieces)

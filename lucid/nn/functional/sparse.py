@@ -41,4 +41,4 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Ten
             grad[padding_idx] = 0
         return (grad,)
 
-    return record(table[idx], (weight,), backward, "EmbeddingBackward")
+    return record(table[idx], (weight,), backward, "EmbeddingBackward", owned=True)
