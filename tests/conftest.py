@@ -11,6 +11,7 @@ EXTRAS = {
     "matplotlib": "pip install \".[examples]\"",
     "hypothesis": "pip install \".[test]\"",
     "sklearn": "pip install \".[examples]\"",
+    "pyctcdecode": "pip install --no-deps pyctcdecode pygtrie: it pins numpy<2, runs on 2",
 }
 
 

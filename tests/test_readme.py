@@ -12,10 +12,20 @@ def quick_start_commands():
     return [line for line in block.splitlines() if line.strip()]
 
 
-def test_ci_runs_the_readme_quick_start_verbatim():
-    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+def test_ci_runs_the_readme_quick_start_verbatim_and_first():
+    """A newcomer runs the two lines in a fresh venv with nothing else installed: CI must do the
+    same before it installs anything else (extras once hid a broken quick start)."""
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     commands = quick_start_commands()
-    assert commands and all(command in ci_lines for command in commands)
+    assert len(commands) == 2
+    installs = [i for i, line in enumerate(ci_lines)
+                if re.search(r"\bpip\b.*\binstall\b", line) and not line.startswith("#")]
+    first = [ci_lines.index(command) for command in commands]
+    assert installs[:2] == first, "the README's lines must be CI's first installs, in order"
+    before = ci_lines[:first[0]]
+    venv = next(i for i, line in enumerate(before) if " -m venv " in line)
+    assert any(line.startswith("source ") and "/bin/activate" in line
+               for line in before[venv:]), "the quick start must run in the fresh venv"
 
 
 def test_the_readme_tour_runs_and_fills_the_gradient():
