@@ -111,8 +111,8 @@ GOOD = "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1.0 <s> -0.1\n-0.5 a\n\n"
     (("\\data\\", "data"), 1, "must begin with \\\\data\\\\"),
     (("ngram 2=1", "ngram 2=x"), 3, "expected 'ngram 2=count'"),
     (("-0.5 a", "-0.5"), 7, "a 1-gram line holds a log10 probability, 1 word"),
-    (("-0.5 a", "minus a"), 7, "must be numbers"),
-    (("-0.5 a", "0.5 a"), 7, "finite and <= 0"),
+    (("-0.5 a", "minus a"), 7, "expected the log10 probability as a decimal number"),
+    (("-0.5 a", "0.5 a"), 7, "expected a log10 probability <= 0"),
     (("-0.2 <s> a", "-0.2 <s> a -0.3"), 10, "back-off weight on a 2-gram, the highest order"),
     (("ngram 1=2", "ngram 1=3"), 9, "promises 3 1-grams, but the \\\\1-grams: section has 2"),
     (("\\2-grams:", "\\3-grams:"), 9, "expected the section \\\\2-grams:"),
@@ -148,3 +148,160 @@ def test_empty_higher_order_and_missing_context(tmp_path):
     tri = {("x", "x", "x"): (-0.1, None)}  # "x x" is not a 2-gram
     with pytest.raises(ValueError, match=r"missing.arpa:15: the context of this 3-gram is not"):
         NGramLM(write_arpa(tmp_path / "missing.arpa", [uni, bi, tri]))
+
+
+# What KenLM reads, read the same way; what it would misread (or we would), refused by line.
+
+@pytest.mark.parametrize("name, compress", [
+    ("lm.arpa.gz", "gzip"), ("lm.arpa", "gzip"), ("lm.arpa.bz2", "bz2"), ("lm.arpa.xz", "lzma")])
+def test_compressed_files_read_by_their_magic_bytes(tmp_path, name, compress):
+    """As KenLM's util/read_compressed: the first bytes decide, not the name."""
+    import importlib
+
+    path = tmp_path / name
+    path.write_bytes(importlib.import_module(compress).compress(GOOD.encode()))
+    lm = NGramLM(path)
+    assert lm.vocab == ["<s>", "a", "<unk>"]
+    assert lm.log10_prob("a", eos=False) == pytest.approx(-0.2)
+
+
+def test_corrupt_gzip_names_the_file(tmp_path):
+    import gzip
+
+    path = tmp_path / "cut.arpa.gz"
+    path.write_bytes(gzip.compress(GOOD.encode())[:30])
+    with pytest.raises(ValueError, match=r"cut.arpa.gz: .*gzip"):
+        NGramLM(path)
+
+
+@pytest.mark.parametrize("header", [b"mmap lm http://kheafield.com/code format version 5\n\0",
+                                    b"mmap lm http://kheafield.com/code incomplete\n"])
+def test_kenlm_binary_is_refused_with_what_to_do(tmp_path, header):
+    path = tmp_path / "lm.binary"
+    path.write_bytes(header + bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match=r"lm.binary: .*KenLM binary.*ARPA file it was built "
+                                         r"from"):
+        NGramLM(path)
+
+
+def test_non_utf8_file_names_the_line(tmp_path):
+    path = tmp_path / "latin1.arpa"
+    path.write_bytes(GOOD.replace("-0.5 a", "-0.5 caf\xe9").replace("<s> a", "<s> caf\xe9")
+                     .encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.arpa:7: expected UTF-8 text, got the byte "
+                                         r"0xe9"):
+        NGramLM(path)
+
+
+@pytest.mark.parametrize("edit, line", [
+    (("ngram 1=2", "ngram 1=\u00b2"), 2),  # superscript two: str.isdigit() says yes
+    (("ngram 1=2", "ngram 1=\u0662"), 2),  # Arabic-Indic two: int() reads it as 2
+    (("ngram 1=2", "ngram\u00a01=2"), 2),
+    (("ngram 1=2", "ngram 1=2_0"), 2),
+    (("ngram 1=2", "ngram \u0661=2"), 2),
+])
+def test_counts_are_ascii_digits(tmp_path, edit, line):
+    path = tmp_path / "bad.arpa"
+    path.write_text(GOOD.replace(*edit), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"bad.arpa:{line}: expected 'ngram 1=count'"):
+        NGramLM(path)
+
+
+@pytest.mark.parametrize("edit, line", [
+    (("-0.5 a", "-1e308 a"), 7),  # finite in log10, -inf in ln
+    (("-0.5 a", "-1e39 a"), 7),  # beyond float32, where KenLM keeps it: -inf there
+    (("-0.1\n", "-1e39\n"), 6),  # KenLM: "Bad backoff"
+    (("-0.5 a", "-0_5 a"), 7),  # float() allows underscores
+    (("-0.5 a", "-\u0660.\u0665 a"), 7),  # and Arabic-Indic digits
+    (("-0.1\n", "-0.1\u00a0\n"), 6),  # and surrounding Unicode whitespace
+    (("-0.1\n", "-0.1\u2003\n"), 6),
+    (("-0.5 a", "nan a"), 7),
+    (("-0.1\n", "nan\n"), 6),
+    (("-0.5 a", "-inf a"), 7),
+    (("-0.5 a", "-infinity a"), 7),
+    (("-0.1\n", "-Infinity\n"), 6),
+    (("-0.5 a", "0x1p-3 a"), 7),
+])
+def test_numbers_are_plain_finite_decimals(tmp_path, edit, line):
+    path = tmp_path / "bad.arpa"
+    path.write_text(GOOD.replace(*edit), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"bad.arpa:{line}: "):
+        NGramLM(path)
+
+
+@pytest.mark.parametrize("number", ["-99", "-1.5e-3", "-.5", "-5.", "-0", "+0", "-3E+00",
+                                    "-3.4e38"])
+def test_decimal_forms_that_are_read(tmp_path, number):
+    path = tmp_path / "ok.arpa"
+    path.write_text(GOOD.replace("-1.0 <s>", f"{number} <s>"))
+    assert NGramLM(path).log10_prob("<s>", bos=False, eos=False) == pytest.approx(
+        float(number))
+
+
+def test_crlf_lines(tmp_path):
+    path = tmp_path / "dos.arpa"
+    path.write_bytes(GOOD.replace("\n", "\r\n").encode())
+    lm = NGramLM(path)
+    assert lm.vocab == ["<s>", "a", "<unk>"]
+    assert lm.log10_prob("a", eos=False) == pytest.approx(-0.2)
+
+
+SPACE_LIKE = ["\u00a0", "\u3000", "\u2003", "\x1f", "\x85"]  # whitespace to Python, not to KenLM
+
+
+def word_arpa(path, word):
+    uni = {("<s>",): (-99.0, -0.5), ("</s>",): (-1.0, None), ("a",): (-0.7, -0.3),
+           ("b",): (-0.9, -0.3), (word,): (-1.5, -0.2), ("<unk>",): (-3.0, None)}
+    bi = {("<s>", word): (-0.1, None), (word, "</s>"): (-0.05, None), ("a", "b"): (-0.4, None)}
+    return write_arpa(path, [uni, bi])
+
+
+@pytest.mark.parametrize("space", SPACE_LIKE)
+def test_unicode_space_inside_a_word_is_part_of_it(tmp_path, space):
+    """KenLM splits ARPA fields at space, tab and CR only (kARPASpaces in lm/read_arpa.cc), and
+    a sentence at ASCII whitespace only (kSpaces): 'a<nbsp>b' is one word, 'a b' two."""
+    word = f"a{space}b"
+    lm = NGramLM(word_arpa(tmp_path / "lm.arpa", word))
+    assert lm.vocab == ["<s>", "</s>", "a", "b", word, "<unk>"]
+    assert lm.word_ids([word, "a", "b"]).tolist() == [4, 2, 3]
+    assert lm.log10_prob(word) == pytest.approx(-0.1 - 0.05)
+    assert lm.log10_prob([word]) == pytest.approx(-0.1 - 0.05)
+    assert lm.log10_prob("a b") == pytest.approx(-0.5 - 0.7 - 0.4 + (-1.0 - 0.3))
+    assert lm.log10_prob(f"a \t{word}\n", bos=False, eos=False) == pytest.approx(-0.7 - 0.3 - 1.5)
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000"])
+def test_unicode_space_inside_a_word_matches_kenlm(tmp_path, kenlm, space):
+    word = f"a{space}b"
+    path = word_arpa(tmp_path / "lm.arpa", word)
+    ours, theirs = NGramLM(path), kenlm.Model(str(path))
+    for sentence in [word, "a b", f"{word} a b {word}", f"b{space}a", f"a {word}{space}"]:
+        for bos, eos in itertools.product((True, False), (True, False)):
+            assert ours.log10_prob(sentence, bos, eos) == pytest.approx(
+                theirs.score(sentence, bos=bos, eos=eos), abs=1e-4), (sentence, bos, eos)
+
+
+def test_decoder_finds_a_word_with_a_no_break_space(tmp_path):
+    """The word-level decoder looks LM words up by their exact text: a no-break space is a
+    token like any other, the word delimiter splits words."""
+    import lucid
+    from lucid.decoder import ctc_decoder
+
+    word = "a\u00a0b"
+    lm = NGramLM(word_arpa(tmp_path / "lm.arpa", word))
+    tokens = ["-", "|", "a", "b", "\u00a0"]
+    lp = lucid.tensor(np.log([[0.1, 0.1, 0.6, 0.1, 0.1],
+                              [0.1, 0.4, 0.1, 0.1, 0.3],  # the delimiter, acoustically
+                              [0.1, 0.1, 0.1, 0.6, 0.1]]))
+    hyp = ctc_decoder(tokens, lm=lm, beam_size=20, lm_weight=2.0, unk_word_score=-5.0)(lp, 3)[0]
+    assert hyp.words == [word]
+
+
+def test_the_reader_knows_every_whitespace_that_str_split_splits_at():
+    """The reader splits fields with str.split() unless the text holds one of these."""
+    import sys
+
+    from lucid.decoder.arpa import _OTHER_WHITESPACE
+
+    every = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()]
+    assert sorted(_OTHER_WHITESPACE) == [c for c in every if c not in " \t\r\n"]

@@ -21,12 +21,23 @@ contexts skipped to reach it. Everything is stored in natural logs.
 The tables (see lucid/_C/_ctc_beam.pyx, design note D.): every n-gram of order below the
 highest is a *state* (0 is the empty context), and a hash maps (state, word) to the n-gram's
 entry: its ln-probability and the state that follows it.
+
+The file is read as KenLM reads it: gzip, bzip2 and xz files are recognised by their first
+bytes, fields are separated by spaces and tabs only (a no-break space is part of a word), and
+numbers must be plain ASCII decimals within float32 range, where KenLM keeps them. What KenLM
+would read differently, or what Python's int() and float() would quietly accept besides
+(other scripts' digits, underscores, nan, inf), is refused with the file and line.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import math
 import os
+import re
+import zlib
 from collections.abc import Iterable
 
 import numpy as np
@@ -38,6 +49,34 @@ _UNK_LOG10 = -100.0  # KenLM's probability for <unk> when a file does not list i
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # must match hash_find in _ctc_beam.pyx
 _HASH_SHIFT = np.uint64(17)
 
+# What KenLM's util/read_compressed recognises by a file's first bytes, whatever its name.
+_DECOMPRESS = {b"\x1f\x8b": ("gzip", gzip.decompress), b"BZh": ("bzip2", bz2.decompress),
+               b"\xfd7zXZ\x00": ("xz", lzma.decompress)}
+_KENLM_BINARY = b"mmap lm http://kheafield.com/code"  # build_binary's magic, lm/binary_format.cc
+
+# KenLM splits an ARPA line into fields at space, tab and CR only (kARPASpaces in
+# lm/read_arpa.cc), and skips lines of C isspace() characters. str.split() splits at every
+# Unicode whitespace (no-break space, U+3000, U+001F, ...), so it serves only for a text that
+# holds no whitespace but those (the fast case: a substring test is a memchr, and instant on
+# ASCII text); any other text is split by the _FIELD pattern. _OTHER_WHITESPACE is every
+# character str.isspace() accepts but space, tab, CR and LF (tests/test_arpa.py checks it).
+_BLANK = " \t\n\v\f\r"
+_FIELD = re.compile(r"[^ \t\r]+")
+_OTHER_WHITESPACE = ("\v\f\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# KenLM's Model.score splits a sentence at ASCII whitespace (kSpaces in util/spaces.cc).
+_SENTENCE_WORD = re.compile(r"[^ \t\n\v\f\r]+")
+
+_COUNT = re.compile(r"ngram[ \t]+([0-9]+)[ \t]*=[ \t]*([0-9]+)")
+# float() also reads other scripts' digits, '_', nan, inf and surrounding Unicode whitespace;
+# an ARPA number is a plain decimal. _DECIMAL_CHARS is the fast check for a whole section,
+# the _DECIMAL pattern finds the line at fault.
+_DECIMAL_CHARS = b"0123456789.eE+-"
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# KenLM keeps weights as float32, so a larger magnitude is infinite there (and its ln may
+# overflow a double here); log10 0 is written -99 by convention.
+_LARGEST = float(np.finfo(np.float32).max)
+
 
 class NGramLM:
     """A back-off n-gram language model read from an ARPA file.
@@ -45,8 +84,11 @@ class NGramLM:
     Parameters
     ----------
     path : str or os.PathLike
-        An ARPA file (plain text, as KenLM's ``lmplz`` writes). Malformed files raise
-        ValueError naming the file and the line.
+        An ARPA file (UTF-8 text, as KenLM's ``lmplz`` writes), or one compressed with gzip,
+        bzip2 or xz (recognised by its first bytes, as KenLM does). KenLM's binary format is
+        not read. Fields are separated by spaces and tabs only, as KenLM separates them: a
+        no-break space is part of a word. Malformed files raise ValueError naming the file
+        and the line.
 
     Attributes
     ----------
@@ -111,8 +153,9 @@ class NGramLM:
     def log_prob(self, sentence: str | Iterable[str], bos: bool = True, eos: bool = True
                  ) -> float:
         """ln P(sentence), the words scored in turn from ``<s>`` (if bos) and ending with
-        ``</s>`` (if eos). A str is split on whitespace. Unknown words score as ``<unk>``."""
-        words = sentence.split() if isinstance(sentence, str) else list(sentence)
+        ``</s>`` (if eos). A str is split at ASCII whitespace, as KenLM's ``Model.score``
+        splits it (a no-break space is part of a word). Unknown words score as ``<unk>``."""
+        words = split_words(sentence) if isinstance(sentence, str) else list(sentence)
         return _ctc_beam.lm_sentence_score(self.tables, self.word_ids(words), bool(bos),
                                            bool(eos))
 
@@ -122,21 +165,56 @@ class NGramLM:
         return self.log_prob(sentence, bos, eos) / LN10
 
 
+def split_words(text: str) -> list[str]:
+    """The words of text, split at ASCII whitespace as KenLM's ``Model.score`` splits a
+    sentence: a no-break space, or any other Unicode space, is part of a word."""
+    return _SENTENCE_WORD.findall(text)
+
+
+def _read_text(path: str) -> str:
+    """The file's text, decompressed if it is compressed; ValueError for a KenLM binary file,
+    a damaged compressed file and bytes that are not UTF-8."""
+    with open(path, "rb") as f:
+        data = f.read()
+    for magic, (name, decompress) in _DECOMPRESS.items():
+        if data.startswith(magic):
+            try:
+                data = decompress(data)
+            except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+                raise ValueError(f"{path}: expected a {name} file (it begins as one), but it "
+                                 f"does not decompress: {e}") from None
+            break
+    if data.startswith(_KENLM_BINARY):
+        raise ValueError(f"{path}: expected an ARPA file, got a KenLM binary file (made by "
+                         f"build_binary), which lucid does not read and KenLM cannot turn back "
+                         f"into ARPA; pass the ARPA file it was built from (compressed with "
+                         f"gzip, if size matters)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        got = " ".join(f"0x{b:02x}" for b in data[e.start: e.end])
+        raise ValueError(f"{path}:{line}: expected UTF-8 text, got the byte {got} ({e.reason});"
+                         f" convert the file to UTF-8") from None
+
+
 class _Lines:
     """The file's lines, and errors that name one of them."""
 
     def __init__(self, path: str):
         self.path = path
-        with open(path, encoding="utf-8") as f:
-            self.text = f.read().split("\n")
+        text = _read_text(path)
+        self.text = text.split("\n")
+        other_whitespace = any(c in text for c in _OTHER_WHITESPACE)
+        self.fields = _FIELD.findall if other_whitespace else str.split
 
     def error(self, i: int, message: str) -> ValueError:
         """ValueError for line i (0-based) of the file."""
-        line = self.text[i].strip() if i < len(self.text) else ""
+        line = self.text[i].strip(_BLANK) if i < len(self.text) else ""
         return ValueError(f"{self.path}:{i + 1}: {message}, got {line[:80]!r}")
 
     def next_nonblank(self, i: int) -> int:
-        while i < len(self.text) and not self.text[i].strip():
+        while i < len(self.text) and not self.text[i].strip(_BLANK):
             i += 1
         return i
 
@@ -148,15 +226,15 @@ def _read_arpa(path: str) -> tuple[list[str], list[tuple]]:
     lines = _Lines(path)
     text = lines.text
     i = lines.next_nonblank(0)
-    if i == len(text) or text[i].strip() != "\\data\\":
+    if i == len(text) or text[i].strip(_BLANK) != "\\data\\":
         raise lines.error(i, "an ARPA file must begin with \\data\\")
     counts = []
     i = lines.next_nonblank(i + 1)
     while i < len(text) and not text[i].startswith("\\"):
-        key, _, value = text[i].strip().partition("=")
-        if key.split() != ["ngram", str(len(counts) + 1)] or not value.strip().isdigit():
-            raise lines.error(i, f"expected 'ngram {len(counts) + 1}=count'")
-        counts.append(int(value))
+        count = _COUNT.fullmatch(text[i].strip(_BLANK))
+        if count is None or int(count[1]) != len(counts) + 1:
+            raise lines.error(i, f"expected 'ngram {len(counts) + 1}=count' (ASCII digits)")
+        counts.append(int(count[2]))
         i = lines.next_nonblank(i + 1)
     if not counts:
         raise lines.error(i, "expected 'ngram N=count' lines after \\data\\")
@@ -166,19 +244,19 @@ def _read_arpa(path: str) -> tuple[list[str], list[tuple]]:
     for k in range(1, len(counts) + 1):
         if i == len(text):
             raise ValueError(f"{path}: the file ends before \\end\\ (truncated?)")
-        if text[i].strip() != f"\\{k}-grams:":
+        if text[i].strip(_BLANK) != f"\\{k}-grams:":
             raise lines.error(i, f"expected the section \\{k}-grams:")
         first = i + 1
         i = first
         while i < len(text) and not text[i].startswith("\\"):
             i += 1
-        rows = [j for j in range(first, i) if text[j].strip()]
+        rows = [j for j in range(first, i) if text[j].strip(_BLANK)]
         orders.append(_parse_section(lines, rows, k, k == len(counts), counts[k - 1], i,
                                      vocab, index))
     if i == len(text):
         raise ValueError(f"{path}: the file ends before \\end\\ (truncated?)")
-    if text[i].strip() != "\\end\\":
-        if text[i].strip().endswith("-grams:"):
+    if text[i].strip(_BLANK) != "\\end\\":
+        if text[i].strip(_BLANK).endswith("-grams:"):
             raise lines.error(i, f"the \\data\\ header lists orders up to {len(counts)}")
         raise lines.error(i, "expected \\end\\")
     return vocab, orders
@@ -186,7 +264,8 @@ def _read_arpa(path: str) -> tuple[list[str], list[tuple]]:
 
 def _parse_section(lines, rows, k, top, count, end, vocab, index):
     """One \\k-grams: section (its non-blank lines at 0-based indices rows); see _read_arpa."""
-    parts = [lines.text[j].split() for j in rows]
+    fields = lines.fields
+    parts = [fields(lines.text[j]) for j in rows]
     bad = next((r for r, p in enumerate(parts) if len(p) != k + 1 and len(p) != k + 2), None)
     if bad is not None:
         raise lines.error(rows[bad], f"a {k}-gram line holds a log10 probability, {k} word(s) "
@@ -198,21 +277,25 @@ def _parse_section(lines, rows, k, top, count, end, vocab, index):
     if len(parts) != count:
         raise lines.error(end, f"the \\data\\ header promises {count} {k}-grams, but the "
                                f"\\{k}-grams: section has {len(parts)}")
+    prob_text = [p[0] for p in parts]
+    # a missing back-off weight is log10 1; the highest order has none (refused above)
+    backoff_text = [] if top else [p[k + 1] if len(p) == k + 2 else "0" for p in parts]
+    if not (_decimal_chars_only(prob_text) and _decimal_chars_only(backoff_text)):
+        raise _not_decimal(lines, rows, parts, k)
     try:
-        prob = np.array([p[0] for p in parts], dtype=np.float64)
-        backoff = np.array([p[k + 1] if len(p) == k + 2 else 0.0 for p in parts],
-                           dtype=np.float64)
+        prob = np.array(prob_text, dtype=np.float64)
+        backoff = np.zeros(len(parts)) if top else np.array(backoff_text, dtype=np.float64)
     except ValueError:
-        for r, p in enumerate(parts):
-            try:
-                float(p[0]), float(p[k + 1]) if len(p) == k + 2 else 0.0
-            except ValueError:
-                raise lines.error(rows[r], "the log10 probability and back-off weight must be "
-                                           "numbers") from None
-    bad = ~(np.isfinite(backoff) & (prob <= 0) & (prob > -np.inf))
+        raise _not_decimal(lines, rows, parts, k) from None
+    bad = ~((prob <= 0) & (prob >= -_LARGEST))
     if bad.any():
-        raise lines.error(rows[int(np.argmax(bad))], "a log10 probability must be finite and "
-                                                     "<= 0, a back-off weight finite")
+        raise lines.error(rows[int(np.argmax(bad))], f"expected a log10 probability <= 0 and "
+                                                     f"finite, at least {-_LARGEST:.4g} (-99 "
+                                                     f"stands for log10 0)")
+    bad = ~(np.abs(backoff) <= _LARGEST)
+    if bad.any():
+        raise lines.error(rows[int(np.argmax(bad))], f"expected a back-off weight finite, of "
+                                                     f"magnitude at most {_LARGEST:.4g}")
     if k == 1:
         for r, p in enumerate(parts):
             if p[1] in index:
@@ -229,6 +312,22 @@ def _parse_section(lines, rows, k, top, count, end, vocab, index):
                                        f"1-grams") from None
         words = words.reshape(len(parts), k)
     return words, prob, backoff, np.array(rows, dtype=np.int64)
+
+
+def _decimal_chars_only(texts: list[str]) -> bool:
+    joined = "".join(texts)
+    return joined.isascii() and not joined.encode().translate(None, _DECIMAL_CHARS)
+
+
+def _not_decimal(lines, rows, parts, k) -> ValueError:
+    """ValueError for the first k-gram line whose probability or back-off weight is not a
+    decimal number."""
+    r, what, number = next((r, what, number) for r, p in enumerate(parts)
+                           for what, number in zip(("log10 probability", "back-off weight"),
+                                                   p[:1] + p[k + 1:])
+                           if not _DECIMAL.fullmatch(number))
+    return lines.error(rows[r], f"expected the {what} as a decimal number such as -1.25 or "
+                                f"-2e-05 (ASCII digits, no nan, inf or _), but it is {number!r}")
 
 
 def _build_tables(orders, word_index, path) -> dict:
