@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from lucid._tensor import Tensor
 from lucid.decoder.arpa import NGramLM
+from lucid.nn.functional._ctc_checks import check_lengths, show_value
 from lucid.nn.functional.beam import (
     CTCHypothesis,
     check_positive_int,
@@ -44,11 +46,13 @@ class CTCDecoder:
     """
 
     def __init__(self, tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
-                 token_min_logp, blank_penalty, log_priors):
+                 token_min_logp, blank_penalty, log_priors, lm=None, word_of=None):
         self.tokens = tokens
         self.blank = blank
         self.sil = sil
         self._scoring = scoring
+        self._lm = lm
+        self._word_of = word_of  # with a lexicon: spelling (tuple of indices) -> its word
         self.beam_size = beam_size
         self.nbest = nbest
         self.beam_threshold = beam_threshold
@@ -71,17 +75,73 @@ class CTCDecoder:
         -------
         list of list of CTCHypothesis
             Per sample, up to ``nbest`` hypotheses, best first, with ``words`` filled in (the
-            text between word delimiters). A single list for unbatched input. A sample with
-            no hypothesis the lexicon allows gets an empty list.
+            words between word delimiters; with a lexicon, the lexicon's words). A single list
+            for unbatched input.
+
+        Notes
+        -----
+        With a lexicon, a hypothesis can only end after a complete word (or a delimiter). If
+        none of the beam does (the input stops inside a word, or ``token_min_logp`` pruned
+        every way to a word boundary), the sample is searched again without
+        ``token_min_logp`` and ``beam_threshold``, and the hypotheses that end inside a word
+        are returned if still no other is, as flashlight (torchaudio's decoder) does: their
+        ``tokens`` include the unfinished word, their ``words`` and ``score`` (the LM terms,
+        ``</s>`` included) only the complete words. A sample for which no labelling has a
+        non-zero probability gets an empty list and a warning.
         """
         adjusted = self._adjust(log_probs)
-        hypotheses, unbatched, _ = prefix_beam_search(
+        hypotheses, unbatched, lp = prefix_beam_search(
             adjusted, input_lengths, self.beam_size, self.blank, self.nbest,
             self.token_min_logp, self.beam_threshold, self._scoring, _FN)
-        for sample in hypotheses:
+        if self._word_of is not None and not all(hypotheses):
+            lengths = check_lengths(input_lengths, "input_lengths", lp.shape[1], unbatched, _FN)
+            for n, sample in enumerate(hypotheses):
+                if not sample:
+                    hypotheses[n] = self._finish_inside_words(lp[: lengths[n], n])
+        for n, sample in enumerate(hypotheses):
+            if not sample:
+                where = "" if unbatched else f" (sample {n})"
+                allows = "the lexicon allows " if self._word_of is not None else ""
+                warnings.warn(f"{_FN}: no hypothesis{where}: every labelling {allows}has "
+                              f"probability zero under log_probs", stacklevel=2)
             for hyp in sample:
                 hyp.words = self.words(hyp.tokens)
         return hypotheses[0] if unbatched else hypotheses
+
+    def _finish_inside_words(self, lp: np.ndarray) -> list[CTCHypothesis]:
+        """The search of one sample (T, C) again, letting hypotheses end inside a word.
+
+        The kernel drops, at the end of the input, every hypothesis whose last word is
+        unfinished. So the sample gets one more frame, in which only an extra class can be
+        emitted: after a complete word (or none) it changes nothing, inside a word it ends an
+        unknown word whose LM terms are taken back out below."""
+        T, C = lp.shape
+        ended = np.full((T + 1, C + 1), -np.inf, dtype=lp.dtype)
+        ended[:T, :C] = lp
+        ended[T, C] = 0.0
+        (hyps,), _, _ = prefix_beam_search(
+            Tensor(ended), T + 1, self.beam_size, self.blank, self.beam_size, None, None,
+            _with_end_token(self._scoring, C), _FN)
+        for hyp in hyps:
+            del hyp.tokens[-1], hyp.timesteps[-1]
+        unfinished = [self._unfinished(hyp.tokens) for hyp in hyps]
+        if not all(unfinished):  # as flashlight: those ending inside a word only if all do
+            return [h for h, u in zip(hyps, unfinished) if not u][: self.nbest]
+        lm_weight, word_score = self._scoring["lm_weight"], self._scoring["word_score"]
+        for hyp in hyps:
+            words = self.words(hyp.tokens)
+            hyp.score -= word_score
+            if self._lm is not None:  # the LM saw words + <unk> + </s>, should see words + </s>
+                hyp.score -= lm_weight * (self._lm.log_prob(words + ["<unk>"])
+                                          - self._lm.log_prob(words))
+        hyps.sort(key=lambda h: -h.score)
+        return hyps[: self.nbest]
+
+    def _unfinished(self, idxs: list[int]) -> bool:
+        """Whether the labelling ends inside a word: after its last delimiter, tokens that do
+        not spell a word of the lexicon."""
+        last = len(idxs) - idxs[::-1].index(self.sil) if self.sil in idxs else 0
+        return bool(idxs[last:]) and tuple(idxs[last:]) not in self._word_of
 
     def _adjust(self, log_probs: Any) -> Any:
         """Blank penalty and label priors applied to a copy (the caller's tensor is kept)."""
@@ -104,12 +164,24 @@ class CTCDecoder:
         return [self.tokens[i] for i in idxs]
 
     def words(self, idxs: Iterable[int]) -> list[str]:
-        """The words spelled by class indices: their text split at the word delimiter."""
+        """The words spelled by class indices: their text split at the word delimiter.
+
+        With a lexicon, each piece between delimiters is the lexicon's word of that spelling
+        (so a word is returned as written in the lexicon, not as spelled); a piece that spells
+        no word of the lexicon, such as the unfinished last word of a hypothesis, is left
+        out."""
         if self.sil is None:
             return []
-        # the delimiter as a NUL, so a token that merely contains its text cannot split words
-        pieces = [self.tokens[i] if i != self.sil else "\0" for i in idxs]
-        return [w for w in "".join(pieces).split("\0") if w]
+        pieces: list[list[int]] = [[]]
+        for i in idxs:
+            if i == self.sil:
+                pieces.append([])
+            else:
+                pieces[-1].append(i)
+        if self._word_of is not None:
+            return [self._word_of[p] for p in map(tuple, pieces) if p in self._word_of]
+        texts = ("".join(self.tokens[i] for i in piece) for piece in pieces)
+        return [w for w in texts if w]
 
     def text(self, idxs: Iterable[int]) -> str:
         """The words of :meth:`words` joined by single spaces."""
@@ -150,11 +222,16 @@ def ctc_decoder(
     lm : NGramLM, path to an ARPA file, or None
         The language model (read by :class:`NGramLM`, not KenLM). None: no LM.
     lexicon : path, mapping, iterable of words, or None
-        If given, only its words may be emitted (a word-level setup; needs ``sil_token``).
-        A path: a lexicon file in torchaudio's format, one ``word t o k e n s`` per line
-        (a trailing ``sil_token`` is dropped; several lines may spell one word). A mapping:
-        word -> sequence of tokens. An iterable of words: each spelled token by token, one
-        character per token. A token not in ``tokens`` raises ValueError naming the word.
+        If given, only its words may be emitted (a word-level setup; needs ``sil_token``),
+        and ``words`` holds them as the lexicon writes them, whatever their spelling.
+        A path: a lexicon file in torchaudio's format, one ``word t o k e n s |`` per line
+        (several lines may spell one word). A mapping: word -> sequence of tokens. In both,
+        a spelling's trailing ``sil_token`` is dropped. An iterable of words: each spelled
+        one character per token. A spelling with a token not in ``tokens``, the blank, or
+        ``sil_token`` inside raises ValueError naming the word (and the file's line).
+        Words spelled the same share one path of the search, and one of them stands for
+        the spelling: the one with the highest ``lm_weight * ln P_LM(word)`` (its unigram
+        probability, without context) plus hotword boost, the first listed on a tie.
     lm_level : {"word", "char"}, default "word"
         "word": the LM scores the words between ``sil_token``; "char": it scores every
         token, its vocabulary being the token strings.
@@ -176,13 +253,14 @@ def ctc_decoder(
         The blank's token string.
     sil_token : str or None, default "|"
         The word delimiter (``" "`` for pyctcdecode-style alphabets). None: no words.
-    hotwords : iterable of words, mapping word -> boost, or None
+    hotwords : str, iterable of words, mapping word -> boost, or None
         Words to favour: each occurrence adds its boost (``hotword_weight`` for an iterable)
         to the score, and a word being spelled gets the boost in proportion to the part of
-        the shortest hotword it has spelled. Multi-word entries boost each of their words.
+        the shortest hotword it has spelled. Multi-word entries boost each of their words;
+        a str is one entry (not one hotword per character). Boosts must be finite numbers.
         Needs a word-level setup. With a lexicon, every hotword must be in it.
     hotword_weight : float, default 10.0
-        The boost of hotwords given as an iterable.
+        The boost of hotwords given as a str or an iterable.
     blank_penalty : float, default 0.0
         Subtracted from the blank's log-probability at every frame; positive values favour
         emitting tokens (longer outputs), negative values fewer tokens.
@@ -238,25 +316,24 @@ def ctc_decoder(
     for name, value in (("lm_weight", lm_weight), ("word_score", word_score),
                         ("unk_word_score", unk_word_score), ("hotword_weight", hotword_weight),
                         ("blank_penalty", blank_penalty), ("prior_weight", prior_weight)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
-                not math.isfinite(value):
-            raise TypeError(f"{fn}: {name} must be a finite number, got {value!r}")
+        _check_finite(value, name, fn)
     if lm is not None and not isinstance(lm, NGramLM):
         lm = NGramLM(lm)
 
     hot = _hotword_boosts(hotwords, hotword_weight, fn)
-    words = _lexicon_words(lexicon, index, fn) if lexicon is not None else None
-    word_level = lm_level == "word" and (lm is not None or words is not None or hot)
-    if (words is not None or hot) and sil is None:
+    if (lexicon is not None or hot) and sil is None:
         raise ValueError(f"{fn}: a lexicon or hotwords need a word delimiter (sil_token)")
+    words = _lexicon_words(lexicon, index, blank, sil, fn) if lexicon is not None else None
+    word_level = lm_level == "word" and (lm is not None or words is not None or hot)
     if lm_level == "char" and (words is not None or hot):
         raise ValueError(f"{fn}: lexicon and hotwords need lm_level='word'")
 
     scoring: dict[str, Any] = {"mode": 0}
+    word_of = None
     if lm_level == "char" and lm is not None:
         scoring = {"mode": 1, "lm": lm.tables, "token_word": lm.word_ids(tokens)}
     elif word_level:
-        spellings = words if words is not None else {}
+        spellings: dict[str, list[list[int]]] = {}
         if words is None:  # lexicon-free: the LM's words and the hotwords make the trie
             vocab = lm.vocab if lm is not None else []
             for word in list(vocab) + list(hot):
@@ -268,6 +345,9 @@ def ctc_decoder(
             if missing:
                 raise ValueError(f"{fn}: hotwords must be words of the lexicon, but "
                                  f"{missing[:5]} are not")
+            word_of = _pick_homophones(words, lm, hot, float(lm_weight))
+            for spelled, word in word_of.items():
+                spellings.setdefault(word, []).append(list(spelled))
         scoring = {"mode": 2, "delimiter": sil, "lexicon_only": words is not None,
                    **_word_trie(spellings, lm, hot)}
         if lm is not None:
@@ -287,7 +367,14 @@ def ctc_decoder(
             raise ValueError(f"{fn}: label_priors must be positive and finite")
         log_priors = prior_weight * np.log(priors)
     return CTCDecoder(tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
-                      token_min_logp, float(blank_penalty), log_priors)
+                      token_min_logp, float(blank_penalty), log_priors, lm, word_of)
+
+
+def _check_finite(value: Any, name: str, fn: str) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{fn}: {name} must be a finite number, got {show_value(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{fn}: {name} must be a finite number, got {value}")
 
 
 def _read_tokens(tokens: Any, fn: str) -> list[str]:
@@ -306,17 +393,36 @@ def _spell(word: str, index: Mapping[str, int]) -> list[int] | None:
     return None if None in ids or not ids else ids
 
 
-def _lexicon_words(lexicon: Any, index: Mapping[str, int], fn: str) -> dict[str, list[list[int]]]:
+def _lexicon_words(lexicon: Any, index: Mapping[str, int], blank: int, sil: int,
+                   fn: str) -> dict[str, list[list[int]]]:
     """word -> its spellings (lists of class indices), from any of the accepted forms."""
     words: dict[str, list[list[int]]] = {}
+    tokens = list(index)
 
-    def add(word: str, spelling: Sequence[str], where: str) -> None:
+    def add(word: Any, spelling: list[Any], where: str, given: bool) -> None:
+        if not isinstance(word, str) or not all(isinstance(t, str) for t in spelling):
+            raise TypeError(f"{fn}: lexicon {where}entries must be a word (str) and its tokens "
+                            f"(str), got {show_value(word)}: {show_value(spelling)}")
+        # torchaudio's lexicon files end every spelling with the delimiter; here the
+        # delimiter itself closes a word, so a given spelling's trailing one is dropped
+        if given and spelling and spelling[-1] == tokens[sil]:
+            spelling = spelling[:-1]
         unknown = [t for t in spelling if t not in index]
+        ids = [index[t] for t in spelling if t in index]
         if unknown or not spelling:
             what = f"unknown token(s) {unknown}" if unknown else "no tokens"
-            raise ValueError(f"{fn}: lexicon {where}word {word!r} is spelled with {what}; "
-                             f"the tokens are {list(index)}")
-        words.setdefault(word, []).append([index[t] for t in spelling])
+            hint = f"; the tokens are {tokens}"
+        elif blank in ids:
+            what, hint = f"the blank {tokens[blank]!r}", ", which CTC never emits as a token"
+        elif sil in ids:
+            what = f"the word delimiter {tokens[sil]!r} inside"
+            hint = ", which would end the word there"
+        else:
+            if ids not in words.setdefault(word, []):
+                words[word].append(ids)
+            return
+        raise ValueError(f"{fn}: lexicon {where}word {word!r} is spelled with {what} "
+                         f"{spelling}{hint}")
 
     if isinstance(lexicon, (str, os.PathLike)):
         path = os.fspath(lexicon)
@@ -324,26 +430,56 @@ def _lexicon_words(lexicon: Any, index: Mapping[str, int], fn: str) -> dict[str,
             for lineno, line in enumerate(f, 1):
                 parts = line.split()
                 if parts:
-                    add(parts[0], parts[1:], f"{path}:{lineno}: ")
+                    add(parts[0], parts[1:], f"{path}:{lineno}: ", True)
     elif isinstance(lexicon, Mapping):
         for word, spelling in lexicon.items():
-            add(word, list(spelling), "")
+            add(word, list(spelling), "", True)
     else:
         for word in lexicon:
             if not isinstance(word, str):
-                raise TypeError(f"{fn}: lexicon words must be str, got {word!r}")
-            add(word, list(word), "")
+                raise TypeError(f"{fn}: lexicon words must be str, got {show_value(word)}")
+            add(word, list(word), "", False)
     return words
+
+
+def _pick_homophones(words: Mapping[str, list[list[int]]], lm: NGramLM | None,
+                     hot: Mapping[str, float], lm_weight: float) -> dict[tuple[int, ...], str]:
+    """The word each spelling stands for.
+
+    The search follows one path per spelling and scores one word at its end, so words spelled
+    the same (homophones) are decided here, once: the one rated best on its own,
+    ``lm_weight * ln P_LM(word) + its hotword boost`` (unigram probability, ``<unk>``'s for a
+    word the LM lacks), the first listed on a tie."""
+    by_spelling: dict[tuple[int, ...], list[str]] = {}
+    for word, spelled_all in words.items():
+        for spelled in spelled_all:
+            by_spelling.setdefault(tuple(spelled), []).append(word)
+
+    def merit(word: str) -> float:
+        alone = lm.log_prob([word], bos=False, eos=False) if lm is not None else 0.0
+        return lm_weight * alone + hot.get(word, 0.0)
+
+    # max keeps the first of equals
+    return {spelled: max(same, key=merit) if len(same) > 1 else same[0]
+            for spelled, same in by_spelling.items()}
 
 
 def _hotword_boosts(hotwords: Any, weight: float, fn: str) -> dict[str, float]:
     if hotwords is None:
         return {}
+    if isinstance(hotwords, str):  # one hotword, not one per character
+        hotwords = [hotwords]
     pairs = hotwords.items() if isinstance(hotwords, Mapping) else ((w, weight) for w in hotwords)
     boosts: dict[str, float] = {}
     for phrase, boost in pairs:
         if not isinstance(phrase, str):
-            raise TypeError(f"{fn}: hotwords must be str, got {phrase!r}")
+            raise TypeError(f"{fn}: hotwords must be str, got {show_value(phrase)}")
+        if isinstance(boost, (bool, np.bool_)) or not isinstance(boost, (int, float, np.number)):
+            raise TypeError(f"{fn}: hotwords must map each word to a number, got {phrase!r}: "
+                            f"{show_value(boost)}")
+        if not math.isfinite(boost):
+            raise ValueError(f"{fn}: hotwords must map each word to a finite boost, got "
+                             f"{phrase!r}: {boost}")
         for word in phrase.split():
             boosts[word] = float(boost)
     return boosts
@@ -387,4 +523,25 @@ def _word_trie(spellings: Mapping[str, list[list[int]]], lm: NGramLM | None,
         "trie_word": np.array(word_at, dtype=np.int64),
         "trie_bonus": np.array(bonus, dtype=np.float64),
         "trie_lookahead": np.array([b for _, b in shortest_hot], dtype=np.float64),
+    }
+
+
+def _with_end_token(scoring: Mapping[str, Any], end: int) -> dict[str, Any]:
+    """The word trie with one more token, ``end``, after every prefix: from the root or a
+    node where a word ends it leads back to that node, from inside a word to a new node
+    where an unknown word ends (LM index -1, no boost)."""
+    start, word = scoring["trie_start"], scoring["trie_word"]
+    n = len(word)
+    inside = word == -2
+    inside[0] = False
+    # each node's children are a token-sorted run, and end is the largest token: it goes last
+    return {
+        **scoring,
+        "trie_start": np.append(start + np.arange(n + 1), start[-1] + n),
+        "trie_token": np.insert(scoring["trie_token"], start[1:], end),
+        "trie_child": np.insert(scoring["trie_child"], start[1:],
+                                np.where(inside, n, np.arange(n))),
+        "trie_word": np.append(word, -1),
+        "trie_bonus": np.append(scoring["trie_bonus"], 0.0),
+        "trie_lookahead": np.append(scoring["trie_lookahead"], 0.0),
     }
