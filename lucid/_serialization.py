@@ -328,7 +328,7 @@ def _decode(node: Any, path: str, depth: int, npz: Any, key: bool = False) -> An
     if node is None or type(node) in (bool, int, float, str):
         return node
     kind = node.get("kind") if type(node) is dict else None
-    if kind not in (KEY_KINDS if key else FIELDS):
+    if type(kind) is not str or kind not in (KEY_KINDS if key else FIELDS):
         what = f"kind {kind!r}" if type(node) is dict else f"a JSON {type(node).__name__}"
         allowed = "a str, int, float, bool, None or a node of kind " + ", ".join(
             sorted(KEY_KINDS if key else FIELDS))
@@ -338,7 +338,7 @@ def _decode(node: Any, path: str, depth: int, npz: Any, key: bool = False) -> An
         raise ValueError(f"lucid.load: {path}: a {kind} node has the fields "
                          f"{sorted(FIELDS[kind])}, got {sorted(set(node) - {'kind'})}")
     if kind == "float":
-        if node["value"] not in SPECIAL_FLOATS:
+        if type(node["value"]) is not str or node["value"] not in SPECIAL_FLOATS:
             raise ValueError(f"lucid.load: {path}: expected a float value in "
                              f"{sorted(SPECIAL_FLOATS)}, got {_preview(node['value'])}")
         return float(node["value"])
@@ -398,7 +398,7 @@ def _tensor(node: dict[str, Any], array: np.ndarray, path: str) -> Tensor:
     except TypeError:
         raise ValueError(f"lucid.load: {path}: a tensor's array has dtype {array.dtype}, "
                          f"which is not a lucid dtype") from None
-    if node["device"] not in DEVICE_TYPES:
+    if type(node["device"]) is not str or node["device"] not in DEVICE_TYPES:
         raise ValueError(f"lucid.load: {path}: expected device in {list(DEVICE_TYPES)}, got "
                          f"{_preview(node['device'])}")
     requires_grad = node["requires_grad"]

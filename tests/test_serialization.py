@@ -382,6 +382,8 @@ tensor_node = {"kind": "tensor", "array": "arr_0", "device": "cpu", "requires_gr
     ({"kind": "dict", "items": [[{"kind": "list", "items": []}, 1]]}, {},
      r"obj key 0 \(a dict key\).*got kind 'list'"),
     ({"kind": "float", "value": "1e400"}, {}, "float value in"),
+    ({"kind": ["list"], "items": []}, {}, r"got kind \['list'\]"),
+    ({"kind": "float", "value": ["inf"]}, {}, "float value in"),
     (tensor_node, {}, "refers to array 'arr_0', which the file does not hold"),
     ({**tensor_node, "array": "structure"}, {}, "refers to array 'structure'"),
     ({**tensor_node, "array": ["arr_0"]}, {"arr_0": np.zeros(1)}, "refers to array"),
@@ -486,3 +488,25 @@ def test_what_the_differences_page_says_of_torch(tmp_path):
     shared = lucid.ones(2)
     ours = round_trip({"a": shared, "b": shared})
     assert ours["a"] is not ours["b"]  # where lucid-ctc differs: each occurrence is its own
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              st.sampled_from(["list", "tuple", "dict", "OrderedDict", "float", "tensor",
+                               "ndarray", "numpy_scalar", "inf", "nan", "arr_0", "arr_1",
+                               "structure", "cpu", "metal"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["kind", "items", "value", "array", "device",
+                                         "requires_grad"]), inner, max_size=4)),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_any_structure_either_loads_or_raises_value_error(root):
+    data = tampered(root, arr_0=np.zeros(2, np.float32), arr_1=np.array(1.5))
+    try:
+        lucid.load(io.BytesIO(data))
+    except ValueError:
+        pass
