@@ -248,7 +248,9 @@ def ctc_decoder(
     unk_word_score : float, default -10.0
         Added per word that is not in the LM's vocabulary (or a token not in a char LM's), and
         to the running score of a word being spelled as soon as no known word starts that way.
-        Ignored without a vocabulary (no LM, no lexicon).
+        Ignored without a vocabulary (no LM, no lexicon). With a lexicon only its words are
+        spelled, and one the LM lacks is scored as ``<unk>`` by the LM, without this penalty
+        (as in flashlight).
     blank_token : str, default "-"
         The blank's token string.
     sil_token : str or None, default "|"
