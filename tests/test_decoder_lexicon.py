@@ -83,7 +83,8 @@ def test_a_lexicon_word_comes_back_as_itself_not_its_spelling(tmp_path):
 
 @pytest.fixture
 def homophone_lm(tmp_path):
-    """"cat" and "kat" sound the same (c a t); the LM likes "kat" better on its own."""
+    """A bigram LM over "ca" and the homophones "cat" and "kat" (both spelled c a t), which
+    likes "kat" better on its own."""
     uni = {("<s>",): (-99.0, -0.3), ("</s>",): (-0.9, None), ("<unk>",): (-2.0, None),
            ("ca",): (-0.8, -0.2), ("cat",): (-1.2, -0.1), ("kat",): (-0.6, -0.1)}
     bi = {("<s>", "ca"): (-0.3, None), ("cat", "</s>"): (-0.1, None),
