@@ -8,7 +8,7 @@ CTC loss.
 """
 
 from lucid import _C
-from lucid._C import show_config
+from lucid._config import show_config
 from lucid._device import device
 from lucid._dtype import (
     DType,
@@ -78,12 +78,13 @@ from lucid._functions import (
 from lucid._serialization import load, save
 from lucid._tensor import Tensor, cat, stack, where
 from lucid._threads import get_num_threads, set_num_threads
+from lucid._version import __version__ as __version__
 from lucid.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 # isort: split
 from lucid import metal, nn, optim  # after the core names, which they build on
+from lucid.nn.functional._ctc_checks import LogProbsWarning
 
-__version__ = "0.1.0"
 LUCID_VERSION = "3.8.0"  # the lucid release whose API this package mirrors
 
 dtype = DType  # lucid 3's name for the dtype class
@@ -101,4 +102,5 @@ __all__ = [
     "cat", "stack", "where", "save", "load",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_num_threads", "get_num_threads", "show_config", "metal", "nn", "optim", "_C",
+    "LogProbsWarning",
 ]

@@ -1,10 +1,12 @@
 """Reverse-mode autograd: graph nodes, the backward pass and grad mode.
 
-Each op that needs a gradient records a :class:`Node` holding its input tensors and a
-``backward`` function that maps the output's gradient to one gradient per input (or None).
-:func:`run_backward` orders the graph with an iterative depth-first search (deep graphs must
-not hit Python's recursion limit), then walks it in reverse, summing gradients with ``+``
-so that a tensor used twice receives both contributions.
+This module sits below the tensor: it builds no tensor and imports nothing of lucid. Each
+op that needs a gradient records (``lucid._tensor._graph.record``) a :class:`Node` holding
+its input tensors and a ``backward`` function that maps the output's gradient to one
+gradient per input (or None). :func:`run_backward` orders the graph with an iterative
+depth-first search (deep graphs must not hit Python's recursion limit), then walks it in
+reverse, summing gradients with ``+`` so that a tensor used twice receives both
+contributions.
 
 Who owns a gradient array: a leaf's ``.grad`` is the leaf's alone, and backward passes add
 into it in place, under one lock (numpy releases the GIL inside ``+=``: two threads sending
@@ -125,36 +127,10 @@ class Node:
         self.name = name
         self.inputs = tuple(inputs)
         self.backward: BackwardFn | None = backward
-        self.owned = owned  # see record()
+        self.owned = owned  # see lucid._tensor._graph.record
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
-
-
-def record(
-    data: np.ndarray,
-    inputs: Sequence[Tensor],
-    backward: Callable,
-    name: str,
-    device: str | None = None,
-    owned: bool = False,
-) -> Tensor:
-    """Wrap an op's result in a Tensor; record a graph node when grad mode is on and an input
-    needs grad. Every differentiable op goes through here.
-
-    ``backward`` maps the output's gradient to one gradient (or None) per input. ``owned=True``
-    promises that every array it returns is new, or saved by the backward alone, and that it
-    returns no array twice (nor the incoming gradient): a leaf may then keep it as its
-    ``.grad`` without a copy.
-    """
-    from lucid._tensor import Tensor  # _tensor builds on this module
-
-    # The op chose the dtype (lucid/_dtype.py has the promotion rules); recording keeps it.
-    out = Tensor(np.asarray(data), device=device or inputs[0].device)
-    if is_grad_enabled() and any(t.requires_grad for t in inputs):
-        out._requires_grad = True
-        out.grad_fn = Node(name, inputs, backward, owned)
-    return out
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
@@ -189,10 +165,8 @@ def _topological_order(root: Tensor) -> list:
 
 def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None:
     """Accumulate d root / d leaf (times ``gradient``) into every leaf's ``.grad``."""
-    from lucid._tensor import Tensor
-
     if root.grad_fn is None:
-        _accumulate_leaf(root, gradient, False, Tensor)
+        _accumulate_leaf(root, gradient, False)
         return
     pending = {id(root): gradient}
     for t in reversed(_topological_order(root)):
@@ -217,20 +191,21 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
             g = np.asarray(g)
             shaped = unbroadcast(g, parent.shape).astype(parent._data.dtype, copy=False)
             if parent.grad_fn is None:
-                _accumulate_leaf(parent, shaped, handed_over or shaped is not g, Tensor)
+                _accumulate_leaf(parent, shaped, handed_over or shaped is not g)
             elif id(parent) in pending:
                 pending[id(parent)] = pending[id(parent)] + shaped
             else:
                 pending[id(parent)] = shaped
 
 
-def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, owned: bool, tensor_cls: type) -> None:
+def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, owned: bool) -> None:
     """Add grad to leaf.grad, or make it leaf.grad: itself if ``owned`` (nothing else refers to
-    it), else a copy. Under _grad_lock: another thread may be adding into the same leaf."""
+    it), else a copy. Under _grad_lock: another thread may be adding into the same leaf. The
+    leaf wraps the array (``_wrap``): autograd builds no tensor itself."""
     if not owned and leaf.grad is None:
         grad, owned = grad.copy(), True  # outside the lock: the copy is the slow part
     with _grad_lock:
         if leaf.grad is None:
-            leaf.grad = tensor_cls(grad if owned else grad.copy(), device=leaf.device)
+            leaf.grad = leaf._wrap(grad if owned else grad.copy())
         else:
             leaf.grad._data += grad

@@ -13,7 +13,8 @@ import numpy as np
 
 from lucid._dtype import float_result, result_type
 from lucid._tensor._base import TensorBase, as_operand, check_devices
-from lucid.autograd import record, unbroadcast
+from lucid._tensor._graph import record
+from lucid.autograd import unbroadcast
 
 
 def binary(left: Any, right: Any, name: str, forward: Callable, backward: Callable,

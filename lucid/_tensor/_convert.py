@@ -15,7 +15,7 @@ from lucid import _dtype
 from lucid._device import is_device_like, to_device
 from lucid._dtype import to_dtype
 from lucid._tensor._base import TensorBase
-from lucid.autograd import record
+from lucid._tensor._graph import record
 
 
 def _parse_to(args: tuple, kwargs: dict):

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from lucid._tensor._base import TensorBase, foreign_tensor_hint
-from lucid.autograd import is_grad_enabled, record
+from lucid._tensor._graph import record
+from lucid.autograd import is_grad_enabled
 
 
 def _unwrap_index(index: Any) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 
 from lucid._dtype import DEFAULT_INT, float_result
 from lucid._tensor._base import Dims, normalize_dims
-from lucid.autograd import record
+from lucid._tensor._graph import record
 
 
 def _expand(g: np.ndarray, axes: tuple, keepdim: bool) -> np.ndarray:

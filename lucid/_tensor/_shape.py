@@ -17,7 +17,7 @@ from lucid._tensor._base import (
     normalize_dims,
     shape_args,
 )
-from lucid.autograd import record
+from lucid._tensor._graph import record
 
 
 def _reshaped(t: Any, shape: tuple, name: str) -> Any:

@@ -60,9 +60,11 @@ class Tensor(TensorBase, ArithMixin, ReduceMixin, ShapeMixin, CompareMixin, Inde
         self._requires_grad = False
         self.requires_grad = requires_grad
 
-    def _wrap(self, data: np.ndarray) -> Tensor:
-        """A new constant tensor (no graph node) on this tensor's device."""
-        return Tensor(np.asarray(data), device=self._device)
+    def _wrap(self, data: np.ndarray, device: DeviceLike | None = None) -> Tensor:
+        """A new constant tensor (no graph node) holding ``data`` itself (no copy), on
+        ``device`` or else this tensor's device. The lower layers (lucid.autograd, the ops'
+        mixins) make tensors through this method rather than import the class."""
+        return Tensor(np.asarray(data), device=device or self._device)
 
     # ----------------------------------------------------------------- attributes
     @property

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lucid._tensor import Tensor
-from lucid.autograd import record
+from lucid._tensor import Tensor, record
 
 
 def _positive_int(value: Any, name: str, fn: str, minimum: int = 1) -> int:

@@ -14,8 +14,8 @@ import numpy as np
 
 from lucid import _buffers, _threads
 from lucid._C import _ctc
-from lucid._tensor import Tensor
-from lucid.autograd import is_grad_enabled, record
+from lucid._tensor import Tensor, record
+from lucid.autograd import is_grad_enabled
 from lucid.nn.functional._ctc_checks import (
     check_blank,
     check_input_lengths_fit,

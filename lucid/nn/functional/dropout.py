@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lucid import _factories
-from lucid._tensor import Tensor, expect_tensor
-from lucid.autograd import record
+from lucid._tensor import Tensor, expect_tensor, record
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lucid._tensor import Tensor, expect_tensor
-from lucid.autograd import record
+from lucid._tensor import Tensor, expect_tensor, record
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from lucid._C import _rnn
-from lucid._tensor import Tensor
+from lucid._tensor import Tensor, record
 from lucid._threads import get_num_threads
-from lucid.autograd import record
 
 # Below this many gate values per step a second thread costs more in hand-off than it saves.
 _PARALLEL_GATES = 1 << 16

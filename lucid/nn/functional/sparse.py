@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from lucid._tensor import Tensor, expect_tensor
-from lucid.autograd import record
+from lucid._tensor import Tensor, expect_tensor, record
 
 
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
