@@ -327,7 +327,8 @@ def _not_decimal(lines, rows, parts, k) -> ValueError:
                                                    p[:1] + p[k + 1:])
                            if not _DECIMAL.fullmatch(number))
     return lines.error(rows[r], f"expected the {what} as a decimal number such as -1.25 or "
-                                f"-2e-05 (ASCII digits, no nan, inf or _), but it is {number!r}")
+                                f"-2e-05 (ASCII digits, no nan, inf or _; log10 0 is written "
+                                f"-99), but it is {number!r}")
 
 
 def _build_tables(orders, word_index, path) -> dict:
