@@ -39,6 +39,12 @@ D. N-gram lookup. Every n-gram of order < N is a state; an open-addressing hash 
 E. Threading. Samples are independent: the batch is split over OpenMP threads, each with its
    own workspace malloc'd inside the parallel region. The search is deterministic (ties go to
    the earlier candidate), so results do not depend on the thread count.
+F. Sizes. A thread's workspace is beam_width x C candidates, 4 beam_width doubles,
+   3 beam_width + C ints and the nodes (B.). workspace_bytes computes it in Python integers,
+   and one beyond sys.maxsize bytes (more than can be addressed) is refused before any malloc:
+   a product that wrapped around would allocate too little and the search write past it. The
+   node array's doubling is refused the same way, as a failed allocation. Class indices and
+   frame numbers are kept in 32 bits: the caller keeps C and the lengths below 2**31.
 """
 
 from cython.parallel cimport parallel, prange
@@ -48,10 +54,16 @@ from libc.stdlib cimport free, malloc, realloc
 
 from lucid._C._rows cimport floating
 
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX  # sys.maxsize: no object can be larger (F.)
+
 cdef enum:
     MODE_NONE = 0
     MODE_CHAR = 1
     MODE_WORD = 2
+
+cdef enum:
+    FIRST_FRAMES = 256  # the node array starts with room for this many frames' new prefixes
 
 
 cdef struct Node:
@@ -314,6 +326,8 @@ cdef int64_t search_one(
 
     for t in range(T):
         if n_nodes + B > capacity[0]:  # room for this frame's new prefixes
+            if capacity[0] > PY_SSIZE_T_MAX // (2 * <int64_t> sizeof(Node)):  # F.
+                return -1
             grown = <Node*> realloc(nodes, 2 * capacity[0] * sizeof(Node))
             if grown == NULL:
                 return -1
@@ -510,6 +524,15 @@ cdef void fill_lm(LM* lm, dict tables):
     lm.eos = tables["eos"]
 
 
+def workspace_bytes(beam_width, C, max_T):
+    """Bytes of one thread's workspace at the start of a search (F.), as a Python int."""
+    beam_width, C = int(beam_width), int(C)
+    return (beam_width * (1 + min(int(max_T), FIRST_FRAMES)) * sizeof(Node)
+            + beam_width * C * sizeof(Cand)
+            + (3 * beam_width + C) * sizeof(int64_t)
+            + 4 * beam_width * sizeof(double))
+
+
 def ctc_prefix_beam_search(
     const floating[:, :, :] log_probs,  # IN (T, N, C), any strides
     const int64_t[::1] input_lengths,   # IN (N,) each in [0, T]
@@ -541,6 +564,9 @@ def ctc_prefix_beam_search(
     cdef const double[::1] trie_bonus, trie_lookahead
     for n in range(N):
         max_T = max(max_T, input_lengths[n])
+    if workspace_bytes(B, C, max_T) > PY_SSIZE_T_MAX:  # F.
+        raise ValueError(f"ctc_prefix_beam_search: the workspace of a beam of {B} over {C} "
+                         f"classes and {max_T} frames cannot be addressed")
 
     lm.mode = scoring["mode"]
     lm.max_gain = 0.0 if lm.mode == MODE_NONE else INFINITY  # with an LM, checked after extend
@@ -572,7 +598,7 @@ def ctc_prefix_beam_search(
 
     # a thread per sample at most: a thread with no sample would only be woken and wait
     with nogil, parallel(num_threads=max(1, min(n_threads, N))):
-        capacity = B * (1 + min(max_T, 256))  # grown by doubling when a sample needs more
+        capacity = B * (1 + min(max_T, FIRST_FRAMES))
         nodes = <Node*> malloc(capacity * sizeof(Node))
         cands = <Cand*> malloc(B * C * sizeof(Cand))
         ints = <int64_t*> malloc((3 * B + C) * sizeof(int64_t))

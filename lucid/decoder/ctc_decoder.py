@@ -89,10 +89,11 @@ class CTCDecoder:
         ``</s>`` included) only the complete words. A sample for which no labelling has a
         non-zero probability gets an empty list and a warning.
         """
-        adjusted = self._adjust(log_probs)
+        self._check_classes(log_probs)
         hypotheses, unbatched, lp = prefix_beam_search(
-            adjusted, input_lengths, self.beam_size, self.blank, self.nbest,
-            self.token_min_logp, self.beam_threshold, self._scoring, _FN)
+            log_probs, input_lengths, self.beam_size, self.blank, self.nbest,
+            self.token_min_logp, self.beam_threshold, self._scoring, _FN,
+            names=("beam_size", "nbest"), warn_unnormalised=True, adjust=self._adjust)
         if self._word_of is not None and not all(hypotheses):
             lengths = check_lengths(input_lengths, "input_lengths", lp.shape[1], unbatched, _FN)
             for n, sample in enumerate(hypotheses):
@@ -143,21 +144,25 @@ class CTCDecoder:
         last = len(idxs) - idxs[::-1].index(self.sil) if self.sil in idxs else 0
         return bool(idxs[last:]) and tuple(idxs[last:]) not in self._word_of
 
-    def _adjust(self, log_probs: Any) -> Any:
-        """Blank penalty and label priors applied to a copy (the caller's tensor is kept)."""
+    def _check_classes(self, log_probs: Any) -> None:
+        """One class per token, checked first: with another count the other errors mislead."""
         if not isinstance(log_probs, Tensor):
-            return log_probs  # the search raises the clear TypeError
+            return  # the search raises the clear TypeError
         lp = log_probs.numpy()
         if lp.ndim and lp.shape[-1] != len(self.tokens):
             raise ValueError(f"{_FN}: log_probs must have C = {len(self.tokens)} classes, one per "
                              f"token, got shape {lp.shape}")
+
+    def _adjust(self, lp: np.ndarray) -> np.ndarray:
+        """Blank penalty and label priors applied to a copy (the caller's tensor is kept), after
+        the search has checked the caller's values (they, not these, should be normalised)."""
         if self.blank_penalty == 0 and self._log_priors is None:
-            return log_probs
+            return lp
         lp = lp.astype(lp.dtype, copy=True)
         if self._log_priors is not None:
             lp -= self._log_priors.astype(lp.dtype)
         lp[..., self.blank] -= self.blank_penalty
-        return Tensor(lp)
+        return lp
 
     def idxs_to_tokens(self, idxs: Iterable[int]) -> list[str]:
         """The token strings of class indices (torchaudio's name)."""

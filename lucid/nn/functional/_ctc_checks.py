@@ -8,6 +8,10 @@ values are only worked out once one is known to exist.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,6 +19,29 @@ import numpy as np
 from lucid._tensor import Tensor
 
 _INT64_MAX = np.iinfo(np.int64).max
+# A log_softmax row's logsumexp is 0 to within ~1e-6 in float32 (~1e-3 for float16 output
+# widened); raw logits are off by whole units. 0.01: the probabilities sum to 1 within 1%.
+_LOG_PROBS_TOLERANCE = 1e-2
+
+
+class LogProbsWarning(UserWarning):
+    """log_probs that do not look like log-probabilities were passed (e.g. raw logits).
+
+    Judged from the first frame of each sample only: its probabilities should sum to 1. To
+    pass unnormalised scores on purpose, filter the category::
+
+        warnings.filterwarnings("ignore", category=lucid.LogProbsWarning)
+    """
+
+
+def reject_torch(value: Any, name: str, fn: str) -> None:
+    """A TypeError for a torch tensor, told by its type's module (torch is never imported)."""
+    module = type(value).__module__
+    if module == "torch" or module.startswith("torch."):
+        fix = ("lucid.tensor(x.detach().cpu().numpy())" if name == "log_probs"
+               else "x.detach().cpu().numpy() (or a list)")
+        raise TypeError(f"{fn}: {name} is a torch.{type(value).__name__}; lucid does not read "
+                        f"torch memory: pass {fix}")
 
 
 def show_value(value: Any, limit: int = 60) -> str:
@@ -26,6 +53,7 @@ def show_value(value: Any, limit: int = 60) -> str:
 
 def check_log_probs(log_probs: Any, fn: str = "ctc_loss") -> tuple[np.ndarray, bool]:
     """The (T, N, C) array behind log_probs and whether the input was unbatched (T, C)."""
+    reject_torch(log_probs, "log_probs", fn)
     if not isinstance(log_probs, Tensor):
         hint = " (wrap it with lucid.tensor)" if isinstance(log_probs, np.ndarray) else ""
         raise TypeError(f"{fn}: log_probs must be a lucid.Tensor, got "
@@ -57,6 +85,7 @@ def check_blank(blank: Any, C: int, fn: str = "ctc_loss") -> int:
 
 def integer_array(value: Any, name: str, fn: str = "ctc_loss") -> np.ndarray:
     """value as a numpy integer array (no cast): floats, bools and non-numbers are a TypeError."""
+    reject_torch(value, name, fn)
     arr = value.numpy() if isinstance(value, Tensor) else value
     if not isinstance(arr, np.ndarray):
         if isinstance(arr, (list, tuple)) and len(arr) == 0:
@@ -119,6 +148,85 @@ def check_input_lengths_fit(il: np.ndarray, T: int, fn: str = "ctc_loss") -> Non
         n = int(np.argmax(il > T))
         raise ValueError(f"{fn}: input_lengths[{n}] = {il[n]} exceeds the {T} frames of "
                          f"log_probs")
+
+
+@contextlib.contextmanager
+def batch_first_hint(fn: str, lp: np.ndarray, unbatched: bool, name: str,
+                     value: Any) -> Iterator[None]:
+    """Adds the likely cause to a ValueError raised inside when value, input_lengths or padded
+    targets, has an entry or row per entry of log_probs' first axis: batch-first log_probs."""
+    try:
+        yield
+    except ValueError as exc:
+        T, N = lp.shape[:2]
+        shape = _shape(value)
+        if unbatched or T == N or shape[:1] != (T,):
+            raise
+        if name == "input_lengths" and len(shape) == 1:
+            clue = f"input_lengths match the first axis of log_probs (T = {T})"
+        elif name == "targets" and len(shape) == 2:
+            clue = f"targets have as many rows as the first axis of log_probs (T = {T})"
+        else:
+            raise
+        raise ValueError(f"{exc}; {clue}: {fn} takes log_probs as (T, N, C), time first; for "
+                         f"batch-first (N, T, C) output pass log_probs.transpose(0, 1)") from None
+
+
+def _shape(value: Any) -> tuple:
+    value = value.numpy() if isinstance(value, Tensor) else value
+    try:
+        return np.shape(value)
+    except (TypeError, ValueError):  # ragged: not a layout mix-up
+        return ()
+
+
+def check_no_nan(lp: np.ndarray, il: np.ndarray, unbatched: bool, fn: str) -> None:
+    """NaN and +inf are errors (-inf, log 0, is fine) in the frames within the input lengths.
+
+    One reduction over the whole array in the common case: its maximum is NaN or +inf exactly
+    when one of those is somewhere. Only then are the frames past the lengths told apart."""
+    if lp.max() < np.inf:
+        return
+    with np.errstate(invalid="ignore"):
+        bad = ~(lp < np.inf)
+    bad &= (np.arange(lp.shape[0])[:, None] < il)[:, :, None]
+    if not bad.any():
+        return
+    t, n, c = (int(i) for i in np.argwhere(bad)[0])
+    where = f"{t}, {c}" if unbatched else f"{t}, {n}, {c}"
+    raise ValueError(f"{fn}: log_probs must not contain NaN or +inf (-inf, log 0, is fine) "
+                     f"within the input lengths, got log_probs[{where}] = {lp[t, n, c]}")
+
+
+def warn_if_not_log_probs(lp: np.ndarray, il: np.ndarray, fn: str) -> None:
+    """LogProbsWarning if a sample's first frame is not a distribution: raw logits, say.
+
+    Only frame 0 of the samples that have frames is looked at (an (N, C) logsumexp, not a pass
+    over the input). The message is the same on every call, so Python's default filter shows
+    it once per line of the caller's code."""
+    first = lp[0][il > 0].astype(np.float64)
+    if first.size == 0:
+        return
+    top = first.max(axis=1)
+    shift = np.where(np.isfinite(top), top, 0.0)[:, None]  # a frame of -inf stays -inf
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        logsumexp = np.log(np.exp(first - shift).sum(axis=1)) + shift[:, 0]
+    if not (np.abs(logsumexp) > _LOG_PROBS_TOLERANCE).any():  # NaN is not judged here
+        return
+    warnings.warn(f"{fn}: log_probs do not look like log-probabilities: the probabilities of "
+                  f"a sample's first frame do not sum to 1. Raw scores? Pass "
+                  f"log_softmax(x, dim=-1). Unnormalised on purpose? Silence this with "
+                  f"warnings.filterwarnings('ignore', category=lucid.LogProbsWarning)",
+                  LogProbsWarning, stacklevel=_caller_outside_lucid())
+
+
+def _caller_outside_lucid() -> int:
+    """The stacklevel of the first caller outside the lucid package (e.g. past
+    nn.CTCLoss.forward), seen from the function that calls warnings.warn."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "lucid":
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def flatten_targets(targets: Any, tl: np.ndarray, N: int, C: int, blank: int,

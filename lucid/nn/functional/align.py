@@ -18,13 +18,17 @@ from lucid import _threads
 from lucid._C import _ctc_align
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
+    batch_first_hint,
     check_blank,
     check_input_lengths_fit,
     check_lengths,
     check_log_probs,
+    check_no_nan,
     flatten_targets,
     integer_array,
+    reject_torch,
     show_value,
+    warn_if_not_log_probs,
 )
 
 # A sample whose back-pointers (one byte per frame and state) would take more than this is
@@ -52,6 +56,8 @@ def ctc_forced_align(
     log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
         Per-frame log-probabilities, time first as for :func:`~lucid.nn.functional.ctc_loss`
         (torchaudio's ``forced_align`` takes (N, T, C): pass ``x.transpose(0, 1)``, a view).
+        NaN and ``+inf`` within the input lengths are errors; scores that are clearly not
+        log-probabilities draw a :class:`lucid.LogProbsWarning`.
     targets : Tensor, array or nested list of ints
         Padded (N, S_max) or concatenated (sum(target_lengths),); (S,) when unbatched. Labels
         in [0, C), not ``blank``.
@@ -73,10 +79,7 @@ def ctc_forced_align(
         ``scores.sum(-1)`` is each path's log-probability. A sample without a valid path (it
         needs more frames than it has: one per label plus one blank between equal neighbours;
         or every path crosses a ``-inf`` emission) gets ``-inf`` in every element of its row,
-        and all-blank alignments. A NaN (or ``+inf``) among the log-probabilities the lattice
-        reads (those of the target's labels and the blank, at the frames where a complete path
-        can use them) gives NaN in every element of the row instead, as it gives a NaN loss in
-        ``ctc_loss``.
+        and all-blank alignments.
 
     Notes
     -----
@@ -98,14 +101,14 @@ def ctc_forced_align(
     >>> import lucid
     >>> from lucid.nn.functional import ctc_forced_align, merge_tokens
     >>> frames = [0, 1, 1, 0, 1, 2, 2, 0]  # an emission pattern for the target [1, 1, 2]
-    >>> log_probs = lucid.tensor(0.9 * np.eye(3)[frames] + 0.05).log()
+    >>> log_probs = lucid.tensor(0.85 * np.eye(3)[frames] + 0.05).log()  # 0.9 on the class
     >>> alignment, scores = ctc_forced_align(log_probs, [1, 1, 2])
     >>> alignment
     array([0, 1, 1, 0, 1, 2, 2, 0])
-    >>> float(scores.sum())  # 8 frames of probability 0.95: 8 * log(0.95)
-    -0.41034635...
+    >>> float(scores.sum())  # 8 frames of probability 0.9: 8 * log(0.9)
+    -0.84288412...
     >>> merge_tokens(alignment, np.exp(scores))[0]
-    TokenSpan(token=1, start=1, end=3, score=0.95...)
+    TokenSpan(token=1, start=1, end=3, score=0.9...)
     """
     fn = "ctc_forced_align"
     lp, unbatched = check_log_probs(log_probs, fn)
@@ -113,12 +116,16 @@ def ctc_forced_align(
     blank = check_blank(blank, C, fn)
     if input_lengths is None:
         input_lengths = T if unbatched else np.full(N, T)
-    if target_lengths is None:
-        target_lengths = _default_target_lengths(targets, N, unbatched, fn)
-    il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
-    tl = check_lengths(target_lengths, "target_lengths", N, unbatched, fn)
-    check_input_lengths_fit(il, T, fn)
-    labels, offsets = flatten_targets(targets, tl, N, C, blank, unbatched, fn)
+    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths):
+        il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+        check_input_lengths_fit(il, T, fn)
+    with batch_first_hint(fn, lp, unbatched, "targets", targets):
+        if target_lengths is None:
+            target_lengths = _default_target_lengths(targets, N, unbatched, fn)
+        tl = check_lengths(target_lengths, "target_lengths", N, unbatched, fn)
+        labels, offsets = flatten_targets(targets, tl, N, C, blank, unbatched, fn)
+    check_no_nan(lp, il, unbatched, fn)
+    warn_if_not_log_probs(lp, il, fn)
 
     alignments = np.empty((N, T), dtype=np.int64)
     scores = np.empty((N, T), dtype=lp.dtype)
@@ -198,6 +205,7 @@ def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
     toks = integer_array(tokens, "tokens", fn)
     if toks.ndim != 1:
         raise ValueError(f"{fn}: tokens must be 1-D (T,), one alignment, got shape {toks.shape}")
+    reject_torch(scores, "scores", fn)
     vals = scores.numpy() if isinstance(scores, Tensor) else np.asarray(scores)
     if vals.dtype.kind not in "fiu":
         raise TypeError(f"{fn}: scores must be real numbers, got dtype {vals.dtype}")

@@ -7,6 +7,8 @@ The search itself is in lucid/_C/_ctc_beam.pyx; the language-model decoder
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +18,18 @@ from lucid import _threads
 from lucid._C import _ctc_beam
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
+    batch_first_hint,
     check_blank,
     check_input_lengths_fit,
     check_lengths,
     check_log_probs,
+    check_no_nan,
     show_value,
+    warn_if_not_log_probs,
 )
+
+# The kernel keeps class indices and frame numbers in 32 bits.
+_INT32_MAX = 2**31 - 1
 
 
 @dataclass
@@ -81,27 +89,45 @@ def prefix_beam_search(
     beam_threshold: float | None,
     scoring: dict,
     fn: str,
+    *,
+    names: tuple[str, str] = ("beam_width", "top_k"),
+    warn_unnormalised: bool = False,
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[list[list[CTCHypothesis]], bool, np.ndarray]:
     """Check the arguments, run the kernel, build the hypotheses (shared with the LM decoder).
 
+    ``names`` are the caller's names for beam_width and top_k, for error messages.
+    ``warn_unnormalised``: log_probs come from the user, so warn if they do not look like
+    log-probabilities (LogProbsWarning). ``adjust`` maps the checked (T, N, C) array to the
+    one searched (the LM decoder's priors and blank penalty), after that look.
+
     Returns the hypotheses of every sample, whether the input was unbatched, and the
     (T, N, C) array searched (so callers can post-process tokens without re-checking)."""
+    width_name, count_name = names
     lp, unbatched = check_log_probs(log_probs, fn)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
-    il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
-    check_input_lengths_fit(il, T, fn)
-    beam_width = check_positive_int(beam_width, "beam_width", fn)
-    top_k = check_positive_int(top_k, "top_k", fn)
+    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths):
+        il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+        check_input_lengths_fit(il, T, fn)
+    beam_width = check_positive_int(beam_width, width_name, fn)
+    top_k = check_positive_int(top_k, count_name, fn)
     if top_k > beam_width:
-        raise ValueError(f"{fn}: top_k must be at most beam_width = {beam_width}, got {top_k}")
+        raise ValueError(f"{fn}: {count_name} must be at most {width_name} = {beam_width}, "
+                         f"got {top_k}")
     token_min_logp = check_threshold(token_min_logp, "token_min_logp", fn, -1)
     beam_threshold = check_threshold(beam_threshold, "beam_threshold", fn, +1)
-    if not (lp < np.inf).all():  # also false for NaN
-        raise ValueError(f"{fn}: log_probs must not contain NaN or +inf")
+    max_T = int(il.max())
+    beam_width, top_k = _workspace_checked(beam_width, top_k, C, max_T, N, names, fn)
+    check_no_nan(lp, il, unbatched, fn)
+    if warn_unnormalised:
+        warn_if_not_log_probs(lp, il, fn)
+    if adjust is not None:
+        lp = adjust(lp)
 
-    tokens = np.empty((N, top_k, max(T, 1)), dtype=np.int64)
-    frames = np.empty((N, top_k, max(T, 1)), dtype=np.int64)
+    # a hypothesis has at most one token per frame
+    tokens = np.empty((N, top_k, max(max_T, 1)), dtype=np.int64)
+    frames = np.empty((N, top_k, max(max_T, 1)), dtype=np.int64)
     lengths = np.zeros((N, top_k), dtype=np.int64)
     scores = np.empty((N, top_k), dtype=np.float64)
     counts = np.zeros(N, dtype=np.int64)
@@ -115,6 +141,47 @@ def prefix_beam_search(
         for n in range(N)
     ]
     return hypotheses, unbatched, lp
+
+
+def _workspace_checked(beam_width: int, top_k: int, C: int, max_T: int, N: int,
+                       names: tuple[str, str], fn: str) -> tuple[int, int]:
+    """The beam width and hypothesis count to run with, once their memory is known to be
+    addressable (a ValueError naming the argument otherwise; a MemoryError comes later if it
+    is addressable but not there).
+
+    A beam never holds more hypotheses than there are label prefixes of up to max_T labels
+    (the candidates of a frame are distinct prefixes), so a wider one is narrowed to that
+    count: the search is the same, exact, and its workspace no larger than it needs."""
+    if C > _INT32_MAX:
+        raise ValueError(f"{fn}: log_probs must have at most 2**31 - 1 classes (C) for beam "
+                         f"search, got C = {C}")
+    if max_T > _INT32_MAX:
+        raise ValueError(f"{fn}: input_lengths must be at most 2**31 - 1 frames for beam "
+                         f"search, got {max_T}")
+    beam_width = min(beam_width, _prefix_count(C - 1, max_T, beam_width))
+    top_k = min(top_k, beam_width)
+    need = _ctc_beam.workspace_bytes(beam_width, C, max_T)
+    if need > sys.maxsize:
+        raise ValueError(f"{fn}: {names[0]} = {beam_width} needs a workspace of {need} bytes per "
+                         f"thread for {C} classes and {max_T} frames, more than can be addressed "
+                         f"({sys.maxsize})")
+    if 2 * N * top_k * max(max_T, 1) * 8 > sys.maxsize:
+        raise ValueError(f"{fn}: {names[1]} = {top_k} hypotheses of up to {max_T} tokens for "
+                         f"{N} samples need more memory than can be addressed")
+    return beam_width, top_k
+
+
+def _prefix_count(labels: int, length: int, cap: int) -> int:
+    """The number of sequences of at most `length` of `labels` labels, or cap if larger."""
+    if labels <= 1:
+        return min(cap, length + 1 if labels == 1 else 1)
+    count = term = 1
+    for _ in range(length):  # stops within 64 steps: the count at least doubles each time
+        term *= labels
+        count += term
+        if count >= cap:
+            return cap
+    return count
 
 
 def ctc_beam_search_decode(
@@ -140,11 +207,14 @@ def ctc_beam_search_decode(
     ----------
     log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
         Per-frame log-probabilities, as for :func:`ctc_loss`. ``-inf`` marks an impossible
-        emission; NaN and ``+inf`` are errors.
+        emission; NaN and ``+inf`` within the input lengths are errors. Scores that are
+        clearly not log-probabilities draw a :class:`lucid.LogProbsWarning`.
     input_lengths : Tensor, array, list or tuple of ints, shape (N,)
         Frames of each sample to read, each in [0, T]. An int or 0-d for unbatched input.
     beam_width : int, default 16
-        Prefixes kept after each frame, at least 1.
+        Prefixes kept after each frame, at least 1. A width above the number of label
+        sequences the input could hold is narrowed to that number (the search is exact
+        either way); one whose workspace could not even be addressed is a ValueError.
     blank : int, default 0
         Index of the blank class.
     top_k : int, default 1
@@ -189,5 +259,5 @@ def ctc_beam_search_decode(
     fn = "ctc_beam_search_decode"
     hypotheses, unbatched, _ = prefix_beam_search(
         log_probs, input_lengths, beam_width, blank, top_k, token_min_logp, beam_threshold,
-        {"mode": 0}, fn)
+        {"mode": 0}, fn, warn_unnormalised=True)
     return hypotheses[0] if unbatched else hypotheses

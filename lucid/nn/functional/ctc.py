@@ -17,12 +17,14 @@ from lucid._C import _ctc
 from lucid._tensor import Tensor, record
 from lucid.autograd import is_grad_enabled
 from lucid.nn.functional._ctc_checks import (
+    batch_first_hint,
     check_blank,
     check_input_lengths_fit,
     check_lengths,
     check_log_probs,
     flatten_targets,
     show_value,
+    warn_if_not_log_probs,
 )
 from lucid.nn.functional.activation import LogSoftmaxBackward
 
@@ -127,6 +129,8 @@ def ctc_loss(
 
     want_grad = is_grad_enabled() and log_probs.requires_grad
     logits = _log_softmax_input(log_probs) if want_grad else None
+    if logits is None:  # log_softmax's output needs no look
+        warn_if_not_log_probs(lp, kernel_args[2], "ctc_loss")
     # d out / d loss[n] for the plain loss.backward(): the kernel writes it into the gradient
     weight = 1.0 / N if reduction == "mean" else 1.0
     loss = np.empty(N, dtype=np.float64)
@@ -182,28 +186,13 @@ def _checked(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: A
     lp, unbatched = check_log_probs(log_probs)
     T, N, C = lp.shape
     blank = check_blank(blank, C)
-    try:
+    with batch_first_hint("ctc_loss", lp, unbatched, "input_lengths", input_lengths):
         il = check_lengths(input_lengths, "input_lengths", N, unbatched)
         tl = check_lengths(target_lengths, "target_lengths", N, unbatched)
-    except ValueError as exc:
-        if not unbatched and T != N and _first_axis_lengths(input_lengths, T):
-            raise ValueError(f"{exc}; input_lengths match the first axis of log_probs (T = {T}): "
-                             f"ctc_loss takes log_probs as (T, N, C), time first; for "
-                             f"batch-first (N, T, C) output pass log_probs.transpose(0, 1)"
-                             ) from None
-        raise
     check_input_lengths_fit(il, T)
-    labels, offsets = flatten_targets(targets, tl, N, C, blank, unbatched)
+    with batch_first_hint("ctc_loss", lp, unbatched, "targets", targets):
+        labels, offsets = flatten_targets(targets, tl, N, C, blank, unbatched)
     return lp, unbatched, (labels, offsets, il, tl, blank)
-
-
-def _first_axis_lengths(input_lengths: Any, T: int) -> bool:
-    """Whether input_lengths has one entry per row of log_probs' first axis."""
-    value = input_lengths.numpy() if isinstance(input_lengths, Tensor) else input_lengths
-    try:
-        return np.shape(value) == (T,)
-    except (TypeError, ValueError):  # ragged: not a layout mix-up
-        return False
 
 
 def _branches(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths: Any,

@@ -13,10 +13,13 @@ import numpy as np
 
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
+    batch_first_hint,
     check_blank,
     check_input_lengths_fit,
     check_lengths,
     check_log_probs,
+    check_no_nan,
+    warn_if_not_log_probs,
 )
 
 
@@ -28,7 +31,9 @@ def ctc_greedy_decode(
     Parameters
     ----------
     log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
-        Per-frame log-probabilities (or any scores: only their argmax matters).
+        Per-frame log-probabilities. Only their argmax matters, but NaN and ``+inf`` within
+        the input lengths are errors, and scores that are clearly not log-probabilities draw a
+        :class:`lucid.LogProbsWarning`, as in the other decoders.
     input_lengths : Tensor, array, list or tuple of ints, shape (N,)
         Frames of each sample to read, each in [0, T]. An int or 0-d for unbatched input.
     blank : int, default 0
@@ -46,7 +51,7 @@ def ctc_greedy_decode(
     >>> import lucid
     >>> from lucid.nn.functional import ctc_greedy_decode
     >>> frames = [0, 1, 1, 0, 1, 2, 2, 0]  # the argmax class of each frame
-    >>> log_probs = lucid.tensor(0.9 * np.eye(3)[frames] + 0.05).log()
+    >>> log_probs = lucid.tensor(0.85 * np.eye(3)[frames] + 0.05).log()  # 0.9 on the class
     >>> ctc_greedy_decode(log_probs, input_lengths=8)
     [1, 1, 2]
     """
@@ -54,8 +59,11 @@ def ctc_greedy_decode(
     lp, unbatched = check_log_probs(log_probs, fn)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
-    il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
-    check_input_lengths_fit(il, T, fn)
+    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths):
+        il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+        check_input_lengths_fit(il, T, fn)
+    check_no_nan(lp, il, unbatched, fn)
+    warn_if_not_log_probs(lp, il, fn)
     best = lp.argmax(axis=2)  # (T, N)
     decoded = []
     for n in range(N):
