@@ -243,3 +243,18 @@ def test_the_usual_case_does_not_warn():
         warnings.simplefilter("error")
         assert decoder(cat_or_cap(), 6)[0].words in (["cat"], ["cap"])
     assert math.isfinite(decoder(cat_or_cap(), 6)[0].score)
+
+
+def test_a_no_break_space_stays_inside_a_lexicon_word_and_a_hotword(tmp_path):
+    """Lexicon lines and hotword phrases split at ASCII whitespace, as the ARPA reader and
+    KenLM split an LM's words: a word with a no-break space is one word everywhere."""
+    tokens = ["-", "|", "a", "b", "\u00a0"]
+    path = tmp_path / "lexicon.txt"
+    path.write_text("a\u00a0b a \u00a0 b |\n", encoding="utf-8")
+    decoder = ctc_decoder(tokens, lexicon=path, blank_token="-", sil_token="|",
+                          hotwords=["a\u00a0b"], beam_size=4)
+    frames = np.full((4, len(tokens)), -20.0)
+    for t, k in enumerate([2, 4, 3, 1]):  # a, no-break space, b, delimiter
+        frames[t, k] = 0.0
+    best = decoder(lucid.tensor(frames), 4)[0]
+    assert best.words == ["a\u00a0b"]

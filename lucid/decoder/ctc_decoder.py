@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from lucid._tensor import Tensor
-from lucid.decoder.arpa import NGramLM
+from lucid.decoder.arpa import NGramLM, split_words
 from lucid.nn.functional._ctc_checks import check_lengths, show_value
 from lucid.nn.functional.beam import (
     CTCHypothesis,
@@ -435,7 +435,7 @@ def _lexicon_words(lexicon: Any, index: Mapping[str, int], blank: int, sil: int,
         path = os.fspath(lexicon)
         with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
-                parts = line.split()
+                parts = split_words(line)  # as flashlight: ASCII whitespace, like the LM's
                 if parts:
                     add(parts[0], parts[1:], f"{path}:{lineno}: ", True)
     elif isinstance(lexicon, Mapping):
@@ -487,7 +487,7 @@ def _hotword_boosts(hotwords: Any, weight: float, fn: str) -> dict[str, float]:
         if not math.isfinite(boost):
             raise ValueError(f"{fn}: hotwords must map each word to a finite boost, got "
                              f"{phrase!r}: {boost}")
-        for word in phrase.split():
+        for word in split_words(phrase):  # a no-break space stays inside a word, as in the LM
             boosts[word] = float(boost)
     return boosts
 
