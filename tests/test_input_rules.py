@@ -157,11 +157,11 @@ def test_nan_and_plus_inf_are_errors_naming_where(name, bad):
 @pytest.mark.parametrize("name", DECODERS)
 def test_unbatched_nan_is_located_without_a_batch_index(name):
     lp = log_probs().numpy()[:, 0].copy()
-    lp[4, 1] = np.nan
+    lp[4, 2] = np.nan
     call = DECODERS[name]
     if name == "ctc_forced_align":
         call = lambda lp, il: ctc_forced_align(lp, TARGETS[0], il)  # noqa: E731
-    with pytest.raises(ValueError, match=r"log_probs\[4, 1\] = nan"):
+    with pytest.raises(ValueError, match=r"log_probs\[4, 2\] = nan"):
         call(lucid.tensor(lp), 6)
 
 
@@ -187,6 +187,16 @@ def test_minus_inf_is_log_zero(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         DECODERS[name](log_softmax(lucid.tensor(logits), dim=2), [6, 6])
+
+
+def test_forced_alignment_reads_only_its_lattice():
+    """Classes outside the targets are never read: a NaN there changes nothing (ctc_loss reads
+    the same values, so it stays finite too)."""
+    lp = log_probs().numpy().copy()
+    lp[2, :, 1] = np.nan  # class 1 is in neither target
+    expected = ctc_forced_align(log_probs(), TARGETS, [6, 6])
+    assert same(ctc_forced_align(lucid.tensor(lp), TARGETS, [6, 6]), expected)
+    assert np.isfinite(ctc_loss(lucid.tensor(lp), TARGETS, [6, 6], [2, 2]).item())
 
 
 def test_ctc_loss_keeps_nan_in_the_loss():

@@ -48,6 +48,9 @@ from lucid._C._lattice cimport (PAD, Scratch, band_hi, band_lo, can_skip, ext_la
                                 has_dp, repeats, scratch_reserve)
 from lucid._C._rows cimport floating
 
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX  # sys.maxsize: no allocation can be larger
+
 cdef extern from *:
     """
     #if defined(__GNUC__) || defined(__clang__)
@@ -186,24 +189,27 @@ cdef Py_ssize_t block_frames(Py_ssize_t frames, Py_ssize_t states, int64_t plain
                              Py_ssize_t block) noexcept nogil:
     """Frames per block: all of them if their back-pointers fit in plain_bytes, else block, or
     sqrt(8 frames) when block is 0 (which minimises block + 8 frames / block, see B.)."""
-    if frames * states <= plain_bytes:
+    if frames <= plain_bytes // states:  # frames x states could overflow
         return frames
     if block <= 0:
         block = <Py_ssize_t> sqrt(8.0 * frames)
     return max(1, min(block, frames))
 
 
-cdef size_t workspace_bytes(Py_ssize_t frames, Py_ssize_t states, Py_ssize_t block) noexcept nogil:
-    """Bytes of a Lattice's workspace (each part a multiple of 8 bytes, so all stay aligned)."""
-    cdef Py_ssize_t width = states + 2 * PAD, blocks = (frames + block - 1) // block
+cdef double workspace_bytes(Py_ssize_t frames, Py_ssize_t states,
+                           Py_ssize_t block) noexcept nogil:
+    """Bytes of a Lattice's workspace (each part a multiple of 8 bytes, so all stay aligned),
+    in double: a size beyond any allocation must not wrap around into a small one."""
+    cdef double width = states + 2 * PAD, blocks = (frames + block - 1) // block
     return ((states + 3 * width + (blocks - 1) * width + states) * 8
-            + ((block + 1) * states + 7) // 8 * 8)
+            + ((<double> block + 1) * states + 7) // 8 * 8)
 
 
 cdef bint attach(Lattice* lat, Scratch* scratch, Py_ssize_t block) noexcept nogil:
     """Point the lattice's arrays into scratch (grown if needed); False if malloc failed."""
     cdef Py_ssize_t width = lat.width, blocks = (lat.frames + block - 1) // block
-    if not scratch_reserve(scratch, workspace_bytes(lat.frames, lat.states, block)):
+    cdef double need = workspace_bytes(lat.frames, lat.states, block)
+    if need > <double> PY_SSIZE_T_MAX or not scratch_reserve(scratch, <size_t> need):
         return False
     lat.label = <int64_t*> scratch.data
     lat.skip = <double*> (lat.label + lat.states)
@@ -220,7 +226,7 @@ cdef double align_one(
     int64_t plain_bytes, Py_ssize_t block, Scratch* scratch,
     int64_t* path,                      # OUT row of T: the path, then blank
     floating* frame_score,              # OUT row of T: y_t of the path, then 0; or all NaN/-inf
-    size_t* failed,                     # OUT the bytes asked for, if malloc failed
+    double* failed,                     # OUT the bytes asked for, if malloc failed
 ) noexcept nogil:
     """Align sample n and write its output rows (see ctc_viterbi); return its score."""
     cdef Py_ssize_t T = log_probs.shape[0], t, s
@@ -270,7 +276,7 @@ def ctc_viterbi(
     element of its frame_score row, so that the row's sum is the score whatever the lengths.
     """
     cdef Py_ssize_t N = log_probs.shape[1], n
-    cdef size_t failed = 0
+    cdef double failed = 0
     cdef Scratch scratch
     cdef const int64_t* all_labels = &labels[0] if labels.shape[0] > 0 else NULL
     # no more threads than samples: a thread without a sample would only be started and joined

@@ -22,6 +22,10 @@ _INT64_MAX = np.iinfo(np.int64).max
 # A log_softmax row's logsumexp is 0 to within ~1e-6 in float32 (~1e-3 for float16 output
 # widened); raw logits are off by whole units. 0.01: the probabilities sum to 1 within 1%.
 _LOG_PROBS_TOLERANCE = 1e-2
+_SUM_LOW, _SUM_HIGH = np.exp(-_LOG_PROBS_TOLERANCE), np.exp(_LOG_PROBS_TOLERANCE)
+# What of frame 0 is looked at: the first 64 samples', fewer when C is large (one for
+# C >= 4096): microseconds, next to a ctc_loss forward that reads only the targets' classes.
+_LOOK_ROWS, _LOOK_AT = 64, 4096
 
 
 class LogProbsWarning(UserWarning):
@@ -180,31 +184,48 @@ def _shape(value: Any) -> tuple:
         return ()
 
 
-def check_no_nan(lp: np.ndarray, il: np.ndarray, unbatched: bool, fn: str) -> None:
+def check_no_nan(lp: np.ndarray, il: np.ndarray, unbatched: bool, fn: str,
+                 frame_max: np.ndarray | None = None) -> None:
     """NaN and +inf are errors (-inf, log 0, is fine) in the frames within the input lengths.
 
     One reduction over the whole array in the common case: its maximum is NaN or +inf exactly
-    when one of those is somewhere. Only then are the frames past the lengths told apart."""
-    if lp.max() < np.inf:
+    when one of those is somewhere. A caller that has each frame's maximum (greedy decoding's
+    argmax: numpy's argmax finds the first NaN, else the first +inf) passes it as frame_max,
+    and only that is reduced. Frames past the lengths are told apart only once a bad value
+    is known to exist."""
+    if (lp if frame_max is None else frame_max).max() < np.inf:
         return
-    with np.errstate(invalid="ignore"):
-        bad = ~(lp < np.inf)
+    bad = ~(lp < np.inf)
     bad &= (np.arange(lp.shape[0])[:, None] < il)[:, :, None]
-    if not bad.any():
-        return
-    t, n, c = (int(i) for i in np.argwhere(bad)[0])
+    if bad.any():
+        t, n, c = np.argwhere(bad)[0]
+        raise bad_value_error(lp, int(t), int(n), int(c), unbatched, fn)
+
+
+def bad_value_error(lp: np.ndarray, t: int, n: int, c: int, unbatched: bool,
+                    fn: str) -> ValueError:
+    """The error for the NaN or +inf at log_probs[t, n, c] ([t, c] when unbatched)."""
     where = f"{t}, {c}" if unbatched else f"{t}, {n}, {c}"
-    raise ValueError(f"{fn}: log_probs must not contain NaN or +inf (-inf, log 0, is fine) "
-                     f"within the input lengths, got log_probs[{where}] = {lp[t, n, c]}")
+    return ValueError(f"{fn}: log_probs must not contain NaN or +inf (-inf, log 0, is fine) "
+                      f"within the input lengths, got log_probs[{where}] = {lp[t, n, c]}")
 
 
 def warn_if_not_log_probs(lp: np.ndarray, il: np.ndarray, fn: str) -> None:
     """LogProbsWarning if a sample's first frame is not a distribution: raw logits, say.
 
-    Only frame 0 of the samples that have frames is looked at (an (N, C) logsumexp, not a pass
-    over the input). The message is the same on every call, so Python's default filter shows
-    it once per line of the caller's code."""
-    first = lp[0][il > 0].astype(np.float64)
+    Only frame 0 is looked at, of the first samples (a batch is one model's output): at most
+    _LOOK_ROWS rows and about _LOOK_AT values, never a pass over the input. The message is
+    the same on every call, so Python's default filter shows it once per line of the caller's
+    code."""
+    rows = max(1, min(_LOOK_ROWS, _LOOK_AT // lp.shape[2]))
+    # The common case in three numpy calls: every row's probabilities sum to 1 within the
+    # tolerance. Clipped at 1, exp cannot overflow, and a row holding a value above 1 sums
+    # to more than e.
+    sums = np.add.reduce(np.exp(np.minimum(lp[0, :rows], 1.0)), axis=1).tolist()
+    if all(_SUM_LOW <= total <= _SUM_HIGH for total in sums):
+        return
+    # Otherwise the exact logsumexp, of samples that have frames (padding may hold anything).
+    first = lp[0, np.flatnonzero(il > 0)[:rows]].astype(np.float64)
     if first.size == 0:
         return
     top = first.max(axis=1)

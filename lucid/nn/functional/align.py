@@ -18,12 +18,12 @@ from lucid import _threads
 from lucid._C import _ctc_align
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
+    bad_value_error,
     batch_first_hint,
     check_blank,
     check_input_lengths_fit,
     check_lengths,
     check_log_probs,
-    check_no_nan,
     flatten_targets,
     integer_array,
     reject_torch,
@@ -56,8 +56,10 @@ def ctc_forced_align(
     log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
         Per-frame log-probabilities, time first as for :func:`~lucid.nn.functional.ctc_loss`
         (torchaudio's ``forced_align`` takes (N, T, C): pass ``x.transpose(0, 1)``, a view).
-        NaN and ``+inf`` within the input lengths are errors; scores that are clearly not
-        log-probabilities draw a :class:`lucid.LogProbsWarning`.
+        A NaN or ``+inf`` among the values the lattice reads (the blank and the target's
+        labels, at the frames where a complete path can use them: where ``ctc_loss`` would
+        give the sample a NaN loss) is a ValueError; other values are never read. Scores that
+        are clearly not log-probabilities draw a :class:`lucid.LogProbsWarning`.
     targets : Tensor, array or nested list of ints
         Padded (N, S_max) or concatenated (sum(target_lengths),); (S,) when unbatched. Labels
         in [0, C), not ``blank``.
@@ -124,7 +126,6 @@ def ctc_forced_align(
             target_lengths = _default_target_lengths(targets, N, unbatched, fn)
         tl = check_lengths(target_lengths, "target_lengths", N, unbatched, fn)
         labels, offsets = flatten_targets(targets, tl, N, C, blank, unbatched, fn)
-    check_no_nan(lp, il, unbatched, fn)
     warn_if_not_log_probs(lp, il, fn)
 
     alignments = np.empty((N, T), dtype=np.int64)
@@ -132,6 +133,15 @@ def ctc_forced_align(
     totals = np.empty(N, dtype=np.float64)
     _ctc_align.ctc_viterbi(lp, labels, offsets, il, tl, blank, alignments, scores, totals,
                            _PLAIN_BYTES, _BLOCK, _threads.get_num_threads())
+    # The lattice reads a few classes of each frame: the kernel tells (a NaN total) when one
+    # of them was NaN or +inf, which is free, where a look at every value could cost more
+    # than the alignment.
+    read_bad = np.flatnonzero(np.isnan(totals))
+    if read_bad.size:
+        n = int(read_bad[0])
+        classes = np.unique(np.r_[blank, labels[offsets[n]: offsets[n] + tl[n]]])
+        t, k = np.argwhere(~(lp[: il[n], n][:, classes] < np.inf))[0]
+        raise bad_value_error(lp, int(t), n, int(classes[k]), unbatched, fn)
     return (alignments[0], scores[0]) if unbatched else (alignments, scores)
 
 

@@ -62,9 +62,11 @@ def ctc_greedy_decode(
     with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths):
         il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
         check_input_lengths_fit(il, T, fn)
-    check_no_nan(lp, il, unbatched, fn)
-    warn_if_not_log_probs(lp, il, fn)
     best = lp.argmax(axis=2)  # (T, N)
+    # numpy's argmax picks a frame's first NaN (else its first +inf): the values it picked
+    # show one, without a second pass over the input
+    check_no_nan(lp, il, unbatched, fn, lp[np.arange(T)[:, None], np.arange(N), best])
+    warn_if_not_log_probs(lp, il, fn)
     decoded = []
     for n in range(N):
         path = best[: il[n], n]
