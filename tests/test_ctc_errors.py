@@ -448,6 +448,7 @@ def test_nan_makes_only_its_sample_nan(dtype):
     np.testing.assert_array_equal(got_grad[:, 0], clean[1][:, 0])
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free log_probs, on purpose
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_neg_inf_is_an_impossible_emission(dtype):
     """-inf removes the paths through it (compare with the reference); a frame where every
@@ -484,6 +485,7 @@ def test_unbatched_matches_reference():
     np.testing.assert_allclose(got_grad, ref_grad, atol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free log_probs, on purpose
 def test_float32_loss_beyond_its_range_is_inf_without_a_warning():
     """-3e38 per frame is a legal float32 log-probability; six of them sum past float32's
     range (3.4e38), so the float32 loss is inf (the float64 one is finite)."""

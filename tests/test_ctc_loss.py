@@ -432,6 +432,7 @@ def test_module_blank_and_gradient():
 
 
 # ----------------------------------------------------------------------------- gradients
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free log_probs, on purpose
 def test_matches_brute_force_with_free_log_probs():
     """Loss and exact gradient against the enumeration of all C**T paths, with unnormalised
     log_probs, repeats, an empty target, a target that just fits and one that does not."""
@@ -455,6 +456,7 @@ def test_matches_brute_force_with_free_log_probs():
         assert not grad[il[n] :, n].any()
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free log_probs, on purpose
 def test_gradient_matches_finite_differences():
     """Central differences of lucid's own loss, log_probs as free (unnormalised) variables."""
     rng = np.random.default_rng(31)
@@ -583,6 +585,7 @@ def test_logit_gradient_matches_torch(torch, blank):
     np.testing.assert_allclose(logits.grad.numpy(), t_logits.grad.numpy(), atol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free log_probs, on purpose
 @pytest.mark.parametrize("normalised", [True, False])
 def test_exact_gradient_is_torch_minus_exp(torch, normalised):
     """PyTorch returns exp(lp) - gamma; ours is -gamma: they differ by exp(lp) on valid frames."""
@@ -625,6 +628,7 @@ def test_long_sequence(dtype, scale):
     assert_close_to_reference(losses, grad, *ref, dtype)
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free log_probs, on purpose
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_neg_inf_entries_are_legal(dtype):
     """-inf is an impossible emission: the answer is the reference's, with no NaN, and the
@@ -786,6 +790,7 @@ def test_errors_name_the_argument(changes, exc, name):
         ctc_loss(**error_args(**changes))
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free log_probs, on purpose
 def test_zero_infinity_zeroes_a_float32_loss_beyond_float32s_range():
     # 4 frames of -1e38: a loss of about 4e38, finite in double, beyond float32's 3.4e38
     lp = np.full((4, 2, 3), -1e38, dtype=np.float32)

@@ -14,6 +14,7 @@ import os
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from ctc_reference import ctc_batch_reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,8 @@ settings.register_profile("ci", max_examples=100, deadline=None, derandomize=Tru
 settings.register_profile("long", max_examples=3000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Free log-probabilities are among the inputs on purpose: their LogProbsWarning is not the point.
+pytestmark = pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")
 
 EPS = {np.float32: float(np.finfo(np.float32).eps), np.float64: float(np.finfo(np.float64).eps)}
 # The documented accuracy: float64 loss within 1e-9 relative and gradient within 1e-9 of

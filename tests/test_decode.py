@@ -45,6 +45,7 @@ def test_greedy_decode_collapses_repeats_and_drops_blanks():
     assert ctc_greedy_decode(lp, len(frames), blank=1) == [0, 0, 2, 0, 3]
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free scores, on purpose
 def test_greedy_decode_batch_and_ties():
     frames = np.array([[2, 1], [2, 1], [0, 1], [2, 2]])  # (T, N)
     lp = np.stack([one_hot_log_probs(frames[:, n], C=3) for n in range(2)], axis=1)
@@ -54,6 +55,7 @@ def test_greedy_decode_batch_and_ties():
     assert ctc_greedy_decode(uniform, [5, 5], blank=2) == [[0], [0]]
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free scores, on purpose
 @pytest.mark.parametrize("seed", range(40))
 def test_greedy_decode_is_the_collapsed_most_likely_path(seed):
     lp, _, blank = random_case(np.random.default_rng(seed))

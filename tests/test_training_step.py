@@ -118,6 +118,7 @@ def test_other_consumers_of_log_probs_add_up():
     np.testing.assert_allclose(x.grad.numpy(), ref_x.grad.numpy(), rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # not normalised, on purpose
 def test_log_softmax_over_another_axis_is_not_fused():
     # log_softmax over the batch axis is a valid (if odd) input: the plain chain rule applies
     loss, x = step(LOGITS, dim=1)
@@ -239,6 +240,7 @@ def shares(a, b):
                             np.asarray(b.numpy() if hasattr(b, "numpy") else b))
 
 
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # not normalised, on purpose
 def test_a_tensor_used_twice():
     x = lucid.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (x + x).sum().backward()
