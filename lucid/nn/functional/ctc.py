@@ -53,9 +53,11 @@ def ctc_loss(
     ----------
     log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
         Per-frame log-probabilities over C classes, usually from ``log_softmax(..., dim=2)``.
-        Treated as free variables: the gradient is exact even if they are not normalised.
+        Treated as free variables: the gradient is exact even if they are not normalised, but
+        a first frame whose probabilities do not sum to 1 (raw logits, say) draws a
+        :class:`lucid.LogProbsWarning`, unless log_probs come straight from log_softmax.
         Non-contiguous views (e.g. ``x.transpose(0, 1)``) are fine. ``-inf`` marks an
-        impossible emission.
+        impossible emission; a NaN the DP reads gives that sample a NaN loss.
     targets : Tensor or numpy array of int32/int64
         Padded, shape (N, S_max): row n holds sample n's labels in its first
         ``target_lengths[n]`` entries; the rest are ignored whatever they hold. Or
