@@ -115,6 +115,16 @@ def test_the_lm_decoder_names_its_own_argument():
     assert small == "True", small
 
 
+def test_hypotheses_that_cannot_be_addressed_are_a_value_error():
+    """1000 samples of 10**6 frames (a view of one float) asking for 10**9 hypotheses each."""
+    out = run_alone("""
+        lp = lucid.Tensor(np.broadcast_to(np.log(np.float32(1 / 3)), (10**6, 1000, 3)))
+        print(outcome(lambda: ctc_beam_search_decode(lp, [10**6] * 1000, beam_width=10**9,
+                                                     top_k=10**9)))
+        """, timeout=60)
+    assert out.startswith("ValueError: ctc_beam_search_decode: top_k = 1000000000"), out
+
+
 def test_a_beam_that_fits_in_size_t_but_not_in_memory_is_a_memory_error():
     """2**40 x 3 candidates of ~90 bytes: 290 TB, beyond any address space."""
     out = run_alone("""

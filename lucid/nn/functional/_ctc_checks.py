@@ -31,8 +31,9 @@ _LOOK_ROWS, _LOOK_AT = 64, 4096
 class LogProbsWarning(UserWarning):
     """log_probs that do not look like log-probabilities were passed (e.g. raw logits).
 
-    Judged from the first frame of each sample only: its probabilities should sum to 1. To
-    pass unnormalised scores on purpose, filter the category::
+    Judged from the first frame only (of the first 64 samples, fewer when C is large): its
+    probabilities should sum to 1. To pass unnormalised scores on purpose, filter the
+    category::
 
         warnings.filterwarnings("ignore", category=lucid.LogProbsWarning)
     """
@@ -44,8 +45,8 @@ def reject_torch(value: Any, name: str, fn: str) -> None:
     if module == "torch" or module.startswith("torch."):
         fix = ("lucid.tensor(x.detach().cpu().numpy())" if name == "log_probs"
                else "x.detach().cpu().numpy() (or a list)")
-        raise TypeError(f"{fn}: {name} is a torch.{type(value).__name__}; lucid does not read "
-                        f"torch memory: pass {fix}")
+        raise TypeError(f"{fn}: {name} is a {module}.{type(value).__name__}; lucid does not "
+                        f"read torch memory: pass {fix}")
 
 
 def show_value(value: Any, limit: int = 60) -> str:

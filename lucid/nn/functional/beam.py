@@ -158,17 +158,17 @@ def _workspace_checked(beam_width: int, top_k: int, C: int, max_T: int, N: int,
     if max_T > _INT32_MAX:
         raise ValueError(f"{fn}: input_lengths must be at most 2**31 - 1 frames for beam "
                          f"search, got {max_T}")
-    beam_width = min(beam_width, _prefix_count(C - 1, max_T, beam_width))
-    top_k = min(top_k, beam_width)
-    need = _ctc_beam.workspace_bytes(beam_width, C, max_T)
+    width = min(beam_width, _prefix_count(C - 1, max_T, beam_width))
+    need = _ctc_beam.workspace_bytes(width, C, max_T)
     if need > sys.maxsize:
         raise ValueError(f"{fn}: {names[0]} = {beam_width} needs a workspace of {need} bytes per "
                          f"thread for {C} classes and {max_T} frames, more than can be addressed "
                          f"({sys.maxsize})")
-    if 2 * N * top_k * max(max_T, 1) * 8 > sys.maxsize:
+    count = min(top_k, width)
+    if 2 * N * count * max(max_T, 1) * 8 > sys.maxsize:  # the tokens and frames returned
         raise ValueError(f"{fn}: {names[1]} = {top_k} hypotheses of up to {max_T} tokens for "
-                         f"{N} samples need more memory than can be addressed")
-    return beam_width, top_k
+                         f"{N} samples need more memory than can be addressed ({sys.maxsize})")
+    return width, count
 
 
 def _prefix_count(labels: int, length: int, cap: int) -> int:
