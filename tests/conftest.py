@@ -42,4 +42,6 @@ def pytest_terminal_summary(terminalreporter):
         if "not timing" in markexpr:
             line += ("; the timing- and load-sensitive ones run alone, on a quiet machine, with "
                      "`python -m pytest -m timing`")
+        if "not slow" in markexpr:
+            line += "; the slow ones (minutes, or gigabytes) with `python -m pytest -m slow`"
         terminalreporter.write_line(line)

@@ -5,7 +5,7 @@
  * x = k ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^13 (truncation error
  * below 2e-16 relative), and 2^k put straight into the exponent bits. Measured against
  * glibc's exp on 12M random arguments in [-720, 0]: at most 2.3e-16 relative error
- * (tests/test_fast_exp.py checks it again through the kernels).
+ * (tests/nn/test_fast_exp.py checks it again through the kernels).
  *
  * Contract: x <= 0 or NaN. x < -708 (where exp underflows to subnormals) gives 0, -inf
  * gives 0, NaN gives NaN. Loops using it need -fno-trapping-math to be vectorised. */

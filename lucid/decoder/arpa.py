@@ -59,7 +59,7 @@ _KENLM_BINARY = b"mmap lm http://kheafield.com/code"  # build_binary's magic, lm
 # Unicode whitespace (no-break space, U+3000, U+001F, ...), so it serves only for a text that
 # holds no whitespace but those (the fast case: a substring test is a memchr, and instant on
 # ASCII text); any other text is split by the _FIELD pattern. _OTHER_WHITESPACE is every
-# character str.isspace() accepts but space, tab, CR and LF (tests/test_arpa.py checks it).
+# character str.isspace() accepts but space, tab, CR and LF (tests/decoding/test_arpa.py checks it).
 _BLANK = " \t\n\v\f\r"
 _FIELD = re.compile(r"[^ \t\r]+")
 _OTHER_WHITESPACE = ("\v\f\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
