@@ -8,8 +8,6 @@ is accepted as an alias of "metal" so older code keeps running.
 
 from __future__ import annotations
 
-from typing import Union
-
 TYPES = ("cpu", "metal")
 ALIASES = {"gpu": "metal"}
 
@@ -75,7 +73,7 @@ class device:
         return hash(self.type)
 
 
-DeviceLike = Union[str, device]
+DeviceLike = str | device
 
 CPU = device("cpu")
 METAL = device("metal")

@@ -8,8 +8,6 @@ compute, so graph recording never changes a dtype and an explicit conversion
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 
 
@@ -53,7 +51,7 @@ _BY_NAME.update(bool_=bool_, half=half, double=double, short=short, long=long,
                 float=float32, int=int32)
 _BY_NUMPY = {d.np_dtype: d for d in ALL}
 
-DTypeLike = Union[DType, str, np.dtype, type]
+DTypeLike = DType | str | np.dtype | type
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 DEFAULT_INT = np.dtype(np.int64)

@@ -35,7 +35,8 @@ import pickle as _pickle
 import zipfile
 import zlib
 from collections import OrderedDict
-from typing import IO, Any, Callable, Union
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
 
@@ -44,8 +45,8 @@ from lucid._device import device
 from lucid._dtype import to_dtype
 from lucid._tensor import Tensor
 
-PathOrFile = Union[str, bytes, os.PathLike, IO[bytes]]
-MapLocation = Union[str, device, dict[str, str], Callable[[Tensor, str], Tensor], None]
+PathOrFile = str | bytes | os.PathLike | IO[bytes]
+MapLocation = str | device | dict[str, str] | Callable[[Tensor, str], Tensor] | None
 
 FORMAT = "lucid-ctc checkpoint"
 VERSION = 1

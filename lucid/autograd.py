@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
     from lucid._tensor import Tensor
 
-BackwardFn = Callable[[np.ndarray], Sequence[Optional[np.ndarray]]]
+BackwardFn = Callable[[np.ndarray], Sequence[np.ndarray | None]]
 
 _state = threading.local()
 _grad_lock = threading.Lock()  # held while a gradient is added into a leaf's .grad

@@ -7,7 +7,8 @@ broadcasting; the autograd engine sums each gradient back over the broadcast axe
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

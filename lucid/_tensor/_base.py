@@ -8,13 +8,13 @@ the class they are part of.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from lucid._dtype import array_from
 
-Dims = Union[int, Sequence[int], None]
+Dims = int | Sequence[int] | None
 
 
 class TensorBase:

@@ -7,8 +7,7 @@ backward pass live one layer down, in :mod:`lucid.autograd`, which knows nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -8,7 +8,8 @@ PyTorch. The closed forms below are PyTorch's ``_get_closed_form_lr``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lucid.optim.optimizer import Optimizer
 

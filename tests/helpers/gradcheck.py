@@ -7,7 +7,7 @@ for a fixed random weight ``w`` (so every output element matters, each different
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
