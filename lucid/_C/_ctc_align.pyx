@@ -5,8 +5,8 @@ Design note
 A. Algorithm. Graves et al. (2006), section 4.1, with the sums of eqs. 6-7 replaced by maxima.
    The paper is 1-based; here everything is 0-based. A sample has `frames` frames and S labels;
    over the extended target l' = (blank, l_1, blank, ..., l_S, blank) of `states` = 2S + 1
-   states (even s are blanks; names and lattice helpers shared with the loss kernel through
-   _lattice.pxd), with y_t(k) the log-probability of class k at frame t:
+   states (even s are blanks; names, the glossary of which heads _lattice.pxd, and lattice
+   helpers shared with the loss kernel), with y_t(k) the log-probability of class k at frame t:
 
        delta_0(0) = y_0(blank),   delta_0(1) = y_0(l_1),   delta_0(s > 1) = -inf      (eq. 5)
        delta_t(s) = y_t(l'_s) + max(delta_{t-1}(s), delta_{t-1}(s-1),
@@ -27,7 +27,7 @@ B. Memory, and long inputs. The back-pointers are one byte per state and frame. 
    repeats the first pass's arithmetic exactly, so the path, ties included, is the plain
    Viterbi's. Per sample: about (B + 8 frames / B) x states bytes, 2 sqrt(8 frames) x states at
    the default B (144 MB for 180,000 frames and 30,000 labels), for under twice the arithmetic.
-   Each thread keeps one scratch block, grown to the largest sample it is given.
+   Each thread keeps one Workspace (_lattice.pxd), grown to the largest sample it is given.
 C. Numerics. Only sums and maxima of log-probabilities, accumulated in double: nothing to over-
    or underflow, no rescaling. -inf marks an impossible emission. The rule for bad emissions is
    the loss kernel's, on the same states: a NaN or +inf among the emissions of the band of any
@@ -44,26 +44,16 @@ from libc.stdint cimport int8_t, int64_t
 from libc.stdlib cimport free
 from libc.string cimport memcpy
 
-from lucid._C._lattice cimport (PAD, Scratch, band_hi, band_lo, can_skip, ext_label, fill_pads,
-                                has_dp, repeats, scratch_reserve)
-from lucid._C._rows cimport floating
+from lucid._C._lattice cimport (PAD, Workspace, band_hi, band_lo, can_skip, ext_label,
+                                fill_pads, has_dp, repeats, workspace_reserve)
+from lucid._C._rows cimport FOR_READ, floating, prefetch
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX  # sys.maxsize: no allocation can be larger
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define LUCID_PREFETCH(p) __builtin_prefetch(p)
-    #else
-    #define LUCID_PREFETCH(p) ((void) 0)
-    #endif
-    """
-    void LUCID_PREFETCH(const void* p) noexcept nogil
-
 
 cdef struct Lattice:
-    # One sample's lattice and its workspace (pointers into the thread's scratch).
+    # One sample's lattice and its arrays (pointers into the thread's Workspace).
     Py_ssize_t n, frames, states, width  # width = states + 2 PAD
     int64_t* label      # states: l'_s
     double* skip        # states: 0.0 where [skip s] holds, -inf elsewhere (added, so no branch)
@@ -91,7 +81,7 @@ cdef bint gather(const floating[:, :, :] log_probs, Lattice* lat, Py_ssize_t t,
     cdef bint bad = False
     for s in range(lo, hi):
         y = log_probs[t, lat.n, lat.label[s]]
-        LUCID_PREFETCH(&log_probs[ahead, lat.n, lat.label[s]])
+        prefetch(&log_probs[ahead, lat.n, lat.label[s]], FOR_READ)
         bad |= not (y < INFINITY)  # NaN or +inf
         lat.emit[s] = y
     return not bad
@@ -205,13 +195,13 @@ cdef double workspace_bytes(Py_ssize_t frames, Py_ssize_t states,
             + ((<double> block + 1) * states + 7) // 8 * 8)
 
 
-cdef bint attach(Lattice* lat, Scratch* scratch, Py_ssize_t block) noexcept nogil:
-    """Point the lattice's arrays into scratch (grown if needed); False if malloc failed."""
+cdef bint attach(Lattice* lat, Workspace* ws, Py_ssize_t block) noexcept nogil:
+    """Point the lattice's arrays into ws (grown if needed); False if malloc failed."""
     cdef Py_ssize_t width = lat.width, blocks = (lat.frames + block - 1) // block
     cdef double need = workspace_bytes(lat.frames, lat.states, block)
-    if need > <double> PY_SSIZE_T_MAX or not scratch_reserve(scratch, <size_t> need):
+    if need > <double> PY_SSIZE_T_MAX or not workspace_reserve(ws, <size_t> need):
         return False
-    lat.label = <int64_t*> scratch.data
+    lat.label = <int64_t*> ws.data
     lat.skip = <double*> (lat.label + lat.states)
     lat.rows = lat.skip + lat.states
     lat.emit = lat.rows + 2 * width + PAD
@@ -223,7 +213,7 @@ cdef bint attach(Lattice* lat, Scratch* scratch, Py_ssize_t block) noexcept nogi
 cdef double align_one(
     const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t frames,
     const int64_t* target, Py_ssize_t S, int64_t blank,
-    int64_t plain_bytes, Py_ssize_t block, Scratch* scratch,
+    int64_t plain_bytes, Py_ssize_t block, Workspace* ws,
     int64_t* path,                      # OUT row of T: the path, then blank
     floating* frame_score,              # OUT row of T: y_t of the path, then 0; or all NaN/-inf
     double* failed,                     # OUT the bytes asked for, if malloc failed
@@ -238,7 +228,7 @@ cdef double align_one(
         lat.states = 2 * S + 1
         lat.width = lat.states + 2 * PAD
         block = block_frames(frames, lat.states, plain_bytes, block)
-        if not attach(&lat, scratch, block):
+        if not attach(&lat, ws, block):
             failed[0] = workspace_bytes(frames, lat.states, block)
             score = NAN
         else:
@@ -277,16 +267,16 @@ def ctc_viterbi(
     """
     cdef Py_ssize_t N = log_probs.shape[1], n
     cdef double failed = 0
-    cdef Scratch scratch
+    cdef Workspace ws
     cdef const int64_t* all_labels = &labels[0] if labels.shape[0] > 0 else NULL
     # no more threads than samples: a thread without a sample would only be started and joined
     with nogil, parallel(num_threads=max(1, min(n_threads, N))):
-        scratch = Scratch(NULL, 0)
+        ws = Workspace(NULL, 0)
         for n in prange(N, schedule="dynamic"):
             score[n] = align_one(log_probs, n, input_lengths[n], all_labels + offsets[n],
-                                 target_lengths[n], blank, plain_bytes, block, &scratch,
+                                 target_lengths[n], blank, plain_bytes, block, &ws,
                                  &path[n, 0], &frame_score[n, 0], &failed)
-        free(scratch.data)
+        free(ws.data)
     if failed:
         raise MemoryError(f"ctc_viterbi: could not allocate an alignment workspace of "
                           f"{failed / 2**20:.1f} MiB")

@@ -2,12 +2,17 @@
 # (_ctc_align.pyx), so that both walk exactly the same states and read exactly the same
 # emissions (which is what makes their NaN and infeasibility rules the same).
 #
-# Names, in both kernels: a sample has `frames` frames (its input length) and S labels; its
-# extended target l' = (blank, l_1, blank, l_2, ..., l_S, blank) has `states` = 2S + 1 states,
-# blanks at even s (the loss kernel's L and K). Rows over the states are stored with PAD cells on each side (a row of
-# `states` + 2 PAD cells, its state 0 at offset PAD), so that the recursions read s - 2 .. s + 2
-# without branches.
+# Names, in every CTC kernel and its design note:
+#   T, N, C    the batch's (time, batch, class) axes: log_probs is (T, N, C)
+#   frames     one sample's input length (<= T), frames t = 0 .. frames - 1
+#   S          its number of labels l_1 .. l_S
+#   states     2 S + 1, the states of its extended target
+#              l' = (blank, l_1, blank, l_2, ..., l_S, blank), blanks at even s
+#   width      states + 2 PAD: a row over the states, stored with PAD cells on each side (state
+#              0 at offset PAD), so that the recursions read s - 2 .. s + 2 without branches
+#   the band   the states of frame t that lie on a complete path, [band_lo, band_hi)
 #
+# Also here: the one type of scratch memory the kernels' threads work in (Workspace).
 # Inline, so every kernel compiles its own copy and no call crosses a module boundary.
 
 from libc.stdint cimport int64_t
@@ -62,18 +67,20 @@ cdef inline void fill_pads(double* row, Py_ssize_t lo, Py_ssize_t hi, double val
     row[hi + 1] = value
 
 
-# A thread's scratch memory, grown to the largest sample the thread is actually given (samples
-# are handed out dynamically, so no thread needs to be sized for the batch's extremes up front).
-cdef struct Scratch:
+# A thread's scratch memory: each thread of a kernel's parallel region starts with an empty
+# one, reserves what its samples need (the loss kernel once, for the largest sample of the
+# batch; the alignment kernel sample by sample, growing to the largest it is given), carves
+# its arrays out of it, and frees it before the region ends.
+cdef struct Workspace:
     char* data
     size_t size
 
 
-cdef inline bint scratch_reserve(Scratch* scratch, size_t size) noexcept nogil:
-    """Make scratch hold at least size bytes (contents not kept); False if malloc failed."""
-    if size <= scratch.size:
+cdef inline bint workspace_reserve(Workspace* ws, size_t size) noexcept nogil:
+    """Make ws hold at least size bytes (contents not kept); False if malloc failed."""
+    if size <= ws.size:
         return True
-    free(scratch.data)
-    scratch.data = <char*> malloc(size)
-    scratch.size = size if scratch.data != NULL else 0
-    return scratch.data != NULL
+    free(ws.data)
+    ws.data = <char*> malloc(size)
+    ws.size = size if ws.data != NULL else 0
+    return ws.data != NULL

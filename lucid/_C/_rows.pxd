@@ -1,5 +1,6 @@
-# Declarations shared by the kernels: the fused float type and small inline row helpers
-# (inline, so every kernel compiles its own copy and no call crosses a module boundary).
+# Declarations shared by the kernels: the fused float type, small inline row helpers
+# (inline, so every kernel compiles its own copy and no call crosses a module boundary), the
+# thread-count rule for elementwise passes and the one prefetch helper.
 
 from libc.math cimport INFINITY
 
@@ -55,3 +56,18 @@ cdef inline int threads_for(Py_ssize_t entries, int n_threads) noexcept nogil:
     if useful < 1:
         return 1
     return <int> useful if useful < n_threads else n_threads
+
+
+cdef extern from "prefetch.h" nogil:
+    void prefetch "LUCID_PREFETCH" (const void* p, int write)
+
+cdef enum:
+    FOR_READ = 0   # prefetch's second argument
+    FOR_WRITE = 1
+
+
+cdef inline void prefetch_lines(const void* p, Py_ssize_t nbytes) noexcept nogil:
+    """prefetch(p + i, FOR_READ) every cache line (64 bytes) of nbytes from p."""
+    cdef Py_ssize_t i
+    for i in range(0, nbytes, 64):
+        prefetch(<const char*> p + i, FOR_READ)
