@@ -6,14 +6,17 @@ a. Kernels: every lucid/_C/*.pyx is one extension (a new kernel needs no edit he
    is special: it records this build's configuration (compiler, flags, OpenMP, twins) and holds
    the CPU-feature check that chooses between the twins at import.
 b. Portable by default: the kernels are compiled for the architecture's baseline (any x86-64,
-   any aarch64). On x86-64, with gcc or clang, each kernel is also compiled as twin modules
-   ``<name>__x86_64_v4`` (AVX-512: Intel server CPUs since 2017, AMD since Zen 4) and
-   ``<name>__x86_64_v3`` (AVX2 and FMA: Intel since 2013, AMD since 2015); lucid._C loads the
-   best set the CPU can run, the baseline modules otherwise (run-time dispatch, as numpy does).
-   The hot loops are written to vectorise; the twins give them wider vectors and fused
-   multiply-adds. Measured (benchmarks/bench_builds.py): the baseline is 1.4-1.7x slower than a
-   -march=native build on an AVX-512 machine, the v3 twins up to 1.3x on long peaky inputs,
-   the v4 twins match it.
+   any aarch64). On x86-64, with gcc or clang, the kernels of TWINNED (those a benchmark shows
+   to gain) are also compiled as twin modules ``<name>__x86_64_v4`` (AVX-512: Intel server CPUs
+   since 2017, AMD since Zen 4) and ``<name>__x86_64_v3`` (AVX2 and FMA: Intel since 2013, AMD
+   since 2015); lucid._C loads the best twins the CPU can run, the baseline modules otherwise
+   (run-time dispatch, as numpy does: only its hot loops are compiled several times). The hot
+   loops are written to vectorise; the twins give them wider vectors and fused multiply-adds.
+   A twin is the baseline's C file compiled again with other flags (and its module's init
+   function renamed), so each kernel is cythonized once.
+e. Cython's own runtime (memoryviews, fused-function dispatch: most of every generated C file)
+   is compiled once, into the module lucid._C._cyutility that every kernel imports, rather than
+   once per kernel and twin: it halves the compile time and runs outside the kernels' loops.
    LUCID_NATIVE=1 compiles once, with -march=native, for this machine only: no twins, not for
    wheels that travel.
 c. OpenMP is confirmed by compiling and linking a tiny program. Without it (or with
@@ -35,6 +38,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -44,7 +48,22 @@ KERNEL_DIR = os.path.join("lucid", "_C")
 CACHE_DIR = os.path.join("build", "lucid-cache")
 CYTHON_DIR = os.path.join("build", "cython")
 BUILD_MODULE_NAME = "lucid._C._build"  # the build's configuration: compiled once, baseline
+CYTHON_RUNTIME = "lucid._C._cyutility"  # Cython's shared utility code (e.): compiled once
 TWIN_TARGETS = ["x86-64-v4", "x86-64-v3"]  # best first: the order lucid._C tries them in
+
+# The kernels that get twins (b.), and the evidence: the median CPU time on one thread of the
+# baseline build of that kernel against its v3 and v4 twins, every other kernel as dispatched,
+# the three builds alternating call by call (AVX-512 machine, x86-64-v4 dispatch):
+# - _ctc: bench_ctc.py's end-to-end step, W1-W5 randn and peaky: the baseline is 1.7-3.1x
+#   slower than v3 (geomean 2.3x) and 1.8-3.7x than v4 (2.5x);
+# - _softmax: the same step: 1.7-1.9x with C = 5000 (W4), 0.95-1.1x elsewhere (geomean 1.12x
+#   v3, 1.20x v4);
+# - _ctc_align: bench_align.py's batch T500 N64 and a T18000 S3000 alignment: 1.9x and 2.3x
+#   (v3), 1.9x and 2.6x (v4); its short batch (T50 N256) 0.9-1.0x.
+# Not twinned, as gaining less than ~10%: _ctc_beam (bench_decode.py's 8 configurations,
+# 1.00-1.10x, geomean 1.03x) and _rnn (bench_train_step.py's step 1.03-1.06x; a bidirectional
+# GRU or LSTM alone, forward and backward, 1.05-1.14x, geomean 1.08x).
+TWINNED = ["_ctc", "_ctc_align", "_softmax"]
 
 CYTHON_DIRECTIVES = {
     "language_level": 3,
@@ -154,6 +173,16 @@ def is_twin(ext):
     return twin_target(ext) is not None
 
 
+def kernel_of(ext):
+    """The kernel an extension is built from: its own name, or the name it is a twin of."""
+    target = twin_target(ext)
+    return ext.name[: -len(twin_suffix(target))] if target else ext.name
+
+
+def short_name(module):
+    return module.rsplit(".", 1)[1]
+
+
 def banner(lines):
     """A message pip shows with -v and every other front end shows as is."""
     width = max(map(len, lines)) + 4
@@ -171,7 +200,6 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         from Cython import __version__ as cython_version
-        from Cython.Build import cythonize
 
         cc = self.compiler
         unix = cc.compiler_type != "msvc"
@@ -189,6 +217,13 @@ class BuildExt(build_ext):
         twins = [t for t in TWIN_TARGETS  # an older compiler may know neither
                  if t in wanted and compiles(cc, TWIN_PROBE % t, [f"-march={t}"])]
         self.extensions = [e for e in self.extensions if twin_target(e) in twins + [None]]
+        # twins an earlier build left in the source tree, of kernels that get none now, would
+        # tell lies to whoever lists the folder
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        built = {short_name(e.name) for e in self.extensions}
+        for path in glob.glob(os.path.join(KERNEL_DIR, "*__x86_64_v*" + suffix)):
+            if os.path.basename(path)[: -len(suffix)] not in built:
+                os.remove(path)
 
         config = {
             "compiler": compiler_version(cc),
@@ -198,8 +233,9 @@ class BuildExt(build_ext):
             "native": native,
             "openmp": omp is not None,
             "openmp_off_on_request": on_request,
-            "kernels": [e.name.rsplit(".", 1)[1] for e in self.extensions
-                        if not is_twin(e) and e.name != BUILD_MODULE_NAME],
+            "kernels": [short_name(e.name) for e in self.extensions
+                        if not is_twin(e) and e.name not in (BUILD_MODULE_NAME, CYTHON_RUNTIME)],
+            "twinned": sorted({short_name(kernel_of(e)) for e in self.extensions if is_twin(e)}),
             "machine": platform.machine(),
         }
         header_dir = os.path.join(self.build_temp, "lucid-config")
@@ -221,11 +257,12 @@ class BuildExt(build_ext):
             target = twin_target(ext)
             ext.extra_compile_args = base + config["twin_flags"].get(target, []) + ocflags
             ext.extra_link_args = list(olflags)
+            if target:  # the kernel's C file, its init function named after the twin (b.)
+                ext.define_macros = [(f"PyInit_{short_name(kernel_of(ext))}",
+                                      f"PyInit_{short_name(ext.name)}")]
             ext.cache_file = self.cache_path(ext, cython_version)
-            if not os.path.exists(ext.cache_file):  # only what must be compiled is cythonized
-                ext.sources = cythonize([ext], compiler_directives=CYTHON_DIRECTIVES,
-                                        build_dir=os.path.join(CYTHON_DIR, ext.name),
-                                        quiet=True)[0].sources
+        self.c_files = {}
+        self.cython_lock = threading.Lock()
         super().build_extensions()
 
         if omp is None:
@@ -243,11 +280,31 @@ class BuildExt(build_ext):
             with open(path, "rb") as f:
                 h.update(os.path.basename(path).encode() + b"\0" + f.read())
         h.update(json.dumps([ext.name, ext.extra_compile_args, ext.extra_link_args,
+                             ext.define_macros,
                              CYTHON_DIRECTIVES, cython_version, sys.version,
                              self.compiler.compiler_so if hasattr(self.compiler, "compiler_so")
                              else self.compiler.compiler_type]).encode())
         suffix = sysconfig.get_config_var("EXT_SUFFIX")
         return os.path.join(CACHE_DIR, f"{ext.name}-{h.hexdigest()[:16]}{suffix}")
+
+    def c_sources(self, ext):
+        """The C file of ext's kernel, cythonized by the first of the kernel's extensions that
+        needs it (only what must be compiled is cythonized). build_extension runs on several
+        threads, so one kernel is cythonized while another compiles; Cython itself, which is
+        not thread-safe, runs on one thread at a time."""
+        kernel = kernel_of(ext)
+        with self.cython_lock:
+            if kernel not in self.c_files:
+                from Cython.Build import cythonize
+
+                # the runtime's "source" is only where Cython writes it (e.)
+                sources = ext.sources or [os.path.join(KERNEL_DIR, "_cyutility.c")]
+                self.c_files[kernel] = cythonize(
+                    [Extension(kernel, sources, include_dirs=ext.include_dirs)],
+                    compiler_directives=CYTHON_DIRECTIVES,
+                    shared_utility_qualified_name=CYTHON_RUNTIME,
+                    build_dir=os.path.join(CYTHON_DIR, kernel), quiet=True)[0].sources
+        return self.c_files[kernel]
 
     def build_extension(self, ext):
         target = self.get_ext_fullpath(ext.name)
@@ -258,6 +315,7 @@ class BuildExt(build_ext):
             return
         if os.path.exists(target):
             os.remove(target)  # built with other flags or sources: distutils would keep it
+        ext.sources = self.c_sources(ext)
         super().build_extension(ext)
         os.makedirs(CACHE_DIR, exist_ok=True)
         shutil.copyfile(target, ext.cache_file)
@@ -268,14 +326,19 @@ class BuildExt(build_ext):
 
 
 def kernel_extensions():
-    """One extension per lucid/_C/*.pyx, plus its twins where twins apply (b.); the
-    flags are chosen in BuildExt, once the compiler is known."""
+    """One extension per lucid/_C/*.pyx, plus the twins of TWINNED where twins apply (b.); the
+    flags are chosen in BuildExt, once the compiler is known. The twinned kernels come first:
+    they are the longest to compile, and the others fill the gaps."""
     twins = is_x86_64() and not os.environ.get("LUCID_NATIVE") and sys.platform != "win32"
-    extensions = []
-    for path in sorted(glob.glob(os.path.join(KERNEL_DIR, "*.pyx"))):
+    paths = sorted(glob.glob(os.path.join(KERNEL_DIR, "*.pyx")))
+    unknown = set(TWINNED) - {os.path.splitext(os.path.basename(p))[0] for p in paths}
+    if unknown:
+        raise SystemExit(f"setup.py: TWINNED names kernels that do not exist: {sorted(unknown)}")
+    extensions = [Extension(CYTHON_RUNTIME, [])]  # made of Cython's version and directives
+    for path in sorted(paths, key=lambda p: os.path.basename(p)[:-4] not in TWINNED):
         name = "lucid._C." + os.path.splitext(os.path.basename(path))[0]
         extensions.append(Extension(name, [path]))
-        if twins and name != BUILD_MODULE_NAME:
+        if twins and short_name(name) in TWINNED:
             extensions += [Extension(name + twin_suffix(t), [path]) for t in TWIN_TARGETS]
     return extensions
 

@@ -18,16 +18,18 @@ def show_config():
         openmp = "off (built with LUCID_NO_OPENMP=1): one thread"
     else:
         openmp = "off (the compiler had no OpenMP): one thread"
+    twinned = "for " + ", ".join(c["twinned"])
     if c["dispatch"] == "native":
         chosen = "native: built with -march=native for the build machine (LUCID_NATIVE=1)"
     elif c["dispatch"] == "baseline" and c["twins"]:
         why = ("LUCID_DISPATCH=baseline" if os.environ.get("LUCID_DISPATCH")
                else "this CPU runs none of " + ", ".join(c["twins"]))
-        chosen = f"baseline ({why}); built: baseline, {', '.join(c['twins'])}"
+        chosen = f"baseline ({why}); built: baseline, {', '.join(c['twins'])} {twinned}"
     elif c["dispatch"] == "baseline":
         chosen = f"baseline {c['machine']} (the only build)"
     else:
-        chosen = f"{c['dispatch']} (this CPU has it); built: baseline, {', '.join(c['twins'])}"
+        chosen = (f"{c['dispatch']} (this CPU has it) {twinned}, baseline for the rest; "
+                  f"built: baseline, {', '.join(c['twins'])} {twinned}")
     flags = " ".join(c["flags"])
     for target, extra in c["twin_flags"].items():
         flags += f"; {target} twins add {' '.join(extra)}"

@@ -1,10 +1,12 @@
-"""Compiled kernels (Cython), loaded for this CPU. See _ctc.pyx for the CTC dynamic programme.
+"""Compiled kernels (Cython), loaded for this CPU. The CTC loss kernel reads in order from
+_ctc_log.pxd (the dynamic programme) through _ctc_fast.pxd to _ctc.pyx.
 
-On x86-64 every kernel is built three times (setup.py says why): for the baseline and, as twins
-``<name>__x86_64_v4`` and ``<name>__x86_64_v3``, for CPUs with AVX-512, or with AVX2 and FMA.
-Importing this package loads the best set this CPU can run, under the kernels' own names
-(``from lucid._C import _ctc`` gives the chosen one). LUCID_DISPATCH=baseline forces the
-baseline, e.g. to test it on a newer CPU. ``lucid.show_config()`` tells what was built and chosen.
+On x86-64 the kernels that gain from it (setup.py's TWINNED, with the measurements) are built
+three times: for the baseline and, as twins ``<name>__x86_64_v4`` and ``<name>__x86_64_v3``, for
+CPUs with AVX-512, or with AVX2 and FMA; the others once, for the baseline. Importing this
+package loads the best twins this CPU can run, under the kernels' own names (``from lucid._C
+import _ctc`` gives the chosen one). LUCID_DISPATCH=baseline forces the baseline, e.g. to test
+it on a newer CPU. ``lucid.show_config()`` tells what was built and chosen.
 """
 
 import importlib
@@ -43,8 +45,9 @@ def _dispatch_target():
 
 
 def _load_kernels(target):
-    suffix = "" if target in ("baseline", "native") else "__" + target.replace("-", "_")
+    twin = "" if target in ("baseline", "native") else "__" + target.replace("-", "_")
     for name in _CONFIG["kernels"]:
+        suffix = twin if name in _CONFIG["twinned"] else ""
         try:
             module = importlib.import_module(f"{__name__}.{name}{suffix}")
         except ModuleNotFoundError:
@@ -76,8 +79,8 @@ def serial_warning(config):
 
 
 def build_config():
-    """The build's configuration (compiler, flags, OpenMP, twins, kernels) and the dispatch
-    target chosen for this CPU, as a dict."""
+    """The build's configuration (compiler, flags, OpenMP, twin targets, kernels and the twinned
+    ones among them) and the dispatch target chosen for this CPU, as a dict."""
     return {**_build.config(), "dispatch": DISPATCH}
 
 

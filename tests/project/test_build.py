@@ -41,11 +41,27 @@ def test_extension_is_compiled():
 def test_every_kernel_is_loaded_for_the_dispatch_target():
     config = _C.build_config()
     assert "_ctc" in config["kernels"] and "_build" not in config["kernels"]
+    assert set(config["twinned"]) <= set(config["kernels"])
     suffix = {"baseline": "", "native": ""}.get(_C.DISPATCH, "__" + _C.DISPATCH.replace("-", "_"))
     for name in config["kernels"]:
         module = getattr(_C, name)
-        assert module.__name__ == f"lucid._C.{name}{suffix}"
+        twinned = name in config["twinned"]
+        assert module.__name__ == f"lucid._C.{name}{suffix if twinned else ''}"
         assert sys.modules[f"lucid._C.{name}"] is module
+
+
+def test_twins_are_built_for_the_twinned_kernels_only():
+    config = _C.build_config()
+    folder = pathlib.Path(_C.__file__).parent
+    ext = sysconfig.get_config_var("EXT_SUFFIX")
+    for name in config["kernels"]:
+        for target in config["twins"]:
+            twin = folder / f"{name}__{target.replace('-', '_')}{ext}"
+            assert twin.exists() == (name in config["twinned"]), twin
+    if config["twins"]:  # the kernels measured to gain (setup.py's TWINNED)
+        assert {"_ctc", "_softmax"} <= set(config["twinned"])
+    else:
+        assert config["twinned"] == []
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 only")
