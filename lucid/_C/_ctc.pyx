@@ -45,9 +45,9 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from lucid._C._ctc_fast cimport (FALL_BACK, PATH_EMPTY, PATH_FAST, PATH_GUARD_A, PATH_GUARD_B,
-                                 PATH_GUARD_C, PATH_INFEASIBLE, PATH_NAN, PATH_PARTIAL,
-                                 PATH_WIDE, PerEntry, RowScaled, alpha_fast, beta_sweep)
+from lucid._C._ctc_fast cimport (PATH_EMPTY, PATH_FAST, PATH_GUARD_A, PATH_GUARD_B, PATH_GUARD_C,
+                                 PATH_INFEASIBLE, PATH_NAN, PATH_PARTIAL, PATH_WIDE, PerEntry,
+                                 RowScaled, alpha_fast, beta_sweep)
 from lucid._C._ctc_log cimport (NAN_EMISSION, WIDE_EMISSION, Lattice, fast_log,
                                 lucid_exp_nonpos, lucid_expf_nonpos, log_space)
 from lucid._C._lattice cimport (PAD, Workspace, can_skip, ext_label, has_dp, repeats,
@@ -213,7 +213,7 @@ cdef double ctc_one(
             return -(fast_log(mantissa) + exponent * LN2 + log_scale)
         if path[0] & PATH_PARTIAL:  # take back the rows the beta sweeps wrote
             start_rows(grad, log_probs, n, frames, weight, through_log_softmax)
-    else:
+    else:  # alpha_fast gave up: a NaN, guard (a), or guard (c) (FALL_BACK)
         path[0] = (PATH_NAN if status == NAN_EMISSION else
                    PATH_GUARD_A if status == WIDE_EMISSION else PATH_GUARD_C)
     if status != NAN_EMISSION:
