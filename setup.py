@@ -316,6 +316,18 @@ class BuildExt(build_ext):
         if os.path.exists(target):
             os.remove(target)  # built with other flags or sources: distutils would keep it
         ext.sources = self.c_sources(ext)
+        if is_twin(ext):
+            # The compiler names an object file after its source's path: a twin compiling the
+            # baseline's own C file would write the baseline's object file, in parallel with
+            # it, and one of the two modules would link the other's code. Each twin compiles
+            # a copy, in a folder of its own.
+            folder = os.path.join(CYTHON_DIR, "twins", short_name(ext.name))
+            os.makedirs(folder, exist_ok=True)
+            ext.include_dirs = ext.include_dirs + sorted({os.path.dirname(s) for s in ext.sources})
+            copies = [os.path.join(folder, os.path.basename(s)) for s in ext.sources]
+            for source, copy in zip(ext.sources, copies):
+                shutil.copyfile(source, copy)
+            ext.sources = copies
         super().build_extension(ext)
         os.makedirs(CACHE_DIR, exist_ok=True)
         shutil.copyfile(target, ext.cache_file)

@@ -4,6 +4,7 @@ CPU dispatch between baseline and x86-64-v3 kernels, show_config, and what an un
 import os
 import pathlib
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,20 @@ def test_twins_are_built_for_the_twinned_kernels_only():
         assert {"_ctc", "_softmax"} <= set(config["twinned"])
     else:
         assert config["twinned"] == []
+
+
+def test_every_module_file_holds_its_own_code():
+    """A twin is the baseline's C compiled with other flags and its init function renamed; if
+    the two compiles share an object file (they run in parallel), one module links the other's
+    code. Each file must define its own init function and no other's."""
+    folder = pathlib.Path(_C.__file__).parent
+    ext = sysconfig.get_config_var("EXT_SUFFIX")
+    modules = sorted(folder.glob(f"*{ext}"))
+    assert modules
+    for path in modules:
+        name = path.name[: -len(ext)]
+        inits = {m.decode() for m in re.findall(rb"PyInit_\w+", path.read_bytes())}
+        assert inits == {f"PyInit_{name}"}, (path.name, inits)
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 only")
