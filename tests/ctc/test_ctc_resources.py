@@ -263,6 +263,7 @@ def mem_available_bytes():
 
 @pytest.mark.slow
 @needs_proc
+@pytest.mark.filterwarnings("ignore::lucid.LogProbsWarning")  # free values, on purpose
 def test_more_than_2_to_the_31_elements():
     """T * N * C = 2**31 + 2**20 float32 elements, the used classes at the top of C: every
     read and every gradient write past element 2**31 must land where it belongs.
