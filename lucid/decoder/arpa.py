@@ -37,6 +37,7 @@ import lzma
 import math
 import os
 import re
+import zipfile
 import zlib
 from collections.abc import Iterable
 
@@ -131,17 +132,40 @@ class NGramLM:
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
-        vocab, orders = _read_arpa(self.path)
-        self.order = len(orders)
-        if "<unk>" not in vocab:
-            vocab.append("<unk>")
-            words, prob, backoff, lines = orders[0]
-            orders[0] = (np.append(words, [[len(vocab) - 1]], axis=0),
-                         np.append(prob, _UNK_LOG10), np.append(backoff, 0.0),
-                         np.append(lines, 0))
+        with open(self.path, "rb") as f:
+            binary = f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
+        if binary:
+            self.order, vocab, self.tables = _read_binary(self.path)
+        else:
+            vocab, orders = _read_arpa(self.path)
+            self.order = len(orders)
+            if "<unk>" not in vocab:
+                vocab.append("<unk>")
+                words, prob, backoff, lines = orders[0]
+                orders[0] = (np.append(words, [[len(vocab) - 1]], axis=0),
+                             np.append(prob, _UNK_LOG10), np.append(backoff, 0.0),
+                             np.append(lines, 0))
         self.vocab = vocab
         self.word_index = {w: i for i, w in enumerate(vocab)}
-        self.tables = _build_tables(orders, self.word_index, self.path)
+        if not binary:
+            self.tables = _build_tables(orders, self.word_index, self.path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> NGramLM:
+        """The model written by :meth:`save` (``NGramLM(path)`` reads it as well, by its
+        first bytes); ValueError if the file is damaged or was not written by :meth:`save`."""
+        return cls(path)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the tables and the vocabulary as an uncompressed .npz (numpy arrays only,
+        read back without pickle), which loads many times faster than the ARPA file parses.
+        The format is lucid's own: KenLM does not read it."""
+        meta = np.array([_BINARY_VERSION, self.order] + [self.tables[name] for name in _SCALARS],
+                        dtype=np.int64)
+        vocab = np.frombuffer("\n".join(self.vocab).encode("utf-8"), dtype=np.uint8)
+        with open(path, "wb") as f:  # a file object, so that numpy adds no .npz to the name
+            np.savez(f, lucid_ngram_lm=meta, vocab_utf8=vocab,
+                     **{name: self.tables[name] for name in _ARRAYS})
 
     def __repr__(self) -> str:
         return f"NGramLM({self.path!r}, order={self.order}, words={len(self.vocab)})"
@@ -203,10 +227,11 @@ class _Lines:
 
     def __init__(self, path: str):
         self.path = path
-        text = _read_text(path)
-        self.text = text.split("\n")
-        other_whitespace = any(c in text for c in _OTHER_WHITESPACE)
-        self.fields = _FIELD.findall if other_whitespace else str.split
+        self.full = _read_text(path)
+        self.text = self.full.split("\n")
+        # without other whitespace, str.split() splits as KenLM does: sections split in bulk
+        self.bulk = not any(c in self.full for c in _OTHER_WHITESPACE)
+        self.fields = str.split if self.bulk else _FIELD.findall
 
     def error(self, i: int, message: str) -> ValueError:
         """ValueError for line i (0-based) of the file."""
@@ -241,18 +266,21 @@ def _read_arpa(path: str) -> tuple[list[str], list[tuple]]:
     vocab: list[str] = []
     index: dict[str, int] = {}
     orders = []
+    marks = _lines_beginning_with_backslash(lines)
     for k in range(1, len(counts) + 1):
         if i == len(text):
             raise ValueError(f"{path}: the file ends before \\end\\ (truncated?)")
         if text[i].strip(_BLANK) != f"\\{k}-grams:":
             raise lines.error(i, f"expected the section \\{k}-grams:")
         first = i + 1
-        i = first
-        while i < len(text) and not text[i].startswith("\\"):
-            i += 1
-        rows = [j for j in range(first, i) if text[j].strip(_BLANK)]
-        orders.append(_parse_section(lines, rows, k, k == len(counts), counts[k - 1], i,
-                                     vocab, index))
+        i = next((line for line in marks if line > i), len(text))
+        section = lines.bulk and _parse_section_in_bulk(
+            lines, first, i, k, k == len(counts), counts[k - 1], vocab, index)
+        if not section:  # other whitespace, or an error to find line by line
+            rows = [j for j in range(first, i) if text[j].strip(_BLANK)]
+            section = _parse_section(lines, rows, k, k == len(counts), counts[k - 1], i,
+                                     vocab, index)
+        orders.append(section)
     if i == len(text):
         raise ValueError(f"{path}: the file ends before \\end\\ (truncated?)")
     if text[i].strip(_BLANK) != "\\end\\":
@@ -260,6 +288,75 @@ def _read_arpa(path: str) -> tuple[list[str], list[tuple]]:
             raise lines.error(i, f"the \\data\\ header lists orders up to {len(counts)}")
         raise lines.error(i, "expected \\end\\")
     return vocab, orders
+
+
+def _lines_beginning_with_backslash(lines) -> list[int]:
+    """The 0-based numbers of the lines that begin with a backslash (the section headers),
+    found with str.find in the whole text rather than line by line."""
+    full = lines.full
+    starts = [0] if full.startswith("\\") else []
+    pos = full.find("\n\\")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = full.find("\n\\", pos + 1)
+    marks, line, counted = [], 0, 0
+    for start in starts:
+        line += full.count("\n", counted, start)
+        counted = start
+        marks.append(line)
+    return marks
+
+
+# ASCII space, tab, CR and LF: where KenLM splits fields (and lines) when no other whitespace
+_SEPARATOR = np.zeros(256, dtype=bool)
+_SEPARATOR[[9, 10, 13, 32]] = True
+
+
+def _parse_section_in_bulk(lines, first, end, k, top, count, vocab, index):
+    """What _parse_section returns for lines first..end-1 of a file that holds no whitespace
+    but space, tab, CR and LF, split and converted a section at a time; None wherever the
+    section is not well formed, for _parse_section to find the line at fault."""
+    chunk = "\n".join(lines.text[first:end])
+    fields = chunk.split()
+    data = np.frombuffer(chunk.encode("utf-8"), dtype=np.uint8)
+    separator = _SEPARATOR[data]
+    field_starts = np.flatnonzero(~separator & np.concatenate(([True], separator[:-1])))
+    # fields before each line's end, the last line ending where the chunk does
+    before = np.searchsorted(field_starts, np.append(np.flatnonzero(data == 10), len(data)))
+    per_line = np.diff(before, prepend=0)
+    rows = np.flatnonzero(per_line)
+    per_line = per_line[rows]
+    if len(rows) != count or len(fields) != per_line.sum():
+        return None
+    if not ((per_line == k + 1) | ((per_line == k + 2) & (not top))).all():
+        return None
+    fields = np.array(fields, dtype=object)
+    start = np.cumsum(per_line) - per_line
+    prob_text = fields[start].tolist()
+    backoff_text = fields[(start + k + 1)[per_line == k + 2]].tolist()
+    if not (_decimal_chars_only(prob_text) and _decimal_chars_only(backoff_text)):
+        return None
+    try:
+        prob = np.array(prob_text, dtype=np.float64)
+        backoff = np.zeros(len(rows))
+        backoff[per_line == k + 2] = np.array(backoff_text, dtype=np.float64)
+    except ValueError:
+        return None
+    if not (((prob <= 0) & (prob >= -_LARGEST)).all() and (np.abs(backoff) <= _LARGEST).all()):
+        return None
+    words = fields[start[:, None] + np.arange(1, k + 1)].ravel().tolist()
+    if k == 1:
+        if len(set(words)) != len(words) or any(w in index for w in words):
+            return None
+        index.update(zip(words, range(len(vocab), len(vocab) + len(words))))
+        vocab.extend(words)
+        ids = np.arange(len(vocab) - len(words), len(vocab), dtype=np.int64)
+    else:
+        try:
+            ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
+        except KeyError:
+            return None
+    return ids.reshape(len(rows), k), prob, backoff, first + rows
 
 
 def _parse_section(lines, rows, k, top, count, end, vocab, index):
@@ -402,6 +499,77 @@ def _build_tables(orders, word_index, path) -> dict:
         "backoff": np.concatenate(backoff), "backoff_state": np.concatenate(backoff_state),
         "unk": unk, "bos_state": max(bos_state, 0), "eos": unk if eos is None else eos,
     }
+
+
+# The binary form (NGramLM.save): an .npz, a zip file, whose member lucid_ngram_lm holds the
+# format version, the order and the tables' scalars; vocab_utf8 the words joined by newlines
+# (a word never holds one: lines end there).
+_ZIP_MAGIC = b"PK\x03\x04"
+_BINARY_VERSION = 1
+_SCALARS = ("n_words", "unk", "bos_state", "eos")
+_ARRAYS = {"keys": np.int64, "vals": np.int64, "prob": np.float64, "next_state": np.int64,
+           "backoff": np.float64, "backoff_state": np.int64}
+
+
+def _read_binary(path: str) -> tuple[int, list[str], dict]:
+    """The order, vocabulary and tables of a file written by NGramLM.save, checked so that
+    no index in them can lead the beam search out of its arrays or into an endless loop."""
+    def damaged(why):
+        return ValueError(f"{path}: expected a language model written by NGramLM.save, "
+                          f"but {why}; save it again from the ARPA file")
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "lucid_ngram_lm" not in npz.files:
+                raise damaged("it is a zip file without lucid's header")
+            arrays = {name: npz[name] for name in ("lucid_ngram_lm", "vocab_utf8", *_ARRAYS)}
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise damaged(f"it does not read as one ({type(e).__name__}: {e})") from None
+    except ValueError as e:
+        raise damaged(f"it does not read as one ({e})") from None
+    meta = arrays.pop("lucid_ngram_lm")
+    if meta.dtype != np.int64 or meta.shape != (2 + len(_SCALARS),):
+        raise damaged(f"its header is {meta.dtype} of shape {meta.shape}")
+    if meta[0] != _BINARY_VERSION:
+        raise damaged(f"it is format version {meta[0]}, this lucid reads {_BINARY_VERSION}")
+    for name, dtype in _ARRAYS.items():
+        if arrays[name].dtype != dtype or arrays[name].ndim != 1:
+            raise damaged(f"{name} is {arrays[name].dtype} of {arrays[name].ndim} dimension(s)")
+    if arrays["vocab_utf8"].dtype != np.uint8:
+        raise damaged(f"vocab_utf8 is {arrays['vocab_utf8'].dtype}")
+    try:
+        vocab = arrays.pop("vocab_utf8").tobytes().decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        raise damaged("its vocabulary is not UTF-8") from None
+    order = int(meta[1])
+    tables = dict(arrays, **{name: int(v) for name, v in zip(_SCALARS, meta[2:])})
+    keys, vals, prob = tables["keys"], tables["vals"], tables["prob"]
+    n_states = len(tables["backoff"])
+    used = keys != -1
+    checks = [  # in turn: each may rely on the ones before
+        (lambda: order >= 1, "its order is below 1"),
+        (lambda: tables["n_words"] == len(vocab) and len(set(vocab)) == len(vocab),
+         "its vocabulary does not match its word count or repeats a word"),
+        (lambda: len(keys) >= 2 and len(keys) & (len(keys) - 1) == 0 and len(vals) == len(keys),
+         "its hash table's size is not a power of two"),
+        (lambda: not used.all() and (keys >= -1).all(), "its hash table has no free slot"),
+        (lambda: ((vals[used] >= 0) & (vals[used] < len(prob))).all(), "an entry is out of range"),
+        (lambda: len(tables["next_state"]) == len(prob) and n_states >= 1
+         and len(tables["backoff_state"]) == n_states, "its tables differ in length"),
+        (lambda: ((tables["next_state"] >= 0) & (tables["next_state"] < n_states)).all(),
+         "a next state is out of range"),
+        # a context backs off to a shorter one, numbered lower: the chain ends at state 0
+        (lambda: tables["backoff_state"][0] == 0
+         and ((tables["backoff_state"][1:] >= 0)
+              & (tables["backoff_state"][1:] < np.arange(1, n_states))).all(),
+         "a back-off state is out of order"),
+        (lambda: 0 <= tables["unk"] < len(vocab) and 0 <= tables["eos"] < len(vocab)
+         and 0 <= tables["bos_state"] < n_states, "a word or state is out of range"),
+    ]
+    for ok, why in checks:
+        if not ok():
+            raise damaged(why)
+    return order, vocab, tables
 
 
 def _words(ids, word_index):
