@@ -455,11 +455,11 @@ def _build_tables(orders, word_index, path) -> dict:
     def longest_suffix_state(words):
         """State of the longest proper suffix of each row that is a state (0 at worst)."""
         state = np.zeros(len(words), dtype=np.int64)
-        todo = np.ones(len(words), dtype=bool)
+        todo = np.arange(len(words))
         for drop in range(1, words.shape[1]):
-            found = states_of(words[:, drop:]) >= 0
-            state[todo & found] = states_of(words[todo & found, drop:])
-            todo &= ~found
+            found = states_of(words[todo, drop:])
+            state[todo[found >= 0]] = found[found >= 0]
+            todo = todo[found < 0]
         return state
 
     all_keys, probs, next_state, backoff, backoff_state = [], [], [], [np.zeros(1)], [
@@ -578,9 +578,9 @@ def _words(ids, word_index):
 
 
 def _hash_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Open addressing with linear probing, filled in vectorised rounds: every key still
-    unplaced tries its current slot; of those wanting a free slot the first takes it, the
-    rest move on by one."""
+    """Open addressing with linear probing, filled at once: with the keys in order of their
+    home slot, each goes to its home slot or just past the one before it, whichever is later
+    (a running maximum); the few pushed past the end wrap round to the first free slots."""
     size = 2
     while size < 2 * len(keys):
         size *= 2
@@ -588,16 +588,16 @@ def _hash_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     table_keys = np.full(size, -1, dtype=np.int64)
     table_vals = np.full(size, -1, dtype=np.int64)
     with np.errstate(over="ignore"):
-        slot = (((keys.astype(np.uint64) * _HASH_MULTIPLIER) >> _HASH_SHIFT) & mask)
-    slot = slot.astype(np.int64)
-    pending = np.arange(len(keys))
-    while len(pending):
-        free = table_keys[slot[pending]] == -1
-        wants = pending[free]
-        _, first = np.unique(slot[wants], return_index=True)
-        placed = wants[first]
-        table_keys[slot[placed]] = keys[placed]
-        table_vals[slot[placed]] = placed
-        pending = np.setdiff1d(pending, placed, assume_unique=True)
-        slot[pending] = (slot[pending] + 1) & (size - 1)
+        home = (((keys.astype(np.uint64) * _HASH_MULTIPLIER) >> _HASH_SHIFT) & mask)
+    by_home = np.argsort(home.astype(np.int64), kind="stable")
+    step = np.arange(len(keys))
+    slot = np.maximum.accumulate(home[by_home].astype(np.int64) - step) + step
+    inside = slot < size
+    table_keys[slot[inside]] = keys[by_home[inside]]
+    table_vals[slot[inside]] = by_home[inside]
+    free = 0
+    for entry in by_home[~inside].tolist():  # all slots from its home to the end are taken
+        while table_keys[free] != -1:
+            free += 1
+        table_keys[free], table_vals[free] = keys[entry], entry
     return table_keys, table_vals

@@ -136,3 +136,33 @@ def test_other_zip_file_is_refused(tmp_path):
         z.writestr("a.txt", "hello")
     with pytest.raises(ValueError, match="without lucid's header"):
         NGramLM(path)
+
+
+def probe(table_keys, table_vals, key):
+    """hash_find of lucid/_C/_ctc_beam.pyx, in Python."""
+    mask = len(table_keys) - 1
+    i = int(((key * 0x9E3779B97F4A7C15) % 2**64 >> 17) & mask)
+    while table_keys[i] != -1:
+        if table_keys[i] == key:
+            return int(table_vals[i])
+        i = (i + 1) & mask
+    return -1
+
+
+@pytest.mark.parametrize("near_end", [False, True])
+def test_hash_table_finds_every_key(near_end):
+    """With near_end, many keys share the last home slots, so runs wrap round to slot 0."""
+    rng = np.random.default_rng(0)
+    pool = rng.choice(10**9, size=20000, replace=False).astype(np.int64)
+    if near_end:
+        homes = np.array([(int(k) * 0x9E3779B97F4A7C15) % 2**64 >> 17 & 1023 for k in pool])
+        keys = np.concatenate([pool[homes >= 1020][:40], pool[homes < 1020][:400]])
+    else:
+        keys = pool[:500]
+    table_keys, table_vals = arpa._hash_table(keys)
+    assert len(table_keys) == 1024
+    assert (table_keys != -1).sum() == len(keys)
+    if near_end:
+        assert table_keys[0] in keys[:40]  # the wrap-around path ran
+    assert [probe(table_keys, table_vals, int(k)) for k in keys] == list(range(len(keys)))
+    assert probe(table_keys, table_vals, 10**9 + 7) == -1
