@@ -86,10 +86,11 @@ class NGramLM:
     ----------
     path : str or os.PathLike
         An ARPA file (UTF-8 text, as KenLM's ``lmplz`` writes), or one compressed with gzip,
-        bzip2 or xz (recognised by its first bytes, as KenLM does). KenLM's binary format is
-        not read. Fields are separated by spaces and tabs only, as KenLM separates them: a
-        no-break space is part of a word. Malformed files raise ValueError naming the file
-        and the line.
+        bzip2 or xz (recognised by its first bytes, as KenLM does), or lucid's own binary
+        form written by :meth:`save` (recognised by its first bytes too; it loads many times
+        faster). KenLM's binary format is not read. Fields are separated by spaces and tabs
+        only, as KenLM separates them: a no-break space is part of a word. Malformed files
+        raise ValueError naming the file and the line.
 
     Attributes
     ----------
