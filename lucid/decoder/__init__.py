@@ -6,6 +6,6 @@ Plain beam search without a language model is
 
 from lucid.decoder.arpa import NGramLM
 from lucid.decoder.ctc_decoder import CTCDecoder, ctc_decoder
-from lucid.nn.functional.beam import CTCHypothesis
+from lucid.nn.functional.beam import CTCHypothesis, WordSpan
 
-__all__ = ["ctc_decoder", "CTCDecoder", "NGramLM", "CTCHypothesis"]
+__all__ = ["ctc_decoder", "CTCDecoder", "NGramLM", "CTCHypothesis", "WordSpan"]

@@ -21,6 +21,7 @@ from lucid.decoder.arpa import NGramLM, split_words
 from lucid.nn.functional._ctc_checks import check_lengths, show_value
 from lucid.nn.functional.beam import (
     CTCHypothesis,
+    WordSpan,
     check_positive_int,
     check_threshold,
     prefix_beam_search,
@@ -75,8 +76,11 @@ class CTCDecoder:
         -------
         list of list of CTCHypothesis
             Per sample, up to ``nbest`` hypotheses, best first, with ``words`` filled in (the
-            words between word delimiters; with a lexicon, the lexicon's words). A single list
-            for unbatched input.
+            words between word delimiters; with a lexicon, the lexicon's words) and, one per
+            word, its :class:`~lucid.nn.functional.WordSpan` in ``word_spans``: the frame of
+            its first token, one past that of its last, and its confidence, the lowest
+            posterior ``exp(log_probs[t, token])`` of its tokens at their ``timesteps``. A
+            single list for unbatched input.
 
         Notes
         -----
@@ -94,6 +98,9 @@ class CTCDecoder:
             log_probs, input_lengths, self.beam_size, self.blank, self.nbest,
             self.token_min_logp, self.beam_threshold, self._scoring, _FN,
             names=("beam_size", "nbest"), warn_unnormalised=True, adjust=self._adjust)
+        # the confidences are read from the caller's values, not the adjusted ones searched
+        given = log_probs.numpy()
+        given = given[:, None, :] if unbatched else given
         if self._word_of is not None and not all(hypotheses):
             lengths = check_lengths(input_lengths, "input_lengths", lp.shape[1], unbatched, _FN)
             for n, sample in enumerate(hypotheses):
@@ -106,7 +113,7 @@ class CTCDecoder:
                 warnings.warn(f"{_FN}: no hypothesis{where}: every labelling {allows}has "
                               f"probability zero under log_probs", stacklevel=2)
             for hyp in sample:
-                hyp.words = self.words(hyp.tokens)
+                hyp.words, hyp.word_spans = self._words_and_spans(hyp, given[:, n])
         return hypotheses[0] if unbatched else hypotheses
 
     def _finish_inside_words(self, lp: np.ndarray) -> list[CTCHypothesis]:
@@ -175,18 +182,36 @@ class CTCDecoder:
         (so a word is returned as written in the lexicon, not as spelled); a piece that spells
         no word of the lexicon, such as the unfinished last word of a hypothesis, is left
         out."""
+        return [word for word, _ in self._word_pieces(list(idxs))]
+
+    def _word_pieces(self, idxs: list[int]) -> list[tuple[str, list[int]]]:
+        """Each word of :meth:`words` with the positions in ``idxs`` of the tokens spelling it
+        (one function for both, so that words and their spans cannot disagree)."""
         if self.sil is None:
             return []
         pieces: list[list[int]] = [[]]
-        for i in idxs:
+        for position, i in enumerate(idxs):
             if i == self.sil:
                 pieces.append([])
             else:
-                pieces[-1].append(i)
+                pieces[-1].append(position)
+        spelled = ((tuple(idxs[p] for p in piece), piece) for piece in pieces if piece)
         if self._word_of is not None:
-            return [self._word_of[p] for p in map(tuple, pieces) if p in self._word_of]
-        texts = ("".join(self.tokens[i] for i in piece) for piece in pieces)
-        return [w for w in texts if w]
+            return [(self._word_of[s], piece) for s, piece in spelled if s in self._word_of]
+        texts = (("".join(self.tokens[i] for i in s), piece) for s, piece in spelled)
+        return [(text, piece) for text, piece in texts if text]
+
+    def _words_and_spans(self, hyp: CTCHypothesis, lp: np.ndarray
+                         ) -> tuple[list[str], list[WordSpan]]:
+        """The words of a hypothesis and their WordSpans, read from one sample's (T, C)
+        log-probabilities."""
+        words, spans = [], []
+        for word, piece in self._word_pieces(hyp.tokens):
+            frames = [hyp.timesteps[p] for p in piece]
+            worst = min(float(lp[t, hyp.tokens[p]]) for t, p in zip(frames, piece))
+            words.append(word)
+            spans.append(WordSpan(word, frames[0], frames[-1] + 1, math.exp(worst)))
+        return words, spans
 
     def text(self, idxs: Iterable[int]) -> str:
         """The words of :meth:`words` joined by single spaces."""
@@ -294,6 +319,9 @@ def ctc_decoder(
     >>> (hyp,) = decoder(log_probs, 7)
     >>> hyp.tokens, hyp.words, hyp.timesteps
     ([2, 1, 3, 2], ['a', 'ba'], [0, 2, 3, 6])
+    >>> hyp.word_spans  # frames [start, end) and the lowest posterior of the word's tokens
+    [WordSpan(word='a', start=0, end=1, confidence=0.925),
+     WordSpan(word='ba', start=3, end=7, confidence=0.925)]
     >>> lexicon_decoder = ctc_decoder(tokens, lexicon=["a", "b", "ab"], beam_size=8)
     >>> lexicon_decoder(log_probs, 7)[0].words  # "ba" is not a word of the lexicon
     ['a', 'b', 'a']

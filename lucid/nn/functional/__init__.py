@@ -3,7 +3,7 @@ embedding, the CTC loss, CTC decoding and alignment."""
 
 from lucid.nn.functional.activation import gelu, log_softmax, relu, sigmoid, softmax, tanh
 from lucid.nn.functional.align import TokenSpan, ctc_forced_align, merge_tokens
-from lucid.nn.functional.beam import CTCHypothesis, ctc_beam_search_decode
+from lucid.nn.functional.beam import CTCHypothesis, WordSpan, ctc_beam_search_decode
 from lucid.nn.functional.conv import conv1d, max_pool1d
 from lucid.nn.functional.ctc import ctc_loss
 from lucid.nn.functional.decode import ctc_greedy_decode
@@ -19,6 +19,6 @@ __all__ = [
     "relu", "tanh", "linear", "context_window", "ctc_greedy_decode", "ctc_forced_align",
     "merge_tokens", "TokenSpan",
     "sigmoid", "gelu", "dropout", "mse_loss", "nll_loss", "cross_entropy", "layer_norm",
-    "embedding", "ctc_beam_search_decode", "CTCHypothesis",
+    "embedding", "ctc_beam_search_decode", "CTCHypothesis", "WordSpan",
     "conv1d", "max_pool1d", "gru_layer", "lstm_layer",
 ]

@@ -32,6 +32,34 @@ from lucid.nn.functional._ctc_checks import (
 _INT32_MAX = 2**31 - 1
 
 
+@dataclass(frozen=True)
+class WordSpan:
+    """One word of a hypothesis, its frames and its confidence.
+
+    Attributes
+    ----------
+    word : str
+        The word, as in the hypothesis' ``words``.
+    start : int
+        The frame of the word's first token (its entry in ``timesteps``).
+    end : int
+        One past the frame of its last token (exclusive, as ``TokenSpan.end``): a one-token
+        word emitted at frame t spans ``[t, t + 1)``. The delimiters around the word and the
+        blanks before and after its tokens are not part of it.
+    confidence : float
+        The lowest frame posterior of its tokens: the minimum, over the word's tokens k, of
+        ``exp(log_probs[timesteps[k], tokens[k]])``, read from the log-probabilities the
+        decoder was called with (before label priors and the blank penalty). In [0, 1]
+        for log-probabilities; a word is as sure as its least sure token. (pyctcdecode's
+        ``text_frames`` give each word's frames, without a confidence.)
+    """
+
+    word: str
+    start: int
+    end: int
+    confidence: float
+
+
 @dataclass
 class CTCHypothesis:
     """One result of a beam search, with torchaudio's field names.
@@ -50,12 +78,16 @@ class CTCHypothesis:
         The frame at which each token was emitted, one per entry of ``tokens``, strictly
         increasing: the frame where the search found the prefix ending in that token most
         likely to be entered (moved earlier if a later token's frame requires it).
+    word_spans : list of WordSpan
+        With a word-level decoder, one per entry of ``words``, in order: each word's first
+        and last frame and its confidence. Empty otherwise.
     """
 
     tokens: list[int]
     score: float
     timesteps: list[int]
     words: list[str] = field(default_factory=list)
+    word_spans: list[WordSpan] = field(default_factory=list)
 
 
 def check_positive_int(value: Any, name: str, fn: str) -> int:
