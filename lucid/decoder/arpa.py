@@ -343,7 +343,7 @@ def _parse_section_in_bulk(lines, first, end, k, top, count, vocab, index):
         backoff[per_line == k + 2] = np.array(backoff_text, dtype=np.float64)
     except ValueError:
         return None
-    if not (((prob <= 0) & (prob >= -_LARGEST)).all() and (np.abs(backoff) <= _LARGEST).all()):
+    if _bad_prob(prob).any() or _bad_backoff(backoff).any():
         return None
     words = fields[start[:, None] + np.arange(1, k + 1)].ravel().tolist()
     if k == 1:
@@ -385,12 +385,12 @@ def _parse_section(lines, rows, k, top, count, end, vocab, index):
         backoff = np.zeros(len(parts)) if top else np.array(backoff_text, dtype=np.float64)
     except ValueError:
         raise _not_decimal(lines, rows, parts, k) from None
-    bad = ~((prob <= 0) & (prob >= -_LARGEST))
+    bad = _bad_prob(prob)
     if bad.any():
         raise lines.error(rows[int(np.argmax(bad))], f"expected a log10 probability <= 0 and "
                                                      f"finite, at least {-_LARGEST:.4g} (-99 "
                                                      f"stands for log10 0)")
-    bad = ~(np.abs(backoff) <= _LARGEST)
+    bad = _bad_backoff(backoff)
     if bad.any():
         raise lines.error(rows[int(np.argmax(bad))], f"expected a back-off weight finite, of "
                                                      f"magnitude at most {_LARGEST:.4g}")
@@ -410,6 +410,16 @@ def _parse_section(lines, rows, k, top, count, end, vocab, index):
                                        f"1-grams") from None
         words = words.reshape(len(parts), k)
     return words, prob, backoff, np.array(rows, dtype=np.int64)
+
+
+def _bad_prob(prob: np.ndarray) -> np.ndarray:
+    """Where a log10 probability is not one KenLM keeps: above 0, beyond float32, or NaN."""
+    return ~((prob <= 0) & (prob >= -_LARGEST))
+
+
+def _bad_backoff(backoff: np.ndarray) -> np.ndarray:
+    """Where a log10 back-off weight is beyond float32 (or NaN)."""
+    return ~(np.abs(backoff) <= _LARGEST)
 
 
 def _decimal_chars_only(texts: list[str]) -> bool:
