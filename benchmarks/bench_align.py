@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 import lucid
-from lucid.nn.functional import ctc_forced_align
+from lucid.ctc import forced_align
 
 try:
     import torch
@@ -41,8 +41,8 @@ CHILD = """
 import json, os, resource, time
 import numpy as np
 import lucid
-import lucid.nn.functional.align as align
-from lucid.nn.functional import ctc_forced_align
+import lucid.ctc.align as align
+from lucid.ctc import forced_align
 
 def vm_mib(key):
     with open("/proc/self/status") as f:
@@ -64,7 +64,7 @@ if proc:
         f.write("5")  # VmHWM := VmRSS
     before = vm_mib("VmRSS:")
 start = time.perf_counter()
-alignment, scores = ctc_forced_align(lp, target)
+alignment, scores = forced_align(lp, target)
 seconds = time.perf_counter() - start
 peak = vm_mib("VmHWM:") if proc else float("nan")
 print(json.dumps(dict(seconds=seconds, rise_mib=peak - before if proc else float("nan"),
@@ -108,11 +108,11 @@ def batch_vs_loop(T, N, C, S, repeats, threads):
         torch.set_num_threads(threads)
 
     def run_batch():
-        ctc_forced_align(batch, targets, il, tl)
+        forced_align(batch, targets, il, tl)
 
     def run_loop():
         for n in range(N):
-            ctc_forced_align(singles[n], targets[n, : tl[n]])
+            forced_align(singles[n], targets[n, : tl[n]])
 
     def run_torchaudio():
         for n in range(N):

@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 import lucid
-from lucid.decoder import NGramLM, ctc_decoder
+from lucid.ctc import NGramLM, ctc_decoder
 
 LABELS = [" ", *"abcdefghijklmnopqrstuvwxyz", "'"]
 CORPUS_MODULES = ("argparse", "collections", "email.message", "json", "logging", "pathlib",
@@ -144,7 +144,7 @@ def main():
     lucid.set_num_threads(1)
     logits, lp = libri_log_probs()
     transcript = ctc_decoder(LABELS + [""], blank_token="", sil_token=" ").text(
-        lucid.nn.functional.ctc_greedy_decode(lucid.tensor(lp), len(lp), blank=28))
+        lucid.ctc.greedy_decode(lucid.tensor(lp), len(lp), blank=28))
     tmp = pathlib.Path(tempfile.mkdtemp())
     arpa = tmp / "words3.arpa"
     sizes = write_trigram_arpa(corpus_sentences(transcript), arpa)

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from lucid.decoder import NGramLM, ctc_decoder
+from lucid.ctc import NGramLM, ctc_decoder
 
 
 def corpus(rng, n_tokens, n_vocab):

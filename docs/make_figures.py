@@ -5,7 +5,7 @@ main() itself, see conf.py)
 
 Every figure is computed, not drawn by hand: the log-probabilities come from lucid's
 ``randn`` and ``log_softmax``, losses and gradients from ``ctc_loss``, the best path from
-``ctc_forced_align``. The forward and backward variables (alpha, beta) are not exposed by
+``forced_align``. The forward and backward variables (alpha, beta) are not exposed by
 lucid's kernel, so they are computed here by the plain log-space recursions below, which
 ``main()`` checks against lucid's loss and gradient before drawing anything.
 
@@ -23,14 +23,8 @@ import sys
 import numpy as np
 
 import lucid
-from lucid.nn.functional import (
-    ctc_beam_search_decode,
-    ctc_forced_align,
-    ctc_greedy_decode,
-    ctc_loss,
-    log_softmax,
-    merge_tokens,
-)
+from lucid.ctc import beam_search_decode, forced_align, greedy_decode, merge_tokens
+from lucid.nn.functional import ctc_loss, log_softmax
 
 BLANK = 0
 NAMES = "-ab"  # class 0 is the blank, drawn as "-"; class 1 is "a", class 2 is "b"
@@ -239,7 +233,7 @@ def draw_lattice(outdir, T):
 def draw_feasibility(outdir, log_probs, target):
     """At T = S + repeats the lattice leaves one path; lucid's forced alignment finds it."""
     T = len(target) + sum(a == b for a, b in zip(target, target[1:]))
-    path = ctc_forced_align(log_probs, target, T, len(target))[0][:T]
+    path = forced_align(log_probs, target, T, len(target))[0][:T]
     fig, ax = _figure(3.4, 4.2)
     _draw_lattice(ax, target, T, _states_of(path, target))
     ax.set_title(f'"{"".join(NAMES[k] for k in target)}" in {T} frames: one path', fontsize=10)
@@ -280,7 +274,7 @@ def draw_alpha_beta(outdir, log_probs, target):
 
 def draw_posterior(outdir, posterior, log_probs, target):
     T = len(posterior)
-    path = ctc_forced_align(log_probs, target, T, len(target))[0][:T]
+    path = forced_align(log_probs, target, T, len(target))[0][:T]
     fig, ax = _figure(7, 2.6)
     image = ax.imshow(posterior.T, aspect="auto", cmap="magma", vmin=0, vmax=1)
     ax.plot(range(T), path, "o-", color="cyan", ms=5, lw=1.5, label="forced alignment")
@@ -298,7 +292,7 @@ def draw_decoding(outdir, log_probs):
     T = len(log_probs)
     probs = np.exp(log_probs.numpy())
     best = probs.argmax(axis=1)
-    decoded = ctc_greedy_decode(log_probs, T)
+    decoded = greedy_decode(log_probs, T)
     fig, ax = _figure(7, 2.6)
     image = ax.imshow(probs.T, aspect="auto", cmap="magma", vmin=0, vmax=1)
     ax.plot(range(T), best, "x", color="cyan", ms=8, mew=2, label="argmax per frame")
@@ -318,8 +312,8 @@ def draw_token_spans(outdir, frames=slice(0, 110)):
     frames in the forced alignment of that hypothesis) and its beam-search timestep."""
     log_probs = librispeech_sample()
     blank = len(LIBRI_TOKENS) - 1
-    (best,) = ctc_beam_search_decode(log_probs, len(log_probs), beam_width=16, blank=blank)
-    path, scores = ctc_forced_align(log_probs, best.tokens, len(log_probs), len(best.tokens),
+    (best,) = beam_search_decode(log_probs, len(log_probs), beam_width=16, blank=blank)
+    path, scores = forced_align(log_probs, best.tokens, len(log_probs), len(best.tokens),
                                     blank=blank)
     probs = np.exp(log_probs.numpy())[frames].T
     first, last = frames.start, frames.stop - 1

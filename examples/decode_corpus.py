@@ -24,8 +24,7 @@ import time
 import numpy as np
 
 import lucid
-from lucid.decoder import ctc_decoder
-from lucid.nn.functional import ctc_forced_align, ctc_greedy_decode, merge_tokens
+from lucid.ctc import ctc_decoder, forced_align, greedy_decode, merge_tokens
 
 TOKENS = ["-", "|", *"abcdeghimnorst"]  # blank, word delimiter, the letters of WORDS
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "big", "red", "hat",
@@ -72,7 +71,7 @@ def decode_file(path, decoder):
     path = pathlib.Path(path)
     log_probs = lucid.tensor(np.load(path))  # (T, C): one unbatched sample
     frames = log_probs.shape[0]
-    greedy = ctc_greedy_decode(log_probs, frames, blank=decoder.blank)
+    greedy = greedy_decode(log_probs, frames, blank=decoder.blank)
     hypotheses = decoder(log_probs, frames)
     best = hypotheses[0] if hypotheses else None
     transcript = path.with_suffix(".txt")
@@ -81,7 +80,7 @@ def decode_file(path, decoder):
         target = [decoder.tokens.index(t) for t in text.replace(" ", decoder.tokens[decoder.sil])]
     else:
         target = best.tokens if best else []
-    alignment, scores = ctc_forced_align(log_probs, target, blank=decoder.blank)
+    alignment, scores = forced_align(log_probs, target, blank=decoder.blank)
     spans = merge_tokens(alignment, np.exp(scores), blank=decoder.blank)
     return {"file": path.name,
             "reference": text,

@@ -162,22 +162,22 @@ def predict(model: nn.Module, batch: dict) -> np.ndarray:
 
 
 def greedy_digits(log_probs: lucid.Tensor, lengths: np.ndarray) -> list:
-    return [[k - 1 for k in seq] for seq in F.ctc_greedy_decode(log_probs, lengths)]
+    return [[k - 1 for k in seq] for seq in lucid.ctc.greedy_decode(log_probs, lengths)]
 
 
 def beam_digits(log_probs: lucid.Tensor, lengths: np.ndarray) -> list:
     """Prefix beam-search decoding (width 16, no language model): the best hypothesis per line.
 
-    ``ctc_beam_search_decode`` returns, per line, hypotheses best first, each with the label
+    ``beam_search_decode`` returns, per line, hypotheses best first, each with the label
     sequence in ``.tokens``; this is the one place the example calls it.
     """
     return [[int(k) - 1 for k in hypotheses[0].tokens]
-            for hypotheses in F.ctc_beam_search_decode(log_probs, lengths)]
+            for hypotheses in lucid.ctc.beam_search_decode(log_probs, lengths)]
 
 
 def aligned_spans(log_probs: lucid.Tensor, batch: dict) -> list:
     """Per line, per digit: the [first, last] frame the forced alignment gives that digit."""
-    alignments, _ = F.ctc_forced_align(log_probs, batch["targets"], batch["lengths"],
+    alignments, _ = lucid.ctc.forced_align(log_probs, batch["targets"], batch["lengths"],
                                        batch["target_lengths"])
     spans = []
     for path in alignments:

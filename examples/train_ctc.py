@@ -34,12 +34,8 @@ import numpy as np  # noqa: E402  (after the line above)
 
 import lucid  # noqa: E402
 from lucid import nn  # noqa: E402
-from lucid.nn.functional import (  # noqa: E402
-    ctc_forced_align,
-    ctc_greedy_decode,
-    ctc_loss,
-    log_softmax,
-)
+from lucid.ctc import forced_align, greedy_decode  # noqa: E402
+from lucid.nn.functional import ctc_loss, log_softmax  # noqa: E402
 
 ALPHABET = 10  # symbols 1..10; class 0 is the blank
 NUM_CLASSES = ALPHABET + 1
@@ -102,7 +98,7 @@ def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
 def label_error_rate(model: nn.Module, batch: dict) -> float:
     with lucid.no_grad():
         log_probs = log_softmax(model(batch["features"]), dim=2)
-    decoded = ctc_greedy_decode(log_probs, batch["input_lengths"])
+    decoded = greedy_decode(log_probs, batch["input_lengths"])
     edits = sum(edit_distance(d, s) for d, s in zip(decoded, batch["symbols"]))
     return edits / sum(len(s) for s in batch["symbols"])
 
@@ -152,9 +148,9 @@ def plot(path: str, model: nn.Module, batch: dict, losses: Sequence[float],
     length, symbols = int(batch["input_lengths"][0]), batch["symbols"][0]
     with lucid.no_grad():
         log_probs = log_softmax(model(batch["features"][:length, :1]), dim=2)
-    alignment, scores = ctc_forced_align(log_probs[:, 0], symbols)
+    alignment, scores = forced_align(log_probs[:, 0], symbols)
     score = scores.sum()  # the path's log-probability
-    decoded = ctc_greedy_decode(log_probs[:, 0], length)
+    decoded = greedy_decode(log_probs[:, 0], length)
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), gridspec_kw={"height_ratios": [3, 2]})
     image = top.imshow(np.exp(log_probs.numpy()[:, 0].T), aspect="auto", origin="lower",

@@ -82,7 +82,12 @@ from lucid._version import __version__ as __version__
 from lucid.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 # isort: split
-from lucid import metal, nn, optim  # after the core names, which they build on
+from lucid import (  # after the core names, which they build on
+    ctc,  # after nn.functional, whose checks it shares
+    metal,
+    nn,
+    optim,
+)
 from lucid.nn.functional._ctc_checks import LogProbsWarning
 
 LUCID_VERSION = "3.8.0"  # the lucid release whose API this package mirrors
@@ -101,6 +106,6 @@ __all__ = [
     "unsqueeze", "permute", "transpose", "sigmoid", "tanh", "softmax", "log_softmax",
     "cat", "stack", "where", "save", "load",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "set_num_threads", "get_num_threads", "show_config", "metal", "nn", "optim", "_C",
+    "set_num_threads", "get_num_threads", "show_config", "metal", "nn", "optim", "ctc", "_C",
     "LogProbsWarning",
 ]

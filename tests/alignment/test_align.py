@@ -1,4 +1,4 @@
-"""Tests of ctc_forced_align (batched, long inputs in blocks, the NaN rule) and merge_tokens.
+"""Tests of forced_align (batched, long inputs in blocks, the NaN rule) and merge_tokens.
 
 The judges: enumeration of every frame path on tiny cases (the best score is the maximum over
 all paths that collapse to the target, and the documented tie rule picks one maximiser); an
@@ -18,8 +18,9 @@ from helpers.ctc_reference import collapse
 from helpers.decoding import BAD_INPUTS, GOOD, error_of, one_hot_log_probs, random_case
 
 import lucid
-from lucid.nn.functional import TokenSpan, ctc_forced_align, ctc_loss, merge_tokens
-from lucid.nn.functional import align as align_module
+from lucid.ctc import TokenSpan, forced_align, merge_tokens
+from lucid.ctc import align as align_module
+from lucid.nn.functional import ctc_loss
 
 DTYPES = [np.float32, np.float64]
 # Most cases align free scores (random_case), on purpose: their LogProbsWarning is not the point.
@@ -118,7 +119,7 @@ def test_matches_brute_force_including_the_tie_rule(seed):
     rng = np.random.default_rng(seed)
     lp, target, blank = (tied_case if seed % 2 else random_case)(rng)
     best, chosen = brute_force_alignment(lp, target, blank)
-    alignment, scores = ctc_forced_align(lucid.tensor(lp), target, blank=blank)
+    alignment, scores = forced_align(lucid.tensor(lp), target, blank=blank)
     check_row(alignment, scores, lp, target, blank, best)
     if chosen is not None:
         assert alignment.tolist() == chosen
@@ -143,7 +144,7 @@ def test_padded_batch_matches_brute_force(dtype, n_threads):
         targets[n, : len(target)] = target
     il = [lp.shape[0] for lp, _ in cases]
     tl = [len(target) for _, target in cases]
-    alignments, scores = ctc_forced_align(lucid.tensor(batch), targets, il, tl, blank=1)
+    alignments, scores = forced_align(lucid.tensor(batch), targets, il, tl, blank=1)
     assert alignments.shape == scores.shape == (len(cases), T) and scores.dtype == dtype
     for n, (lp, target) in enumerate(cases):
         best, chosen = brute_force_alignment(lp, target, 1)
@@ -163,12 +164,12 @@ def test_larger_batch_matches_numpy_viterbi_and_a_loop(dtype, n_threads):
     tl = rng.integers(0, 25, size=N)
     targets = rng.integers(1, C, size=(N, 25))
     targets[1, :6] = 3  # repeats need a blank between them
-    alignments, scores = ctc_forced_align(lucid.tensor(lp), targets, il, tl)
+    alignments, scores = forced_align(lucid.tensor(lp), targets, il, tl)
     for n in range(N):
         lp_n = lp[: il[n], n].astype(np.float64)
         check_row(alignments[n], scores[n], lp_n, targets[n, : tl[n]].tolist(), 0,
                   numpy_viterbi(lp_n, targets[n, : tl[n]], 0))
-        one, one_scores = ctc_forced_align(lucid.tensor(lp[: il[n], n]), targets[n, : tl[n]])
+        one, one_scores = forced_align(lucid.tensor(lp[: il[n], n]), targets[n, : tl[n]])
         np.testing.assert_array_equal(one, alignments[n, : il[n]])
         np.testing.assert_array_equal(one_scores, scores[n, : il[n]])
     assert np.isfinite(scores.sum(axis=1)).sum() >= N // 2  # enough feasible samples
@@ -181,7 +182,7 @@ def test_best_path_never_beats_the_sum_over_all_paths():
     logits = rng.normal(scale=2.0, size=(T, N, C))
     lp = lucid.tensor(logits - np.log(np.exp(logits).sum(axis=2, keepdims=True)))
     targets, il, tl = rng.integers(1, C, size=(N, 12)), [40, 35, 30, 40, 20, 10], [12] * N
-    _, scores = ctc_forced_align(lp, targets, il, tl)
+    _, scores = forced_align(lp, targets, il, tl)
     totals = scores.sum(axis=1)
     losses = ctc_loss(lp, targets, il, tl, reduction="none").numpy()
     feasible = np.isfinite(losses)
@@ -198,7 +199,7 @@ def test_thread_count_does_not_change_results(monkeypatch):
     results = []
     for threads in (1, 2, 3):
         lucid.set_num_threads(threads)
-        results.append(ctc_forced_align(lp, targets, il, tl))
+        results.append(forced_align(lp, targets, il, tl))
     for alignments, scores in results[1:]:
         np.testing.assert_array_equal(alignments, results[0][0])
         np.testing.assert_array_equal(scores, results[0][1])
@@ -230,9 +231,9 @@ def test_blocked_is_the_plain_path_on_tied_inputs(block, monkeypatch, n_threads)
         il = rng.integers(0, T + 1, size=N)
         args = (lucid.tensor(lp), targets, il)
         monkeypatch.setattr(align_module, "_PLAIN_BYTES", 2**40)
-        plain = ctc_forced_align(*args)
+        plain = forced_align(*args)
         blocked(monkeypatch, block)
-        again = ctc_forced_align(*args)
+        again = forced_align(*args)
         np.testing.assert_array_equal(again[0], plain[0])
         np.testing.assert_array_equal(again[1], plain[1])
 
@@ -244,9 +245,9 @@ def test_size_decides_between_plain_and_blocked(monkeypatch):
     T, N, C = 600, 3, 5
     lp = lucid.tensor(rng.integers(-3, 1, size=(T, N, C)).astype(np.float32))
     targets, il, tl = rng.integers(1, C, size=(N, 150)), [600, 40, 599], [150, 10, 149]
-    plain = ctc_forced_align(lp, targets, il, tl)
+    plain = forced_align(lp, targets, il, tl)
     monkeypatch.setattr(align_module, "_PLAIN_BYTES", 40 * 21)  # sample 1 fits, 0 and 2 do not
-    again = ctc_forced_align(lp, targets, il, tl)
+    again = forced_align(lp, targets, il, tl)
     np.testing.assert_array_equal(again[0], plain[0])
     np.testing.assert_array_equal(again[1], plain[1])
 
@@ -256,7 +257,7 @@ def test_size_decides_between_plain_and_blocked(monkeypatch):
 MEMORY_PROBE = """
 import numpy as np
 import lucid
-from lucid.nn.functional import ctc_forced_align
+from lucid.ctc import forced_align
 
 def vm(key):
     with open("/proc/self/status") as f:
@@ -271,7 +272,7 @@ lucid.set_num_threads(1)
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset VmHWM to the current resident size
 before = vm("VmRSS:")
-alignment, scores = ctc_forced_align(lp, target)
+alignment, scores = forced_align(lp, target)
 print((vm("VmHWM:") - before) / 1024, float(scores.sum()))
 """
 
@@ -327,10 +328,10 @@ def test_nan_is_an_error_where_ctc_loss_is_nan(monkeypatch):
         if np.isnan(losses).any():
             n = int(np.flatnonzero(np.isnan(losses))[0])
             with pytest.raises(ValueError, match=rf"got log_probs\[\d+, {n}, \d+\] = (nan|inf)"):
-                ctc_forced_align(lucid.tensor(lp), targets, il)
+                forced_align(lucid.tensor(lp), targets, il)
             seen.add("nan")
             continue
-        alignments, scores = ctc_forced_align(lucid.tensor(lp), targets, il)
+        alignments, scores = forced_align(lucid.tensor(lp), targets, il)
         for n in range(N):
             row = scores[n]
             if losses[n] == np.inf:
@@ -351,7 +352,7 @@ def test_which_nans_count():
     def row(where, value=np.nan, il=4, target=target):
         x = lp.copy()
         x[where] = value
-        return ctc_forced_align(lucid.tensor(x), target, [il])[1][0]
+        return forced_align(lucid.tensor(x), target, [il])[1][0]
 
     assert np.isfinite(row((0, 0, 3))).all()  # a class not in the target
     assert np.isfinite(row((0, 0, 2))).all()  # label 2 cannot be reached at frame 0
@@ -367,10 +368,10 @@ def test_which_nans_count():
 # ----------------------------------------------------------------------------- exact cases
 def test_repeated_labels_need_a_blank_between():
     lp = one_hot_log_probs([1, 1, 1], C=3)
-    alignment, scores = ctc_forced_align(lucid.tensor(lp), [1, 1])
+    alignment, scores = forced_align(lucid.tensor(lp), [1, 1])
     assert alignment.tolist() == [1, 0, 1]
     np.testing.assert_array_equal(scores, lp[[0, 1, 2], [1, 0, 1]])
-    alignment, scores = ctc_forced_align(lucid.tensor(lp), [1, 1], 2, 2)
+    alignment, scores = forced_align(lucid.tensor(lp), [1, 1], 2, 2)
     assert (scores == -np.inf).all() and (alignment == 0).all() and scores.shape == (3,)
 
 
@@ -379,27 +380,27 @@ def test_impossible_emissions_force_the_path():
     lp = np.log(np.full((6, 3), 1 / 3))
     lp[[0, 1, 3, 4, 5], 1] = -np.inf
     lp[[0, 1, 2, 3, 5], 2] = -np.inf
-    alignment, scores = ctc_forced_align(lucid.tensor(lp), [1, 2])
+    alignment, scores = forced_align(lucid.tensor(lp), [1, 2])
     assert alignment.tolist() == [0, 0, 1, 0, 2, 0]
     np.testing.assert_array_equal(scores, np.full(6, np.log(1 / 3)))
     lp[2, 1] = -np.inf  # now no frame can emit class 1
-    alignment, scores = ctc_forced_align(lucid.tensor(lp), [1, 2])
+    alignment, scores = forced_align(lucid.tensor(lp), [1, 2])
     assert (scores == -np.inf).all() and (alignment == 0).all()
 
 
 def test_empty_inputs_and_targets():
     lp = lucid.tensor(np.log(np.full((4, 2, 3), 1 / 3)))
-    alignments, scores = ctc_forced_align(lp, np.ones((2, 1), dtype=np.int64), [0, 0], [0, 1])
+    alignments, scores = forced_align(lp, np.ones((2, 1), dtype=np.int64), [0, 0], [0, 1])
     assert scores.sum(axis=1).tolist() == [0.0, -np.inf]  # the empty path has probability 1
     assert (alignments == 0).all()
-    alignments, scores = ctc_forced_align(lp, [[1], [2]], [4, 3], [0, 1])
+    alignments, scores = forced_align(lp, [[1], [2]], [4, 3], [0, 1])
     assert alignments.tolist() == [[0, 0, 0, 0], [2, 2, 2, 0]]  # ties: end on the label, stay
     np.testing.assert_allclose(scores.sum(axis=1), [4 * np.log(1 / 3), 3 * np.log(1 / 3)])
 
 
 def test_an_overlong_target_is_impossible_without_a_dp():
     lp = lucid.tensor(np.log(np.full((1000, 2, 5), 0.2)))
-    alignments, scores = ctc_forced_align(lp, np.ones((2, 10**6), np.int64), [1000, 1000],
+    alignments, scores = forced_align(lp, np.ones((2, 10**6), np.int64), [1000, 1000],
                                           [10**6, 3])
     assert (scores[0] == -np.inf).all()
     check_row(alignments[1], scores[1], lp.numpy()[:, 1], [1, 1, 1], 0,
@@ -409,9 +410,9 @@ def test_an_overlong_target_is_impossible_without_a_dp():
 def test_frames_past_the_input_length_are_never_read():
     rng = np.random.default_rng(4)
     lp = rng.normal(size=(6, 2, 4))
-    alignments, scores = ctc_forced_align(lucid.tensor(lp), [[1, 2], [3, 3]], [6, 4], [2, 2])
+    alignments, scores = forced_align(lucid.tensor(lp), [[1, 2], [3, 3]], [6, 4], [2, 2])
     lp[4:, 1] = np.nan
-    again, scores_again = ctc_forced_align(lucid.tensor(lp), [[1, 2], [3, 3]], [6, 4], [2, 2])
+    again, scores_again = forced_align(lucid.tensor(lp), [[1, 2], [3, 3]], [6, 4], [2, 2])
     np.testing.assert_array_equal(again, alignments)
     np.testing.assert_array_equal(scores_again, scores)
     assert np.isfinite(scores).all()
@@ -423,15 +424,15 @@ def test_layouts_strides_defaults_and_unbatched_input_agree():
     padded, tl, il = [[1, 2, 2], [4, 0, 0], [3, 1, 0]], [3, 1, 2], [10, 7, 9]
     view = lucid.tensor(lp).transpose(0, 1)
     before = lp.copy()
-    expected = [ctc_forced_align(lucid.tensor(lp[n, : il[n]]), padded[n][: tl[n]])
+    expected = [forced_align(lucid.tensor(lp[n, : il[n]]), padded[n][: tl[n]])
                 for n in range(3)]
     for targets in (padded, [1, 2, 2, 4, 3, 1], lucid.tensor(np.array(padded))):
-        alignments, scores = ctc_forced_align(view, targets, il, tl)
+        alignments, scores = forced_align(view, targets, il, tl)
         for n, (alignment, frame_scores) in enumerate(expected):
             np.testing.assert_array_equal(alignments[n, : il[n]], alignment)
             np.testing.assert_array_equal(scores[n, : il[n]], frame_scores)
-    full = ctc_forced_align(view, [[1, 2, 2], [4, 4, 1], [3, 1, 3]])  # every default
-    same = ctc_forced_align(view, [[1, 2, 2], [4, 4, 1], [3, 1, 3]], [10] * 3, [3] * 3)
+    full = forced_align(view, [[1, 2, 2], [4, 4, 1], [3, 1, 3]])  # every default
+    same = forced_align(view, [[1, 2, 2], [4, 4, 1], [3, 1, 3]], [10] * 3, [3] * 3)
     np.testing.assert_array_equal(full[0], same[0])
     np.testing.assert_array_equal(lp, before)
 
@@ -467,7 +468,7 @@ def test_spans_of_an_alignment_spell_the_target():
     rng = np.random.default_rng(13)
     lp = np.log(rng.dirichlet(np.ones(5), size=(60, 2)))
     targets = [[1, 1, 2, 3, 3, 3, 4], [2, 4, 0, 0, 0, 0, 0]]
-    alignments, scores = ctc_forced_align(lucid.tensor(lp), targets, [60, 50], [7, 2])
+    alignments, scores = forced_align(lucid.tensor(lp), targets, [60, 50], [7, 2])
     for n, length in enumerate([7, 2]):
         spans = merge_tokens(alignments[n], np.exp(scores[n]))
         assert [s.token for s in spans] == targets[n][:length]
@@ -504,7 +505,7 @@ def test_agrees_with_torchaudio():
         logits = rng.normal(scale=2.0, size=(T, C))  # float64: torchaudio sums in the input dtype
         lp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         target = rng.integers(1, C, size=S)
-        alignment, scores = ctc_forced_align(lucid.tensor(lp), target)
+        alignment, scores = forced_align(lucid.tensor(lp), target)
         theirs, their_scores = torchaudio.functional.forced_align(
             torch.tensor(lp)[None], torch.tensor(target, dtype=torch.int32)[None])
         assert scores.sum() == pytest.approx(their_scores.sum().item(), rel=1e-12)
@@ -516,12 +517,12 @@ def test_agrees_with_torchaudio():
                                  or b["target_lengths"] is not None], ids=lambda b: ",".join(b))
 def test_rejects_what_ctc_loss_rejects(bad):
     kwargs = {**GOOD, **bad}
-    assert error_of(ctc_forced_align, **kwargs) == error_of(ctc_loss, **kwargs)
+    assert error_of(forced_align, **kwargs) == error_of(ctc_loss, **kwargs)
 
 
 def test_default_lengths_need_a_shape_to_come_from():
     lp = lucid.zeros(5, 2, 4)
-    with pytest.raises(ValueError, match="^ctc_forced_align: target_lengths is required"):
-        ctc_forced_align(lp, [1, 2, 3])  # concatenated: where does each target end?
-    with pytest.raises(TypeError, match="^ctc_forced_align: targets is required"):
-        ctc_forced_align(lp, None)
+    with pytest.raises(ValueError, match="^forced_align: target_lengths is required"):
+        forced_align(lp, [1, 2, 3])  # concatenated: where does each target end?
+    with pytest.raises(TypeError, match="^forced_align: targets is required"):
+        forced_align(lp, None)

@@ -19,7 +19,7 @@ LAYERS = [
     ("factories", ["lucid._factories", "lucid._functions", "lucid._serialization"]),
     ("functional", ["lucid.nn.functional"]),
     ("nn and optim", ["lucid.nn", "lucid.optim", "lucid.metal"]),
-    ("decoders", ["lucid.decoder"]),
+    ("decoders", ["lucid.ctc"]),
     ("package", ["lucid"]),
 ]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers.decoding import write_arpa
 
-from lucid.decoder import NGramLM
+from lucid.ctc import NGramLM
 
 
 def random_trigram_arpa(path, rng, vocab=("a", "b", "c", "d", "e"), n3=25, n2=15):
@@ -274,7 +274,7 @@ def test_decoder_finds_a_word_with_a_no_break_space(tmp_path):
     """The word-level decoder looks LM words up by their exact text: a no-break space is a
     token like any other, the word delimiter splits words."""
     import lucid
-    from lucid.decoder import ctc_decoder
+    from lucid.ctc import ctc_decoder
 
     word = "a\u00a0b"
     lm = NGramLM(word_arpa(tmp_path / "lm.arpa", word))
@@ -290,7 +290,7 @@ def test_the_reader_knows_every_whitespace_that_str_split_splits_at():
     """The reader splits fields with str.split() unless the text holds one of these."""
     import sys
 
-    from lucid.decoder.arpa import _OTHER_WHITESPACE
+    from lucid.ctc.arpa import _OTHER_WHITESPACE
 
     every = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()]
     assert sorted(_OTHER_WHITESPACE) == [c for c in every if c not in " \t\r\n"]

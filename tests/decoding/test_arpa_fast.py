@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers.decoding import write_arpa
 
-from lucid.decoder import NGramLM, arpa
+from lucid.ctc import NGramLM, arpa
 
 
 def random_arpa(path, rng, n_vocab=200, order=4, n_tokens=3000):

@@ -1,4 +1,4 @@
-"""ctc_beam_search_decode against brute force over every path (tiny cases) and lucid's ctc_loss."""
+"""beam_search_decode against brute force over every path (tiny cases) and lucid's ctc_loss."""
 
 
 import numpy as np
@@ -6,7 +6,8 @@ import pytest
 from helpers.decoding import brute_force, random_log_probs
 
 import lucid
-from lucid.nn.functional import ctc_beam_search_decode, ctc_greedy_decode, ctc_loss
+from lucid.ctc import beam_search_decode, greedy_decode
+from lucid.nn.functional import ctc_loss
 
 
 @pytest.mark.parametrize("T, C, blank", [(1, 3, 0), (4, 3, 0), (5, 3, 2), (6, 2, 1), (4, 4, 0)])
@@ -18,7 +19,7 @@ def test_unpruned_search_is_exact(T, C, blank, seed):
     ranked = sorted(exact.items(), key=lambda kv: -kv[1])
     k = min(len(ranked), 6)
     width = 4 ** T  # more than there are prefixes
-    hyps = ctc_beam_search_decode(lucid.tensor(lp), [T], beam_width=width, blank=blank,
+    hyps = beam_search_decode(lucid.tensor(lp), [T], beam_width=width, blank=blank,
                                   top_k=k)[0]
     assert len(hyps) == k
     assert tuple(hyps[0].tokens) == ranked[0][0]  # the MAP labelling
@@ -32,7 +33,7 @@ def test_scores_are_minus_ctc_loss_in_a_batch():
     T, N, C = 7, 4, 4
     lp = lucid.tensor(random_log_probs(rng, T, N, C, peaky=3.0))
     lengths = [7, 5, 1, 6]
-    batch = ctc_beam_search_decode(lp, lengths, beam_width=4 ** T, top_k=5)
+    batch = beam_search_decode(lp, lengths, beam_width=4 ** T, top_k=5)
     for n, hyps in enumerate(batch):
         for hyp in hyps:
             loss = ctc_loss(lp[:, n], hyp.tokens, lengths[n], len(hyp.tokens),
@@ -44,8 +45,8 @@ def test_scores_are_minus_ctc_loss_in_a_batch():
 def test_width_one_follows_the_greedy_path_on_peaky_input():
     rng = np.random.default_rng(4)
     lp = lucid.tensor(random_log_probs(rng, 30, 3, 5, peaky=8.0))
-    beam = ctc_beam_search_decode(lp, [30, 30, 30], beam_width=1)
-    assert [b[0].tokens for b in beam] == ctc_greedy_decode(lp, [30, 30, 30])
+    beam = beam_search_decode(lp, [30, 30, 30], beam_width=1)
+    assert [b[0].tokens for b in beam] == greedy_decode(lp, [30, 30, 30])
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
@@ -55,14 +56,14 @@ def test_same_result_on_any_thread_count_and_dtype(n_threads):
     before = lucid.get_num_threads()
     lucid.set_num_threads(n_threads)
     try:
-        a = ctc_beam_search_decode(lucid.tensor(lp), [40, 3, 0, 40, 20, 39], beam_width=8,
+        a = beam_search_decode(lucid.tensor(lp), [40, 3, 0, 40, 20, 39], beam_width=8,
                                    top_k=3)
     finally:
         lucid.set_num_threads(before)
-    b = [ctc_beam_search_decode(lucid.tensor(lp[:, n]), length, beam_width=8, top_k=3)
+    b = [beam_search_decode(lucid.tensor(lp[:, n]), length, beam_width=8, top_k=3)
          for n, length in enumerate([40, 3, 0, 40, 20, 39])]
     assert a == b
-    c = ctc_beam_search_decode(lucid.tensor(lp.astype(np.float32)), [40, 3, 0, 40, 20, 39],
+    c = beam_search_decode(lucid.tensor(lp.astype(np.float32)), [40, 3, 0, 40, 20, 39],
                                beam_width=8, top_k=3)
     assert [[h.tokens for h in hs] for hs in c] == [[h.tokens for h in hs] for hs in a]
 
@@ -70,19 +71,19 @@ def test_same_result_on_any_thread_count_and_dtype(n_threads):
 def test_empty_input_and_impossible_emissions():
     with np.errstate(divide="ignore"):
         lp = np.log(np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]]))
-    (hyp,) = ctc_beam_search_decode(lucid.tensor(lp), 0)
+    (hyp,) = beam_search_decode(lucid.tensor(lp), 0)
     assert hyp.tokens == [] and hyp.score == 0.0  # zero frames: the empty labelling, surely
-    hyps = ctc_beam_search_decode(lucid.tensor(lp), 2, beam_width=10, top_k=3)
+    hyps = beam_search_decode(lucid.tensor(lp), 2, beam_width=10, top_k=3)
     assert all(2 not in h.tokens for h in hyps)  # class 2 has probability 0
 
 
 def test_timesteps_are_the_frames_of_the_spikes():
     frames = [0, 0, 1, 0, 0, 2, 2, 0, 1, 0]  # spikes of a at 2, b at 5, a at 8
     lp = lucid.tensor(np.log(0.94 * np.eye(3)[frames] + 0.02))
-    (hyp,) = ctc_beam_search_decode(lp, 10, beam_width=16)
+    (hyp,) = beam_search_decode(lp, 10, beam_width=16)
     assert hyp.tokens == [1, 2, 1]
     assert hyp.timesteps == [2, 5, 8]
-    assert hyp.words == []  # no word-level setup here: see lucid.decoder.ctc_decoder
+    assert hyp.words == []  # no word-level setup here: see lucid.ctc.decoder
 
 
 def test_input_is_not_modified():
@@ -90,7 +91,7 @@ def test_input_is_not_modified():
     lp = random_log_probs(rng, 5, 2, 3)
     x = lucid.tensor(lp.copy())
     lengths = np.array([5, 4])
-    ctc_beam_search_decode(x, lengths, beam_width=3)
+    beam_search_decode(x, lengths, beam_width=3)
     np.testing.assert_array_equal(x.numpy(), lp)
     np.testing.assert_array_equal(lengths, [5, 4])
 
@@ -111,7 +112,7 @@ def test_bad_input_is_a_clear_error(kwargs, error, match):
     args = {"log_probs": lucid.tensor(random_log_probs(rng, 5, 2, 3)), "input_lengths": [5, 4]}
     args.update(kwargs)
     with pytest.raises(error, match=match):
-        ctc_beam_search_decode(**args)
+        beam_search_decode(**args)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -119,7 +120,7 @@ def test_nan_and_plus_inf_are_errors(bad):
     lp = np.full((3, 1, 2), np.log(0.5))
     lp[1, 0, 1] = bad
     with pytest.raises(ValueError, match=r"log_probs must not contain NaN or \+inf"):
-        ctc_beam_search_decode(lucid.tensor(lp), [3])
+        beam_search_decode(lucid.tensor(lp), [3])
 
 
 def test_strided_input_reads_the_same():
@@ -127,8 +128,8 @@ def test_strided_input_reads_the_same():
     batch_first = random_log_probs(rng, 9, 3, 4).transpose(1, 0, 2).copy()  # (N, T, C)
     view = lucid.tensor(batch_first).transpose(0, 1)  # (T, N, C), not contiguous
     contiguous = lucid.tensor(np.ascontiguousarray(batch_first.transpose(1, 0, 2)))
-    assert ctc_beam_search_decode(view, [9, 8, 7], beam_width=5, top_k=3) == \
-        ctc_beam_search_decode(contiguous, [9, 8, 7], beam_width=5, top_k=3)
+    assert beam_search_decode(view, [9, 8, 7], beam_width=5, top_k=3) == \
+        beam_search_decode(contiguous, [9, 8, 7], beam_width=5, top_k=3)
 
 
 def test_long_input_grows_the_prefix_store():
@@ -137,7 +138,7 @@ def test_long_input_grows_the_prefix_store():
     rng = np.random.default_rng(8)
     T = 1500
     lp = lucid.tensor(random_log_probs(rng, T, 2, 4, peaky=0.5))
-    hyps = ctc_beam_search_decode(lp, [T, T - 7], beam_width=3, top_k=2)
+    hyps = beam_search_decode(lp, [T, T - 7], beam_width=3, top_k=2)
     for n, length in enumerate([T, T - 7]):
         for hyp in hyps[n]:
             assert len(hyp.tokens) > 300
@@ -145,7 +146,7 @@ def test_long_input_grows_the_prefix_store():
             assert 0 <= hyp.timesteps[0] and hyp.timesteps[-1] < length
             exact = -ctc_loss(lp[:, n], hyp.tokens, length, len(hyp.tokens)).item()
             assert hyp.score <= exact + 1e-9  # a pruned beam can only miss paths
-    alone = ctc_beam_search_decode(lp[:, 1], T - 7, beam_width=3, top_k=2)
+    alone = beam_search_decode(lp[:, 1], T - 7, beam_width=3, top_k=2)
     assert alone == hyps[1]
 
 
@@ -181,6 +182,6 @@ def test_pruned_search_matches_a_plain_reference(width, seed):
     T, C = 12, 4
     lp = random_log_probs(rng, T, 1, C, peaky=3.0)[:, 0]
     expected = reference_beam_search(lp, 0, width)
-    hyps = ctc_beam_search_decode(lucid.tensor(lp), T, beam_width=width, top_k=width)
+    hyps = beam_search_decode(lucid.tensor(lp), T, beam_width=width, top_k=width)
     assert [tuple(h.tokens) for h in hyps] == [k for k, _ in expected]
     assert [h.score for h in hyps] == pytest.approx([s for _, s in expected], abs=1e-12)

@@ -18,7 +18,7 @@ from helpers.decoding import (
 )
 
 import lucid
-from lucid.decoder import NGramLM, ctc_decoder
+from lucid.ctc import NGramLM, ctc_decoder
 from lucid.nn.functional import ctc_loss
 
 

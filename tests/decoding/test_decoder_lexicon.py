@@ -10,7 +10,7 @@ import pytest
 from helpers.decoding import TOKENS, cat_or_cap, libri, pyctcdecode_log_probs, spelled, write_arpa
 
 import lucid
-from lucid.decoder import NGramLM, ctc_decoder
+from lucid.ctc import NGramLM, ctc_decoder
 from lucid.nn.functional import ctc_loss
 
 C, A, T_, P, SIL = 2, 3, 4, 5, 1  # class indices of TOKENS = ["-", "|", "c", "a", "t", "p"]

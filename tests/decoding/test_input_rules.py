@@ -16,15 +16,8 @@ import numpy as np
 import pytest
 
 import lucid
-from lucid.decoder import ctc_decoder
-from lucid.nn.functional import (
-    ctc_beam_search_decode,
-    ctc_forced_align,
-    ctc_greedy_decode,
-    ctc_loss,
-    log_softmax,
-    merge_tokens,
-)
+from lucid.ctc import beam_search_decode, ctc_decoder, forced_align, greedy_decode, merge_tokens
+from lucid.nn.functional import ctc_loss, log_softmax
 
 TOKENS = ["-", "|", "a", "b"]  # blank first, as in the other tests
 TARGETS = [[2, 3], [3, 2]]
@@ -32,10 +25,10 @@ TARGETS = [[2, 3], [3, 2]]
 # Each decoder called the same way: log_probs (T, N, 4) and input lengths (N,), the targets
 # of forced alignment fixed.
 DECODERS = {
-    "ctc_greedy_decode": lambda lp, il: ctc_greedy_decode(lp, il),
-    "ctc_beam_search_decode": lambda lp, il: ctc_beam_search_decode(lp, il, beam_width=4),
+    "greedy_decode": lambda lp, il: greedy_decode(lp, il),
+    "beam_search_decode": lambda lp, il: beam_search_decode(lp, il, beam_width=4),
     "CTCDecoder": lambda lp, il: ctc_decoder(TOKENS, beam_size=4)(lp, il),
-    "ctc_forced_align": lambda lp, il: ctc_forced_align(lp, TARGETS, il),
+    "forced_align": lambda lp, il: forced_align(lp, TARGETS, il),
 }
 EVERY_CHECKED_FUNCTION = {
     **DECODERS,
@@ -53,8 +46,8 @@ def run_alone(code, timeout=120):
     prelude = textwrap.dedent("""\
         import numpy as np
         import lucid
-        from lucid.decoder import ctc_decoder
-        from lucid.nn.functional import ctc_beam_search_decode
+        from lucid.ctc import ctc_decoder
+        from lucid.ctc import beam_search_decode
 
         def outcome(call):
             try:
@@ -84,9 +77,9 @@ def test_a_beam_wider_than_every_prefix_is_the_exact_search(beam_width, top_k):
     out = run_alone(f"""
         lp = lucid.tensor(np.log(np.random.default_rng(0).dirichlet([1, 1, 1], size=(5, 1))))
         beam_width = {beam_width}
-        wide = outcome(lambda: ctc_beam_search_decode(lp, [5], beam_width, top_k={top_k}))
+        wide = outcome(lambda: beam_search_decode(lp, [5], beam_width, top_k={top_k}))
         k = min({top_k}, 63)
-        exact = outcome(lambda: ctc_beam_search_decode(lp, [5], beam_width=63, top_k=k))
+        exact = outcome(lambda: beam_search_decode(lp, [5], beam_width=63, top_k=k))
         print(wide == exact, wide[:200])
         """)
     assert out.startswith("True"), out
@@ -95,10 +88,10 @@ def test_a_beam_wider_than_every_prefix_is_the_exact_search(beam_width, top_k):
 @pytest.mark.parametrize("beam_width", [2**61, 2**62, 2**63 - 1])
 def test_a_beam_whose_workspace_cannot_be_addressed_is_a_value_error(beam_width):
     out = run_alone(f"""
-        print(outcome(lambda: ctc_beam_search_decode(uniform(64, 3), [64],
+        print(outcome(lambda: beam_search_decode(uniform(64, 3), [64],
                                                      beam_width={beam_width})))
         """)
-    assert out.startswith("ValueError: ctc_beam_search_decode: beam_width"), out
+    assert out.startswith("ValueError: beam_search_decode: beam_width"), out
     assert str(beam_width) in out
 
 
@@ -119,16 +112,16 @@ def test_hypotheses_that_cannot_be_addressed_are_a_value_error():
     """1000 samples of 10**6 frames (a view of one float) asking for 10**9 hypotheses each."""
     out = run_alone("""
         lp = lucid.Tensor(np.broadcast_to(np.log(np.float32(1 / 3)), (10**6, 1000, 3)))
-        print(outcome(lambda: ctc_beam_search_decode(lp, [10**6] * 1000, beam_width=10**9,
+        print(outcome(lambda: beam_search_decode(lp, [10**6] * 1000, beam_width=10**9,
                                                      top_k=10**9)))
         """, timeout=60)
-    assert out.startswith("ValueError: ctc_beam_search_decode: top_k = 1000000000"), out
+    assert out.startswith("ValueError: beam_search_decode: top_k = 1000000000"), out
 
 
 def test_a_beam_that_fits_in_size_t_but_not_in_memory_is_a_memory_error():
     """2**40 x 3 candidates of ~90 bytes: 290 TB, beyond any address space."""
     out = run_alone("""
-        print(outcome(lambda: ctc_beam_search_decode(uniform(64, 3), [64], beam_width=2**40)))
+        print(outcome(lambda: beam_search_decode(uniform(64, 3), [64], beam_width=2**40)))
         """)
     assert out.startswith("MemoryError"), out
 
@@ -137,9 +130,9 @@ def test_more_than_2_31_classes_is_a_value_error():
     """Class indices are kept in 32 bits; a (1, 1, 2**31) view of one float costs nothing."""
     out = run_alone("""
         lp = lucid.Tensor(np.broadcast_to(np.float32(-21.5), (1, 1, 2**31)))
-        print(outcome(lambda: ctc_beam_search_decode(lp, [1], beam_width=1)))
+        print(outcome(lambda: beam_search_decode(lp, [1], beam_width=1)))
         """)
-    assert out.startswith("ValueError: ctc_beam_search_decode: log_probs"), out
+    assert out.startswith("ValueError: beam_search_decode: log_probs"), out
     assert "2147483648" in out
 
 
@@ -147,9 +140,9 @@ def test_more_than_2_31_frames_is_a_value_error():
     """Frame indices are kept in 32 bits (and such a search would run for minutes)."""
     out = run_alone("""
         lp = lucid.Tensor(np.broadcast_to(np.log(np.float32(0.5)), (2**31 + 5, 1, 2)))
-        print(outcome(lambda: ctc_beam_search_decode(lp, [2**31 + 1], beam_width=1)))
+        print(outcome(lambda: beam_search_decode(lp, [2**31 + 1], beam_width=1)))
         """, timeout=30)
-    assert out.startswith("ValueError: ctc_beam_search_decode: input_lengths"), out
+    assert out.startswith("ValueError: beam_search_decode: input_lengths"), out
     assert "2147483649" in out
 
 
@@ -169,8 +162,8 @@ def test_unbatched_nan_is_located_without_a_batch_index(name):
     lp = log_probs().numpy()[:, 0].copy()
     lp[4, 2] = np.nan
     call = DECODERS[name]
-    if name == "ctc_forced_align":
-        call = lambda lp, il: ctc_forced_align(lp, TARGETS[0], il)  # noqa: E731
+    if name == "forced_align":
+        call = lambda lp, il: forced_align(lp, TARGETS[0], il)  # noqa: E731
     with pytest.raises(ValueError, match=r"log_probs\[4, 2\] = nan"):
         call(lucid.tensor(lp), 6)
 
@@ -204,8 +197,8 @@ def test_forced_alignment_reads_only_its_lattice():
     the same values, so it stays finite too)."""
     lp = log_probs().numpy().copy()
     lp[2, :, 1] = np.nan  # class 1 is in neither target
-    expected = ctc_forced_align(log_probs(), TARGETS, [6, 6])
-    assert same(ctc_forced_align(lucid.tensor(lp), TARGETS, [6, 6]), expected)
+    expected = forced_align(log_probs(), TARGETS, [6, 6])
+    assert same(forced_align(lucid.tensor(lp), TARGETS, [6, 6]), expected)
     assert np.isfinite(ctc_loss(lucid.tensor(lp), TARGETS, [6, 6], [2, 2]).item())
 
 
@@ -259,14 +252,14 @@ def test_float32_log_softmax_of_many_classes_is_within_the_tolerance():
     logits = lucid.tensor((30 * rng.normal(size=(3, 64, 8000))).astype(np.float32))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ctc_greedy_decode(log_softmax(logits, dim=2), [3] * 64)
+        greedy_decode(log_softmax(logits, dim=2), [3] * 64)
 
 
 def test_the_warning_points_at_the_caller_once_per_line():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         for _ in range(3):
-            ctc_greedy_decode(raw_scores(), [6, 6])
+            greedy_decode(raw_scores(), [6, 6])
         ctc_loss(raw_scores(), TARGETS, [6, 6], [2, 2])
         lucid.nn.CTCLoss()(raw_scores(), TARGETS, [6, 6], [2, 2])
     assert [w.category for w in caught] == [lucid.LogProbsWarning] * 3
@@ -306,7 +299,7 @@ def test_forced_alignment_with_default_lengths_gets_the_hint_from_the_targets():
     batch_first = lucid.tensor(log_probs(T=7, N=2).numpy().transpose(1, 0, 2).copy())
     with pytest.raises(ValueError, match=r"targets must have N = 7 rows.*\(T, N, C\).*"
                                          r"transpose\(0, 1\)"):
-        ctc_forced_align(batch_first, TARGETS)
+        forced_align(batch_first, TARGETS)
 
 
 class FakeTorchTensor:
@@ -339,7 +332,7 @@ def test_torch_tensors_are_a_type_error_with_the_fix(name, argument):
 def test_torch_targets_and_target_lengths_are_type_errors():
     lp = log_probs()
     for call in (lambda t, tl: ctc_loss(lp, t, [6, 6], tl),
-                 lambda t, tl: ctc_forced_align(lp, t, [6, 6], tl)):
+                 lambda t, tl: forced_align(lp, t, [6, 6], tl)):
         with pytest.raises(TypeError, match=r": targets is a torch\.Tensor"):
             call(FakeTorchTensor(TARGETS), [2, 2])
         with pytest.raises(TypeError, match=r": target_lengths is a torch\.Tensor"):
@@ -354,6 +347,6 @@ def test_a_real_torch_tensor_is_recognised():
     torch = pytest.importorskip("torch")
     x = torch.zeros(6, 2, 4).log_softmax(2)
     with pytest.raises(TypeError, match=r"log_probs is a torch\.Tensor"):
-        ctc_greedy_decode(x, [6, 6])
+        greedy_decode(x, [6, 6])
     with pytest.raises(TypeError, match=r"input_lengths is a torch\.Tensor"):
-        ctc_greedy_decode(log_probs(), torch.tensor([6, 6]))
+        greedy_decode(log_probs(), torch.tensor([6, 6]))

@@ -8,8 +8,7 @@ import pytest
 from helpers.decoding import TOKENS, random_log_probs, write_arpa
 
 import lucid
-from lucid.decoder import NGramLM, WordSpan, ctc_decoder
-from lucid.nn.functional import ctc_beam_search_decode
+from lucid.ctc import NGramLM, WordSpan, beam_search_decode, ctc_decoder
 
 BLANK, SIL, C, A, T_, P = range(6)
 
@@ -108,7 +107,7 @@ def test_batched_spans_equal_unbatched_and_stop_at_each_length():
 def test_no_spans_without_words():
     lp = lucid.tensor(spikes(CAT_PA, 12))
     assert ctc_decoder(TOKENS, sil_token=None, beam_size=16)(lp, 12)[0].word_spans == []
-    assert ctc_beam_search_decode(lp, 12, beam_width=16)[0].word_spans == []
+    assert beam_search_decode(lp, 12, beam_width=16)[0].word_spans == []
 
 
 # ---------------------------------------------------------- one span per word, random decodes

@@ -9,8 +9,7 @@ import pytest
 from helpers.examples import load_example
 
 import lucid
-from lucid.decoder import NGramLM, ctc_decoder
-from lucid.nn.functional import ctc_forced_align, merge_tokens
+from lucid.ctc import NGramLM, ctc_decoder, forced_align, merge_tokens
 
 TOKENS = ["-", "|", "a", "b", "c"]
 ARPA = """\\data\\
@@ -88,7 +87,7 @@ def test_decoder_pickles_and_decodes_the_same(lm, options, tmp_path):
 
 def test_alignment_results_pickle():
     log_probs = emissions(5, T=12, N=1)[:, 0]
-    alignment, scores = ctc_forced_align(log_probs, [2, 1, 3, 3])
+    alignment, scores = forced_align(log_probs, [2, 1, 3, 3])
     spans = merge_tokens(alignment, np.exp(scores))
     assert [s.token for s in spans] == [2, 1, 3, 3]
     alignment_copy, scores_copy = pickle.loads(pickle.dumps((alignment, scores)))

@@ -81,7 +81,7 @@ def test_beam_digits_reads_the_best_hypothesis(example, monkeypatch):
         return [[types.SimpleNamespace(tokens=[3, 1]), types.SimpleNamespace(tokens=[9])],
                 [types.SimpleNamespace(tokens=[10])]]
 
-    monkeypatch.setattr(example.F, "ctc_beam_search_decode", fake)
+    monkeypatch.setattr(example.lucid.ctc, "beam_search_decode", fake)
     assert example.beam_digits(log_probs, np.array([5, 4])) == [[2, 0], [9]]
 
 

@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 
 from lucid._tensor import Tensor
-from lucid.decoder.arpa import NGramLM, split_words
-from lucid.nn.functional._ctc_checks import check_lengths, show_value
-from lucid.nn.functional.beam import (
+from lucid.ctc.arpa import NGramLM, split_words
+from lucid.ctc.beam import (
     CTCHypothesis,
     WordSpan,
     check_positive_int,
     check_threshold,
     prefix_beam_search,
 )
+from lucid.nn.functional._ctc_checks import check_lengths, show_value
 
 _FN = "CTCDecoder"
 
@@ -40,7 +40,7 @@ class CTCDecoder:
     ``+ unk_word_score * #unknown words + hotword boosts``
 
     where ``P_CTC`` sums over every frame-level path of the labelling (the prefix beam search
-    of :func:`~lucid.nn.functional.ctc_beam_search_decode`) and ``P_LM`` includes ``<s>`` and
+    of :func:`~lucid.ctc.beam_search_decode`) and ``P_LM`` includes ``<s>`` and
     ``</s>``. While a word is being spelled, its score so far is ``unk_word_score`` if no
     known word starts that way, or a hotword's boost in proportion to how much of it is
     spelled. With ``lm_level="char"`` every token is a word of the LM instead.
@@ -77,7 +77,7 @@ class CTCDecoder:
         list of list of CTCHypothesis
             Per sample, up to ``nbest`` hypotheses, best first, with ``words`` filled in (the
             words between word delimiters; with a lexicon, the lexicon's words) and, one per
-            word, its :class:`~lucid.nn.functional.WordSpan` in ``word_spans``: the frame of
+            word, its :class:`~lucid.ctc.WordSpan` in ``word_spans``: the frame of
             its first token, one past that of its last, and its confidence, the lowest
             posterior ``exp(log_probs[t, token])`` of its tokens at their ``timesteps``. A
             single list for unbatched input.
@@ -270,7 +270,7 @@ def ctc_decoder(
     beam_size : int, default 50
         Prefixes kept after each frame.
     beam_threshold, token_min_logp : float or None
-        Further pruning, as in :func:`~lucid.nn.functional.ctc_beam_search_decode`.
+        Further pruning, as in :func:`~lucid.ctc.beam_search_decode`.
     lm_weight : float, default 0.5
         Weight of the LM's natural-log probability.
     word_score : float, default 0.0
@@ -311,7 +311,7 @@ def ctc_decoder(
     --------
     >>> import numpy as np
     >>> import lucid
-    >>> from lucid.decoder import ctc_decoder
+    >>> from lucid.ctc import ctc_decoder
     >>> tokens = ["-", "|", "a", "b"]
     >>> frames = [2, 0, 1, 3, 3, 0, 2]  # spells "a|bb-a": the words "a", "ba"
     >>> log_probs = lucid.tensor(np.log(0.9 * np.eye(4)[frames] + 0.025))

@@ -1,6 +1,6 @@
 """Forced alignment of CTC output to known targets, and token spans (timestamps) from it.
 
-``ctc_forced_align`` takes ``log_probs`` and the targets as :func:`~lucid.nn.functional.ctc_loss`
+``forced_align`` takes ``log_probs`` and the targets as :func:`~lucid.nn.functional.ctc_loss`
 does and checks them with the same code; its results have the shape of torchaudio's
 ``forced_align`` (a label and a log-probability per frame). ``merge_tokens`` turns one
 alignment into ``TokenSpan`` s as torchaudio's ``merge_tokens`` does. Not differentiable: the
@@ -38,7 +38,7 @@ _PLAIN_BYTES = 64 * 2**20
 _BLOCK = 0
 
 
-def ctc_forced_align(
+def forced_align(
     log_probs: Tensor,
     targets: Any,
     input_lengths: Any = None,
@@ -101,10 +101,10 @@ def ctc_forced_align(
     --------
     >>> import numpy as np
     >>> import lucid
-    >>> from lucid.nn.functional import ctc_forced_align, merge_tokens
+    >>> from lucid.ctc import forced_align, merge_tokens
     >>> frames = [0, 1, 1, 0, 1, 2, 2, 0]  # an emission pattern for the target [1, 1, 2]
     >>> log_probs = lucid.tensor(0.85 * np.eye(3)[frames] + 0.05).log()  # 0.9 on the class
-    >>> alignment, scores = ctc_forced_align(log_probs, [1, 1, 2])
+    >>> alignment, scores = forced_align(log_probs, [1, 1, 2])
     >>> alignment
     array([0, 1, 1, 0, 1, 2, 2, 0])
     >>> float(scores.sum())  # 8 frames of probability 0.9: 8 * log(0.9)
@@ -112,7 +112,7 @@ def ctc_forced_align(
     >>> merge_tokens(alignment, np.exp(scores))[0]
     TokenSpan(token=1, start=1, end=3, score=0.9...)
     """
-    fn = "ctc_forced_align"
+    fn = "forced_align"
     lp, unbatched = check_log_probs(log_probs, fn)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
@@ -189,10 +189,10 @@ def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
     Parameters
     ----------
     tokens : Tensor, array or list of ints, shape (T,)
-        One frame-level alignment, e.g. a row of :func:`ctc_forced_align`'s alignments.
+        One frame-level alignment, e.g. a row of :func:`forced_align`'s alignments.
     scores : Tensor, array or list of floats, shape (T,)
         A score per frame; each span's score is their mean over its frames. Pass the
-        probabilities ``np.exp(scores)`` of :func:`ctc_forced_align` for the mean probability
+        probabilities ``np.exp(scores)`` of :func:`forced_align` for the mean probability
         of each span (what torchaudio's tutorials do), or the log-probabilities themselves for
         the mean log-probability.
     blank : int, default 0
@@ -207,7 +207,7 @@ def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
 
     Examples
     --------
-    >>> from lucid.nn.functional import merge_tokens
+    >>> from lucid.ctc import merge_tokens
     >>> merge_tokens([0, 3, 3, 0, 0, 5, 0], [0.9, 0.8, 0.6, 0.9, 0.9, 0.5, 0.9])
     [TokenSpan(token=3, start=1, end=3, score=0.7), TokenSpan(token=5, start=5, end=6, score=0.5)]
     """

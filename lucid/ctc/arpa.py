@@ -103,7 +103,7 @@ class NGramLM:
     Examples
     --------
     >>> import pathlib, tempfile
-    >>> from lucid.decoder import NGramLM
+    >>> from lucid.ctc import NGramLM
     >>> arpa = '''\\\\data\\\\
     ... ngram 1=4
     ... ngram 2=2

@@ -23,7 +23,7 @@ from lucid.nn.functional._ctc_checks import (
 )
 
 
-def ctc_greedy_decode(
+def greedy_decode(
     log_probs: Tensor, input_lengths: Any, blank: int = 0
 ) -> list[list[int]] | list[int]:
     """Best-path decoding: the most likely class at each frame, repeats merged, blanks dropped.
@@ -49,13 +49,13 @@ def ctc_greedy_decode(
     --------
     >>> import numpy as np
     >>> import lucid
-    >>> from lucid.nn.functional import ctc_greedy_decode
+    >>> from lucid.ctc import greedy_decode
     >>> frames = [0, 1, 1, 0, 1, 2, 2, 0]  # the argmax class of each frame
     >>> log_probs = lucid.tensor(0.85 * np.eye(3)[frames] + 0.05).log()  # 0.9 on the class
-    >>> ctc_greedy_decode(log_probs, input_lengths=8)
+    >>> greedy_decode(log_probs, input_lengths=8)
     [1, 1, 2]
     """
-    fn = "ctc_greedy_decode"
+    fn = "greedy_decode"
     lp, unbatched = check_log_probs(log_probs, fn)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)

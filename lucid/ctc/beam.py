@@ -216,7 +216,7 @@ def _prefix_count(labels: int, length: int, cap: int) -> int:
     return count
 
 
-def ctc_beam_search_decode(
+def beam_search_decode(
     log_probs: Tensor,
     input_lengths: Any,
     beam_width: int = 16,
@@ -233,7 +233,7 @@ def ctc_beam_search_decode(
     (Graves, 2008; Hannun et al., 2014). When the beam is wide enough to keep every prefix,
     the search is exact: the first hypothesis is the most probable labelling and every
     score is that labelling's log-probability, ``-ctc_loss``. Greedy decoding
-    (:func:`ctc_greedy_decode`) instead takes the single most probable path.
+    (:func:`greedy_decode`) instead takes the single most probable path.
 
     Parameters
     ----------
@@ -275,12 +275,13 @@ def ctc_beam_search_decode(
     --------
     >>> import numpy as np
     >>> import lucid
-    >>> from lucid.nn.functional import ctc_beam_search_decode, ctc_greedy_decode, ctc_loss
+    >>> from lucid.nn.functional import ctc_loss
+    >>> from lucid.ctc import beam_search_decode, greedy_decode
     >>> probs = np.array([[0.6, 0.4], [0.6, 0.4]])  # 2 frames, classes blank and "a"
     >>> log_probs = lucid.tensor(np.log(probs))
-    >>> ctc_greedy_decode(log_probs, 2)  # the best single path is "--": nothing
+    >>> greedy_decode(log_probs, 2)  # the best single path is "--": nothing
     []
-    >>> best, second = ctc_beam_search_decode(log_probs, 2, top_k=2)
+    >>> best, second = beam_search_decode(log_probs, 2, top_k=2)
     >>> best.tokens, second.tokens  # "a" collects the paths "aa", "a-" and "-a"
     ([1], [])
     >>> print(f"{np.exp(best.score):.2f} {np.exp(second.score):.2f}")
@@ -288,7 +289,7 @@ def ctc_beam_search_decode(
     >>> bool(np.isclose(best.score, -ctc_loss(log_probs, [1], 2, 1).item()))
     True
     """
-    fn = "ctc_beam_search_decode"
+    fn = "beam_search_decode"
     hypotheses, unbatched, _ = prefix_beam_search(
         log_probs, input_lengths, beam_width, blank, top_k, token_min_logp, beam_threshold,
         {"mode": 0}, fn, warn_unnormalised=True)
