@@ -1,10 +1,10 @@
 """Forced alignment of CTC output to known targets, and token spans (timestamps) from it.
 
-``forced_align`` takes ``log_probs`` and the targets as :func:`~lucid.nn.functional.ctc_loss`
-does and checks them with the same code; its results have the shape of torchaudio's
-``forced_align`` (a label and a log-probability per frame). ``merge_tokens`` turns one
+``forced_align`` is torchaudio's: log_probs batch first (N, T, C), targets as
+:func:`~lucid.nn.functional.ctc_loss` takes them (checked by the same code), a label and a
+log-probability per frame back, as lucid Tensors. ``merge_tokens`` turns one
 alignment into ``TokenSpan`` s as torchaudio's ``merge_tokens`` does. Not differentiable: the
-results are plain numpy / Python. The Viterbi recursion is in lucid/_C/_ctc_align.pyx.
+results are not part of an autograd graph. The Viterbi recursion is in lucid/_C/_ctc_align.pyx.
 """
 
 from __future__ import annotations
@@ -44,22 +44,23 @@ def forced_align(
     input_lengths: Any = None,
     target_lengths: Any = None,
     blank: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[Tensor, Tensor]:
     """The most likely frame-level alignment of each target, with its per-frame log-probabilities.
 
     Among all paths that collapse to the target (repeats merged, blanks dropped), the one with
     the largest sum of per-frame log-probabilities, found by the Viterbi recursion over the CTC
-    lattice (Graves et al., 2006, with max for sum).
+    lattice (Graves et al., 2006, with max for sum). torchaudio's ``forced_align``: the same
+    arguments, shapes and results, for any batch size (torchaudio's takes one sample).
 
     Parameters
     ----------
-    log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
-        Per-frame log-probabilities, time first as for :func:`~lucid.nn.functional.ctc_loss`
-        (torchaudio's ``forced_align`` takes (N, T, C): pass ``x.transpose(0, 1)``, a view).
-        A NaN or ``+inf`` among the values the lattice reads (the blank and the target's
-        labels, at the frames where a complete path can use them: where ``ctc_loss`` would
-        give the sample a NaN loss) is a ValueError; other values are never read. Scores that
-        are clearly not log-probabilities draw a :class:`lucid.LogProbsWarning`.
+    log_probs : Tensor, float32 or float64, shape (N, T, C) or (T, C)
+        Per-frame log-probabilities, batch first as in torchaudio (``ctc_loss`` takes them
+        time first, (T, N, C): pass ``x.transpose(0, 1)``, a view, to go from one to the
+        other). A NaN or ``+inf`` among the values the lattice reads (the blank and the
+        target's labels, at the frames where a complete path can use them: where ``ctc_loss``
+        would give the sample a NaN loss) is a ValueError; other values are never read. Scores
+        that are clearly not log-probabilities draw a :class:`lucid.LogProbsWarning`.
     targets : Tensor, array or nested list of ints
         Padded (N, S_max) or concatenated (sum(target_lengths),); (S,) when unbatched. Labels
         in [0, C), not ``blank``.
@@ -73,15 +74,15 @@ def forced_align(
 
     Returns
     -------
-    alignments : numpy int64 array, shape (N, T), or (T,) when unbatched
+    labels : Tensor, int64, shape (N, T), or (T,) when unbatched
         The class (a target label or ``blank``) the best path emits at each frame; ``blank``
         past the sample's input length.
-    scores : numpy array of log_probs' dtype, shape (N, T), or (T,) when unbatched
-        ``log_probs[t, n, alignments[n, t]]`` along the path, 0 past the input length, so
+    scores : Tensor of log_probs' dtype, shape (N, T), or (T,) when unbatched
+        ``log_probs[n, t, labels[n, t]]`` along the path, 0 past the input length, so
         ``scores.sum(-1)`` is each path's log-probability. A sample without a valid path (it
         needs more frames than it has: one per label plus one blank between equal neighbours;
         or every path crosses a ``-inf`` emission) gets ``-inf`` in every element of its row,
-        and all-blank alignments.
+        and all-blank labels. Neither result is part of an autograd graph.
 
     Notes
     -----
@@ -104,24 +105,24 @@ def forced_align(
     >>> from lucid.ctc import forced_align, merge_tokens
     >>> frames = [0, 1, 1, 0, 1, 2, 2, 0]  # an emission pattern for the target [1, 1, 2]
     >>> log_probs = lucid.tensor(0.85 * np.eye(3)[frames] + 0.05).log()  # 0.9 on the class
-    >>> alignment, scores = forced_align(log_probs, [1, 1, 2])
-    >>> alignment
-    array([0, 1, 1, 0, 1, 2, 2, 0])
-    >>> float(scores.sum())  # 8 frames of probability 0.9: 8 * log(0.9)
+    >>> labels, scores = forced_align(log_probs[None], lucid.tensor([[1, 1, 2]]))
+    >>> labels
+    Tensor([[0, 1, 1, 0, 1, 2, 2, 0]], dtype=lucid.int64)
+    >>> scores.sum().item()  # 8 frames of probability 0.9: 8 * log(0.9)
     -0.84288412...
-    >>> merge_tokens(alignment, np.exp(scores))[0]
+    >>> merge_tokens(labels[0], scores[0].exp())[0]
     TokenSpan(token=1, start=1, end=3, score=0.9...)
     """
     fn = "forced_align"
-    lp, unbatched = check_log_probs(log_probs, fn)
+    lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
     if input_lengths is None:
         input_lengths = T if unbatched else np.full(N, T)
-    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths):
+    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths, batch_first=True):
         il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
         check_input_lengths_fit(il, T, fn)
-    with batch_first_hint(fn, lp, unbatched, "targets", targets):
+    with batch_first_hint(fn, lp, unbatched, "targets", targets, batch_first=True):
         if target_lengths is None:
             target_lengths = _default_target_lengths(targets, N, unbatched, fn)
         tl = check_lengths(target_lengths, "target_lengths", N, unbatched, fn)
@@ -141,8 +142,10 @@ def forced_align(
         n = int(read_bad[0])
         classes = np.unique(np.r_[blank, labels[offsets[n]: offsets[n] + tl[n]]])
         t, k = np.argwhere(~(lp[: il[n], n][:, classes] < np.inf))[0]
-        raise bad_value_error(lp, int(t), n, int(classes[k]), unbatched, fn)
-    return (alignments[0], scores[0]) if unbatched else (alignments, scores)
+        raise bad_value_error(lp, int(t), n, int(classes[k]), unbatched, fn, batch_first=True)
+    if unbatched:
+        alignments, scores = alignments[0], scores[0]
+    return Tensor(alignments), Tensor(scores)
 
 
 def _default_target_lengths(targets: Any, N: int, unbatched: bool, fn: str) -> np.ndarray:
@@ -189,10 +192,10 @@ def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
     Parameters
     ----------
     tokens : Tensor, array or list of ints, shape (T,)
-        One frame-level alignment, e.g. a row of :func:`forced_align`'s alignments.
+        One frame-level alignment, e.g. a row of :func:`forced_align`'s labels.
     scores : Tensor, array or list of floats, shape (T,)
         A score per frame; each span's score is their mean over its frames. Pass the
-        probabilities ``np.exp(scores)`` of :func:`forced_align` for the mean probability
+        probabilities ``scores.exp()`` of :func:`forced_align` for the mean probability
         of each span (what torchaudio's tutorials do), or the log-probabilities themselves for
         the mean log-probability.
     blank : int, default 0

@@ -56,8 +56,13 @@ def show_value(value: Any, limit: int = 60) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def check_log_probs(log_probs: Any, fn: str = "ctc_loss") -> tuple[np.ndarray, bool]:
-    """The (T, N, C) array behind log_probs and whether the input was unbatched (T, C)."""
+def check_log_probs(log_probs: Any, fn: str = "ctc_loss",
+                    batch_first: bool = False) -> tuple[np.ndarray, bool]:
+    """The (T, N, C) array behind log_probs and whether the input was unbatched (T, C).
+
+    ``ctc_loss`` takes log_probs time first, (T, N, C), as PyTorch's does; the functions of
+    ``lucid.ctc`` take them batch first, (N, T, C), as torchaudio's do (``batch_first=True``),
+    and get a (T, N, C) view of them here, so that one set of checks and kernels serves both."""
     reject_torch(log_probs, "log_probs", fn)
     if not isinstance(log_probs, Tensor):
         hint = " (wrap it with lucid.tensor)" if isinstance(log_probs, np.ndarray) else ""
@@ -68,16 +73,19 @@ def check_log_probs(log_probs: Any, fn: str = "ctc_loss") -> tuple[np.ndarray, b
         raise TypeError(f"{fn}: log_probs must hold a numpy array, got {type(lp).__name__}")
     if lp.dtype != np.float32 and lp.dtype != np.float64:  # also rejects non-native byte order
         raise TypeError(f"{fn}: log_probs must be float32 or float64, got {lp.dtype}")
+    layout = "NTC" if batch_first else "TNC"
     if lp.ndim != 3 and lp.ndim != 2:
-        raise ValueError(f"{fn}: log_probs must have shape (T, N, C) or (T, C), got shape "
-                         f"{lp.shape}")
+        raise ValueError(f"{fn}: log_probs must have shape ({', '.join(layout)}) or (T, C), got "
+                         f"shape {lp.shape}")
     if 0 in lp.shape:
-        dims = "TNC" if lp.ndim == 3 else "TC"
+        dims = layout if lp.ndim == 3 else "TC"
         empty = ", ".join(f"{d} = 0" for d, size in zip(dims, lp.shape) if size == 0)
         raise ValueError(f"{fn}: log_probs must have T, N, C >= 1, got shape {lp.shape} "
                          f"({empty})")
     unbatched = lp.ndim == 2
-    return (lp[:, None, :] if unbatched else lp), unbatched
+    if unbatched:
+        return lp[:, None, :], True
+    return (lp.swapaxes(0, 1) if batch_first else lp), False
 
 
 def check_blank(blank: Any, C: int, fn: str = "ctc_loss") -> int:
@@ -157,9 +165,10 @@ def check_input_lengths_fit(il: np.ndarray, T: int, fn: str = "ctc_loss") -> Non
 
 @contextlib.contextmanager
 def batch_first_hint(fn: str, lp: np.ndarray, unbatched: bool, name: str,
-                     value: Any) -> Iterator[None]:
+                     value: Any, batch_first: bool = False) -> Iterator[None]:
     """Adds the likely cause to a ValueError raised inside when value, input_lengths or padded
-    targets, has an entry or row per entry of log_probs' first axis: batch-first log_probs."""
+    targets, has an entry or row per frame of log_probs (the (T, N, C) view): log_probs in the
+    other layout than fn takes, batch first for ctc_loss, time first for lucid.ctc."""
     try:
         yield
     except ValueError as exc:
@@ -167,14 +176,17 @@ def batch_first_hint(fn: str, lp: np.ndarray, unbatched: bool, name: str,
         shape = _shape(value)
         if unbatched or T == N or shape[:1] != (T,):
             raise
+        axis = "second" if batch_first else "first"
         if name == "input_lengths" and len(shape) == 1:
-            clue = f"input_lengths match the first axis of log_probs (T = {T})"
+            clue = f"input_lengths match the {axis} axis of log_probs (T = {T})"
         elif name == "targets" and len(shape) == 2:
-            clue = f"targets have as many rows as the first axis of log_probs (T = {T})"
+            clue = f"targets have as many rows as the {axis} axis of log_probs (T = {T})"
         else:
             raise
-        raise ValueError(f"{exc}; {clue}: {fn} takes log_probs as (T, N, C), time first; for "
-                         f"batch-first (N, T, C) output pass log_probs.transpose(0, 1)") from None
+        takes, other = (("(N, T, C), batch first", "time-first (T, N, C)") if batch_first else
+                        ("(T, N, C), time first", "batch-first (N, T, C)"))
+        raise ValueError(f"{exc}; {clue}: {fn} takes log_probs as {takes}; for {other} "
+                         f"output pass log_probs.transpose(0, 1)") from None
 
 
 def _shape(value: Any) -> tuple:
@@ -186,7 +198,7 @@ def _shape(value: Any) -> tuple:
 
 
 def check_no_nan(lp: np.ndarray, il: np.ndarray, unbatched: bool, fn: str,
-                 frame_max: np.ndarray | None = None) -> None:
+                 frame_max: np.ndarray | None = None, batch_first: bool = False) -> None:
     """NaN and +inf are errors (-inf, log 0, is fine) in the frames within the input lengths.
 
     One reduction over the whole array in the common case: its maximum is NaN or +inf exactly
@@ -200,13 +212,14 @@ def check_no_nan(lp: np.ndarray, il: np.ndarray, unbatched: bool, fn: str,
     bad &= (np.arange(lp.shape[0])[:, None] < il)[:, :, None]
     if bad.any():
         t, n, c = np.argwhere(bad)[0]
-        raise bad_value_error(lp, int(t), int(n), int(c), unbatched, fn)
+        raise bad_value_error(lp, int(t), int(n), int(c), unbatched, fn, batch_first)
 
 
 def bad_value_error(lp: np.ndarray, t: int, n: int, c: int, unbatched: bool,
-                    fn: str) -> ValueError:
-    """The error for the NaN or +inf at log_probs[t, n, c] ([t, c] when unbatched)."""
-    where = f"{t}, {c}" if unbatched else f"{t}, {n}, {c}"
+                    fn: str, batch_first: bool = False) -> ValueError:
+    """The error for the NaN or +inf at frame t, sample n, class c of the (T, N, C) view,
+    named by the caller's indices: [t, n, c], [n, t, c] if batch first, [t, c] unbatched."""
+    where = f"{t}, {c}" if unbatched else f"{n}, {t}, {c}" if batch_first else f"{t}, {n}, {c}"
     return ValueError(f"{fn}: log_probs must not contain NaN or +inf (-inf, log 0, is fine) "
                       f"within the input lengths, got log_probs[{where}] = {lp[t, n, c]}")
 
