@@ -1,7 +1,7 @@
 """CTC prefix beam search: the hypotheses it returns and the checks around the Cython kernel.
 
 The search itself is in lucid/_C/_ctc_beam.pyx; the language-model decoder
-(lucid/decoder/ctc_decoder.py) calls the same function with an LM attached.
+(lucid/ctc/decoder.py) calls the same function with an LM attached.
 """
 
 from __future__ import annotations
@@ -60,13 +60,13 @@ class WordSpan:
     confidence: float
 
 
-@dataclass
+@dataclass(eq=False)
 class CTCHypothesis:
-    """One result of a beam search, with torchaudio's field names.
+    """One result of a beam search: torchaudio's ``CTCHypothesis``, plus ``word_spans``.
 
     Attributes
     ----------
-    tokens : list of int
+    tokens : Tensor, int64, shape (L,)
         The labelling: class indices, repeats merged and blanks removed.
     words : list of str
         The words, with a word-level decoder; empty otherwise.
@@ -74,20 +74,41 @@ class CTCHypothesis:
         Without a language model, the labelling's log-probability: the log of the summed
         probability of every frame-level path that collapses to it (``-ctc_loss``; exact when
         the beam kept every prefix). With one, that plus the language-model terms.
-    timesteps : list of int
+    timesteps : Tensor, int32, shape (L,)
         The frame at which each token was emitted, one per entry of ``tokens``, strictly
         increasing: the frame where the search found the prefix ending in that token most
         likely to be entered (moved earlier if a later token's frame requires it).
     word_spans : list of WordSpan
         With a word-level decoder, one per entry of ``words``, in order: each word's first
         and last frame and its confidence. Empty otherwise.
+
+    Lists of ints are accepted for ``tokens`` and ``timesteps`` and stored as Tensors, as
+    torchaudio's are. Two hypotheses are equal when all their fields are.
     """
 
-    tokens: list[int]
+    tokens: Tensor
     score: float
-    timesteps: list[int]
+    timesteps: Tensor
     words: list[str] = field(default_factory=list)
     word_spans: list[WordSpan] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tokens = _int_tensor(self.tokens, np.int64)
+        self.timesteps = _int_tensor(self.timesteps, np.int32)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CTCHypothesis):
+            return NotImplemented
+        return (self.tokens.tolist() == other.tokens.tolist() and self.score == other.score
+                and self.timesteps.tolist() == other.timesteps.tolist()
+                and self.words == other.words and self.word_spans == other.word_spans)
+
+
+def _int_tensor(values: Any, dtype: type) -> Tensor:
+    """A 1-D integer Tensor of values (a Tensor, an array or a list of ints), not shared with
+    the caller."""
+    array = values.numpy() if isinstance(values, Tensor) else np.asarray(values)
+    return Tensor(array.astype(dtype).reshape(-1))
 
 
 def check_positive_int(value: Any, name: str, fn: str) -> int:
@@ -131,15 +152,18 @@ def prefix_beam_search(
     ``names`` are the caller's names for beam_width and top_k, for error messages.
     ``warn_unnormalised``: log_probs come from the user, so warn if they do not look like
     log-probabilities (LogProbsWarning). ``adjust`` maps the checked (T, N, C) array to the
-    one searched (the LM decoder's priors and blank penalty), after that look.
+    one searched (the LM decoder's priors and blank penalty), after that look. log_probs are
+    (N, T, C) or (T, C), as everywhere in lucid.ctc; input_lengths None means T for all.
 
     Returns the hypotheses of every sample, whether the input was unbatched, and the
     (T, N, C) array searched (so callers can post-process tokens without re-checking)."""
     width_name, count_name = names
-    lp, unbatched = check_log_probs(log_probs, fn)
+    lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
-    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths):
+    if input_lengths is None:
+        input_lengths = T if unbatched else np.full(N, T)
+    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths, batch_first=True):
         il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
         check_input_lengths_fit(il, T, fn)
     beam_width = check_positive_int(beam_width, width_name, fn)
@@ -151,7 +175,7 @@ def prefix_beam_search(
     beam_threshold = check_threshold(beam_threshold, "beam_threshold", fn, +1)
     max_T = int(il.max())
     beam_width, top_k = _workspace_checked(beam_width, top_k, C, max_T, N, names, fn)
-    check_no_nan(lp, il, unbatched, fn)
+    check_no_nan(lp, il, unbatched, fn, batch_first=True)
     if warn_unnormalised:
         warn_if_not_log_probs(lp, il, fn)
     if adjust is not None:
@@ -167,8 +191,8 @@ def prefix_beam_search(
                                      beam_threshold, scoring, tokens, frames, lengths, scores,
                                      counts, min(_threads.get_num_threads(), N))
     hypotheses = [
-        [CTCHypothesis(tokens=tokens[n, k, : lengths[n, k]].tolist(), score=float(scores[n, k]),
-                       timesteps=frames[n, k, : lengths[n, k]].tolist())
+        [CTCHypothesis(tokens=tokens[n, k, : lengths[n, k]], score=float(scores[n, k]),
+                       timesteps=frames[n, k, : lengths[n, k]])
          for k in range(counts[n])]
         for n in range(N)
     ]
@@ -218,7 +242,7 @@ def _prefix_count(labels: int, length: int, cap: int) -> int:
 
 def beam_search_decode(
     log_probs: Tensor,
-    input_lengths: Any,
+    input_lengths: Any = None,
     beam_width: int = 16,
     blank: int = 0,
     top_k: int = 1,
@@ -237,12 +261,15 @@ def beam_search_decode(
 
     Parameters
     ----------
-    log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
-        Per-frame log-probabilities, as for :func:`ctc_loss`. ``-inf`` marks an impossible
-        emission; NaN and ``+inf`` within the input lengths are errors. Scores that are
-        clearly not log-probabilities draw a :class:`lucid.LogProbsWarning`.
-    input_lengths : Tensor, array, list or tuple of ints, shape (N,)
+    log_probs : Tensor, float32 or float64, shape (N, T, C) or (T, C)
+        Per-frame log-probabilities, batch first as everywhere in :mod:`lucid.ctc` (the
+        time-first output of a model trained with ``ctc_loss``: ``x.transpose(0, 1)``).
+        ``-inf`` marks an impossible emission; NaN and ``+inf`` within the input lengths are
+        errors. Scores that are clearly not log-probabilities draw a
+        :class:`lucid.LogProbsWarning`.
+    input_lengths : Tensor, array, list or tuple of ints, shape (N,), optional
         Frames of each sample to read, each in [0, T]. An int or 0-d for unbatched input.
+        Default: T for all.
     beam_width : int, default 16
         Prefixes kept after each frame, at least 1. A width above the number of label
         sequences the input could hold is narrowed to that number (the search is exact
@@ -282,7 +309,7 @@ def beam_search_decode(
     >>> greedy_decode(log_probs, 2)  # the best single path is "--": nothing
     []
     >>> best, second = beam_search_decode(log_probs, 2, top_k=2)
-    >>> best.tokens, second.tokens  # "a" collects the paths "aa", "a-" and "-a"
+    >>> best.tokens.tolist(), second.tokens.tolist()  # "a" sums the paths "aa", "a-", "-a"
     ([1], [])
     >>> print(f"{np.exp(best.score):.2f} {np.exp(second.score):.2f}")
     0.64 0.36

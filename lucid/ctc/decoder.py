@@ -25,7 +25,7 @@ from lucid.ctc.beam import (
     check_threshold,
     prefix_beam_search,
 )
-from lucid.nn.functional._ctc_checks import check_lengths, show_value
+from lucid.nn.functional._ctc_checks import check_lengths, check_log_probs, show_value
 
 _FN = "CTCDecoder"
 
@@ -36,7 +36,7 @@ class CTCDecoder:
     Build it with :func:`ctc_decoder`; call it on log-probabilities. Each hypothesis is
     ranked by
 
-    ``log P_CTC(tokens) + lm_weight * ln P_LM(words) + word_score * #words``
+    ``ln P_CTC(tokens) + lm_weight * log10 P_LM(words) + word_score * #words``
     ``+ unk_word_score * #unknown words + hotword boosts``
 
     where ``P_CTC`` sums over every frame-level path of the labelling (the prefix beam search
@@ -47,7 +47,8 @@ class CTCDecoder:
     """
 
     def __init__(self, tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
-                 token_min_logp, blank_penalty, log_priors, lm=None, word_of=None):
+                 token_min_logp, blank_penalty, log_priors, lm=None, word_of=None,
+                 beam_size_token=None):
         self.tokens = tokens
         self.blank = blank
         self.sil = sil
@@ -60,64 +61,68 @@ class CTCDecoder:
         self.token_min_logp = token_min_logp
         self.blank_penalty = blank_penalty
         self._log_priors = log_priors
+        self.beam_size_token = beam_size_token
 
-    def __call__(self, log_probs: Tensor, input_lengths: Any
+    def __call__(self, emissions: Tensor, lengths: Any = None
                  ) -> list[list[CTCHypothesis]] | list[CTCHypothesis]:
         """Decode a batch.
 
         Parameters
         ----------
-        log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
-            Per-frame log-probabilities over the decoder's C tokens, as for ``ctc_loss``.
-        input_lengths : Tensor, array, list or tuple of ints, shape (N,)
-            Frames of each sample, each in [0, T]; an int for unbatched input.
+        emissions : Tensor, float32 or float64, shape (B, T, C) or (T, C)
+            Per-frame log-probabilities over the decoder's C tokens, batch first as in
+            torchaudio (a (T, B, C) output for ``ctc_loss``: ``x.transpose(0, 1)``).
+        lengths : Tensor, array, list or tuple of ints, shape (B,), optional
+            Frames of each sample, each in [0, T]; an int for unbatched input. Default: T.
 
         Returns
         -------
         list of list of CTCHypothesis
             Per sample, up to ``nbest`` hypotheses, best first, with ``words`` filled in (the
             words between word delimiters; with a lexicon, the lexicon's words) and, one per
-            word, its :class:`~lucid.ctc.WordSpan` in ``word_spans``: the frame of
-            its first token, one past that of its last, and its confidence, the lowest
-            posterior ``exp(log_probs[t, token])`` of its tokens at their ``timesteps``. A
-            single list for unbatched input.
+            word, its :class:`~lucid.ctc.WordSpan` in ``word_spans``: the frame of its first
+            token, one past that of its last, and its confidence, the lowest posterior
+            ``exp(emissions[b, t, token])`` of its tokens at their ``timesteps``. A single
+            list for unbatched input.
 
         Notes
         -----
         With a lexicon, a hypothesis can only end after a complete word (or a delimiter). If
         none of the beam does (the input stops inside a word, or ``token_min_logp`` pruned
         every way to a word boundary), the sample is searched again without
-        ``token_min_logp`` and ``beam_threshold``, and the hypotheses that end inside a word
-        are returned if still no other is, as flashlight (torchaudio's decoder) does: their
-        ``tokens`` include the unfinished word, their ``words`` and ``score`` (the LM terms,
-        ``</s>`` included) only the complete words. A sample for which no labelling has a
-        non-zero probability gets an empty list and a warning.
+        ``token_min_logp``, ``beam_size_token`` and ``beam_threshold``, and the hypotheses
+        that end inside a word are returned if still no other is, as flashlight (torchaudio's
+        decoder) does: their ``tokens`` include the unfinished word, their ``words`` and
+        ``score`` (the LM terms, ``</s>`` included) only the complete words. A sample for
+        which no labelling has a non-zero probability gets an empty list and a warning.
         """
-        self._check_classes(log_probs)
+        self._check_classes(emissions)
         hypotheses, unbatched, lp = prefix_beam_search(
-            log_probs, input_lengths, self.beam_size, self.blank, self.nbest,
+            emissions, lengths, self.beam_size, self.blank, self.nbest,
             self.token_min_logp, self.beam_threshold, self._scoring, _FN,
             names=("beam_size", "nbest"), warn_unnormalised=True, adjust=self._adjust)
         # the confidences are read from the caller's values, not the adjusted ones searched
-        given = log_probs.numpy()
-        given = given[:, None, :] if unbatched else given
+        given, _ = check_log_probs(emissions, _FN, batch_first=True)
         if self._word_of is not None and not all(hypotheses):
-            lengths = check_lengths(input_lengths, "input_lengths", lp.shape[1], unbatched, _FN)
+            if lengths is None:
+                lengths = lp.shape[0] if unbatched else np.full(lp.shape[1], lp.shape[0])
+            il = check_lengths(lengths, "lengths", lp.shape[1], unbatched, _FN)
             for n, sample in enumerate(hypotheses):
                 if not sample:
-                    hypotheses[n] = self._finish_inside_words(lp[: lengths[n], n])
+                    hypotheses[n] = self._finish_inside_words(given[: il[n], n])
         for n, sample in enumerate(hypotheses):
             if not sample:
                 where = "" if unbatched else f" (sample {n})"
                 allows = "the lexicon allows " if self._word_of is not None else ""
                 warnings.warn(f"{_FN}: no hypothesis{where}: every labelling {allows}has "
-                              f"probability zero under log_probs", stacklevel=2)
+                              f"probability zero under emissions", stacklevel=2)
             for hyp in sample:
                 hyp.words, hyp.word_spans = self._words_and_spans(hyp, given[:, n])
         return hypotheses[0] if unbatched else hypotheses
 
     def _finish_inside_words(self, lp: np.ndarray) -> list[CTCHypothesis]:
-        """The search of one sample (T, C) again, letting hypotheses end inside a word.
+        """The search of one sample (T, C) again, letting hypotheses end inside a word, on
+        the caller's values adjusted but not pruned by class.
 
         The kernel drops, at the end of the input, every hypothesis whose last word is
         unfinished. So the sample gets one more frame, in which only an extra class can be
@@ -125,14 +130,14 @@ class CTCDecoder:
         unknown word whose LM terms are taken back out below."""
         T, C = lp.shape
         ended = np.full((T + 1, C + 1), -np.inf, dtype=lp.dtype)
-        ended[:T, :C] = lp
+        ended[:T, :C] = self._adjust(lp, by_class=False)
         ended[T, C] = 0.0
         (hyps,), _, _ = prefix_beam_search(
             Tensor(ended), T + 1, self.beam_size, self.blank, self.beam_size, None, None,
             _with_end_token(self._scoring, C), _FN)
         for hyp in hyps:
-            del hyp.tokens[-1], hyp.timesteps[-1]
-        unfinished = [self._unfinished(hyp.tokens) for hyp in hyps]
+            hyp.tokens, hyp.timesteps = hyp.tokens[:-1], hyp.timesteps[:-1]
+        unfinished = [self._unfinished(hyp.tokens.tolist()) for hyp in hyps]
         if not all(unfinished):  # as flashlight: those ending inside a word only if all do
             return [h for h, u in zip(hyps, unfinished) if not u][: self.nbest]
         lm_weight, word_score = self._scoring["lm_weight"], self._scoring["word_score"]
@@ -151,29 +156,36 @@ class CTCDecoder:
         last = len(idxs) - idxs[::-1].index(self.sil) if self.sil in idxs else 0
         return bool(idxs[last:]) and tuple(idxs[last:]) not in self._word_of
 
-    def _check_classes(self, log_probs: Any) -> None:
+    def _check_classes(self, emissions: Any) -> None:
         """One class per token, checked first: with another count the other errors mislead."""
-        if not isinstance(log_probs, Tensor):
+        if not isinstance(emissions, Tensor):
             return  # the search raises the clear TypeError
-        lp = log_probs.numpy()
+        lp = emissions.numpy()
         if lp.ndim and lp.shape[-1] != len(self.tokens):
-            raise ValueError(f"{_FN}: log_probs must have C = {len(self.tokens)} classes, one per "
-                             f"token, got shape {lp.shape}")
+            raise ValueError(f"{_FN}: emissions must have C = {len(self.tokens)} classes, one "
+                             f"per token, got shape {lp.shape}")
 
-    def _adjust(self, lp: np.ndarray) -> np.ndarray:
-        """Blank penalty and label priors applied to a copy (the caller's tensor is kept), after
-        the search has checked the caller's values (they, not these, should be normalised)."""
-        if self.blank_penalty == 0 and self._log_priors is None:
+    def _adjust(self, lp: np.ndarray, by_class: bool = True) -> np.ndarray:
+        """Blank penalty, label priors and (``by_class``) the beam_size_token pruning applied
+        to a copy (the caller's tensor is kept), after the search has checked the caller's
+        values (they, not these, should be normalised). Any (..., C) array."""
+        prune = by_class and self.beam_size_token is not None and \
+            self.beam_size_token < lp.shape[-1]
+        if self.blank_penalty == 0 and self._log_priors is None and not prune:
             return lp
         lp = lp.astype(lp.dtype, copy=True)
         if self._log_priors is not None:
             lp -= self._log_priors.astype(lp.dtype)
         lp[..., self.blank] -= self.blank_penalty
+        if prune:  # all but each frame's beam_size_token best classes become impossible
+            order = np.argsort(-lp, axis=-1, kind="stable")  # ties: the lower index first
+            np.put_along_axis(lp, order[..., self.beam_size_token:], -np.inf, axis=-1)
         return lp
 
-    def idxs_to_tokens(self, idxs: Iterable[int]) -> list[str]:
-        """The token strings of class indices (torchaudio's name)."""
-        return [self.tokens[i] for i in idxs]
+    def idxs_to_tokens(self, idxs: Tensor | Iterable[int]) -> list[str]:
+        """The token strings of class indices, e.g. a hypothesis' ``tokens`` (torchaudio's
+        name)."""
+        return [self.tokens[i] for i in _index_list(idxs)]
 
     def words(self, idxs: Iterable[int]) -> list[str]:
         """The words spelled by class indices: their text split at the word delimiter.
@@ -182,7 +194,7 @@ class CTCDecoder:
         (so a word is returned as written in the lexicon, not as spelled); a piece that spells
         no word of the lexicon, such as the unfinished last word of a hypothesis, is left
         out."""
-        return [word for word, _ in self._word_pieces(list(idxs))]
+        return [word for word, _ in self._word_pieces(_index_list(idxs))]
 
     def _word_pieces(self, idxs: list[int]) -> list[tuple[str, list[int]]]:
         """Each word of :meth:`words` with the positions in ``idxs`` of the tokens spelling it
@@ -206,33 +218,40 @@ class CTCDecoder:
         """The words of a hypothesis and their WordSpans, read from one sample's (T, C)
         log-probabilities."""
         words, spans = [], []
-        for word, piece in self._word_pieces(hyp.tokens):
-            frames = [hyp.timesteps[p] for p in piece]
-            worst = min(float(lp[t, hyp.tokens[p]]) for t, p in zip(frames, piece))
+        tokens, timesteps = hyp.tokens.tolist(), hyp.timesteps.tolist()
+        for word, piece in self._word_pieces(tokens):
+            frames = [timesteps[p] for p in piece]
+            worst = min(float(lp[t, tokens[p]]) for t, p in zip(frames, piece))
             words.append(word)
             spans.append(WordSpan(word, frames[0], frames[-1] + 1, math.exp(worst)))
         return words, spans
 
-    def text(self, idxs: Iterable[int]) -> str:
+    def text(self, idxs: Tensor | Iterable[int]) -> str:
         """The words of :meth:`words` joined by single spaces."""
         return " ".join(self.words(idxs))
 
 
 def ctc_decoder(
+    lexicon: str | os.PathLike | Mapping[str, Sequence[str]] | Iterable[str] | None,
     tokens: Sequence[str] | str | os.PathLike,
     lm: NGramLM | str | os.PathLike | None = None,
-    lexicon: str | os.PathLike | Mapping[str, Sequence[str]] | Iterable[str] | None = None,
-    *,
-    lm_level: str = "word",
+    lm_dict: str | None = None,
     nbest: int = 1,
     beam_size: int = 50,
-    beam_threshold: float | None = None,
-    token_min_logp: float | None = None,
-    lm_weight: float = 0.5,
+    beam_size_token: int | None = None,
+    beam_threshold: float | None = 50.0,
+    lm_weight: float = 2.0,
     word_score: float = 0.0,
-    unk_word_score: float = -10.0,
+    unk_score: float = -math.inf,
+    sil_score: float = 0.0,
+    log_add: bool = False,
     blank_token: str = "-",
     sil_token: str | None = "|",
+    unk_word: str = "<unk>",
+    *,
+    lm_level: str = "word",
+    token_min_logp: float | None = None,
+    unk_word_score: float = -10.0,
     hotwords: Iterable[str] | Mapping[str, float] | None = None,
     hotword_weight: float = 10.0,
     blank_penalty: float = 0.0,
@@ -241,50 +260,79 @@ def ctc_decoder(
 ) -> CTCDecoder:
     """Build a CTC beam-search decoder with an n-gram LM, lexicon, hotwords and priors.
 
-    Modelled on torchaudio's ``ctc_decoder`` (argument names) and pyctcdecode's
-    ``build_ctcdecoder`` (lexicon-free word LM with unknown-word penalty and hotwords).
+    torchaudio's ``ctc_decoder``: the same arguments in the same order, with the same
+    defaults, and a decoder called the same way (``decoder(emissions, lengths)``, batch
+    first). Beyond it, as keywords: pyctcdecode's lexicon-free word LM with an unknown-word
+    penalty, hotwords, a blank penalty and label priors. Where the results differ on purpose
+    (lucid sums the paths of a labelling; the LM is read by :class:`NGramLM`), the Notes say.
 
     Parameters
     ----------
+    lexicon : path, mapping, iterable of words, or None
+        None: lexicon-free decoding. Otherwise only its words may be emitted (a word-level
+        setup; needs ``sil_token``), and ``words`` holds them as the lexicon writes them,
+        whatever their spelling. A path: a lexicon file in torchaudio's format, one
+        ``word t o k e n s |`` per line (several lines may spell one word). A mapping: word ->
+        sequence of tokens. In both, a spelling's trailing ``sil_token`` is dropped. An
+        iterable of words: each spelled one character per token. A spelling with a token not
+        in ``tokens``, the blank, or ``sil_token`` inside raises ValueError naming the word
+        (and the file's line). Words spelled the same share one path of the search, and one
+        of them stands for the spelling: the one with the highest LM score on its own (its
+        unigram probability, without context, times ``lm_weight``) plus hotword boost, the
+        first listed on a tie.
     tokens : sequence of str, or path to a file with one token per line
         The string of each class, in class order; must include ``blank_token`` and, for
         word-level decoding, ``sil_token``.
-    lm : NGramLM, path to an ARPA file, or None
+    lm : NGramLM, path to an ARPA file (plain or compressed), or None
         The language model (read by :class:`NGramLM`, not KenLM). None: no LM.
-    lexicon : path, mapping, iterable of words, or None
-        If given, only its words may be emitted (a word-level setup; needs ``sil_token``),
-        and ``words`` holds them as the lexicon writes them, whatever their spelling.
-        A path: a lexicon file in torchaudio's format, one ``word t o k e n s |`` per line
-        (several lines may spell one word). A mapping: word -> sequence of tokens. In both,
-        a spelling's trailing ``sil_token`` is dropped. An iterable of words: each spelled
-        one character per token. A spelling with a token not in ``tokens``, the blank, or
-        ``sil_token`` inside raises ValueError naming the word (and the file's line).
-        Words spelled the same share one path of the search, and one of them stands for
-        the spelling: the one with the highest ``lm_weight * ln P_LM(word)`` (its unigram
-        probability, without context) plus hotword boost, the first listed on a tie.
-    lm_level : {"word", "char"}, default "word"
-        "word": the LM scores the words between ``sil_token``; "char": it scores every
-        token, its vocabulary being the token strings.
+    lm_dict : None
+        torchaudio's file of LM words for custom language models; an n-gram LM knows its own
+        words, so only None is accepted.
     nbest : int, default 1
         Hypotheses returned per sample.
     beam_size : int, default 50
         Prefixes kept after each frame.
-    beam_threshold, token_min_logp : float or None
-        Further pruning, as in :func:`~lucid.ctc.beam_search_decode`.
-    lm_weight : float, default 0.5
-        Weight of the LM's natural-log probability.
-    word_score : float, default 0.0
+    beam_size_token : int or None, default None
+        Classes considered at each frame: the frame's ``beam_size_token`` most likely ones
+        (ties to the lower index); None: all.
+    beam_threshold : float >= 0 or None, default 50
+        Drop prefixes scoring more than this below the frame's best; None keeps all
+        ``beam_size``.
+    lm_weight : float, default 2
+        Weight of the LM's log10 probability, as in torchaudio (whose KenLM scores are
+        log10). pyctcdecode's ``alpha`` weighs natural logs: ``lm_weight = alpha * ln 10``.
+    word_score : float, default 0
         Added per word (per token with ``lm_level="char"``): the word insertion bonus.
-    unk_word_score : float, default -10.0
-        Added per word that is not in the LM's vocabulary (or a token not in a char LM's), and
-        to the running score of a word being spelled as soon as no known word starts that way.
-        Ignored without a vocabulary (no LM, no lexicon). With a lexicon only its words are
-        spelled, and one the LM lacks is scored as ``<unk>`` by the LM, without this penalty
-        (as in flashlight).
+    unk_score : float, default -inf
+        With a lexicon, torchaudio's score of a word outside it. lucid's lexicon search emits
+        lexicon words only, so only ``-inf`` is accepted; for unknown words, decode without a
+        lexicon (see ``unk_word_score``). Without a lexicon it is not used, as in torchaudio.
+    sil_score : float, default 0
+        torchaudio's score per emitted ``sil_token``; only 0 is supported.
+    log_add : bool, default False
+        torchaudio's choice between the best path (False) and the sum of paths (True) as a
+        hypothesis' acoustic score. lucid always sums (the labelling's probability, what
+        ``ctc_loss`` trains), so both give the same search.
     blank_token : str, default "-"
         The blank's token string.
     sil_token : str or None, default "|"
         The word delimiter (``" "`` for pyctcdecode-style alphabets). None: no words.
+    unk_word : str, default "<unk>"
+        The LM's unknown word, which scores words it lacks. Must be ``"<unk>"``, the ARPA
+        files' name for it.
+    lm_level : {"word", "char"}, default "word"
+        "word": the LM scores the words between ``sil_token`` (pyctcdecode's lexicon-free
+        setup); "char": it scores every token, its vocabulary being the token strings
+        (torchaudio's lexicon-free setup, with a token-level LM).
+    token_min_logp : float <= 0 or None, default None
+        At each frame, skip classes below this log-probability, except the most likely
+        (pyctcdecode's pruning; see :func:`~lucid.ctc.beam_search_decode`).
+    unk_word_score : float, default -10.0
+        Without a lexicon: added per word that is not in the LM's vocabulary (or a token not
+        in a char LM's), and to the running score of a word being spelled as soon as no known
+        word starts that way (pyctcdecode's ``unk_score_offset``). Ignored without an LM.
+        With a lexicon only its words are spelled, and one the LM lacks is scored as
+        ``<unk>`` by the LM, without this penalty (as in torchaudio).
     hotwords : str, iterable of words, mapping word -> boost, or None
         Words to favour: each occurrence adds its boost (``hotword_weight`` for an iterable)
         to the score, and a word being spelled gets the boost in proportion to the part of
@@ -307,6 +355,15 @@ def ctc_decoder(
     -------
     CTCDecoder
 
+    Notes
+    -----
+    Differences from torchaudio's decoder (flashlight's), on purpose: the acoustic score of a
+    hypothesis is the log of the summed probability of its paths (``log_add=True``), exact
+    when nothing is pruned; a lexicon-free decoder scores words with a word LM unless
+    ``lm_level="char"``; the emissions should be log-probabilities (raw scores draw a
+    :class:`lucid.LogProbsWarning`); a (T, C) emission decodes one sample and returns one
+    list.
+
     Examples
     --------
     >>> import numpy as np
@@ -314,16 +371,18 @@ def ctc_decoder(
     >>> from lucid.ctc import ctc_decoder
     >>> tokens = ["-", "|", "a", "b"]
     >>> frames = [2, 0, 1, 3, 3, 0, 2]  # spells "a|bb-a": the words "a", "ba"
-    >>> log_probs = lucid.tensor(np.log(0.9 * np.eye(4)[frames] + 0.025))
-    >>> decoder = ctc_decoder(tokens, beam_size=8)
-    >>> (hyp,) = decoder(log_probs, 7)
-    >>> hyp.tokens, hyp.words, hyp.timesteps
+    >>> emissions = lucid.tensor(np.log(0.9 * np.eye(4)[frames] + 0.025))[None]  # (1, 7, 4)
+    >>> decoder = ctc_decoder(lexicon=None, tokens=tokens, beam_size=8)
+    >>> (hyp,), = decoder(emissions)
+    >>> hyp.tokens.tolist(), hyp.words, hyp.timesteps.tolist()
     ([2, 1, 3, 2], ['a', 'ba'], [0, 2, 3, 6])
+    >>> decoder.idxs_to_tokens(hyp.tokens)
+    ['a', '|', 'b', 'a']
     >>> hyp.word_spans  # frames [start, end) and the lowest posterior of the word's tokens
     [WordSpan(word='a', start=0, end=1, confidence=0.925),
      WordSpan(word='ba', start=3, end=7, confidence=0.925)]
-    >>> lexicon_decoder = ctc_decoder(tokens, lexicon=["a", "b", "ab"], beam_size=8)
-    >>> lexicon_decoder(log_probs, 7)[0].words  # "ba" is not a word of the lexicon
+    >>> lexicon_decoder = ctc_decoder(["a", "b", "ab"], tokens, beam_size=8)
+    >>> lexicon_decoder(emissions)[0][0].words  # "ba" is not a word of the lexicon
     ['a', 'b', 'a']
     """
     fn = "ctc_decoder"
@@ -346,6 +405,9 @@ def ctc_decoder(
         raise ValueError(f"{fn}: nbest must be at most beam_size = {beam_size}, got {nbest}")
     check_threshold(token_min_logp, "token_min_logp", fn, -1)
     check_threshold(beam_threshold, "beam_threshold", fn, +1)
+    if beam_size_token is not None:
+        beam_size_token = check_positive_int(beam_size_token, "beam_size_token", fn)
+    _check_torchaudio_only(lm_dict, unk_score, sil_score, log_add, unk_word, fn)
     if lm_level not in ("word", "char"):
         raise ValueError(f"{fn}: lm_level must be 'word' or 'char', got {lm_level!r}")
     for name, value in (("lm_weight", lm_weight), ("word_score", word_score),
@@ -354,6 +416,7 @@ def ctc_decoder(
         _check_finite(value, name, fn)
     if lm is not None and not isinstance(lm, NGramLM):
         lm = NGramLM(lm)
+    lm_scale = float(lm_weight) / math.log(10)  # per natural-log unit, as the search counts
 
     hot = _hotword_boosts(hotwords, hotword_weight, fn)
     if (lexicon is not None or hot) and sil is None:
@@ -380,7 +443,7 @@ def ctc_decoder(
             if missing:
                 raise ValueError(f"{fn}: hotwords must be words of the lexicon, but "
                                  f"{missing[:5]} are not")
-            word_of = _pick_homophones(words, lm, hot, float(lm_weight))
+            word_of = _pick_homophones(words, lm, hot, lm_scale)
             for spelled, word in word_of.items():
                 spellings.setdefault(word, []).append(list(spelled))
         scoring = {"mode": 2, "delimiter": sil, "lexicon_only": words is not None,
@@ -389,7 +452,7 @@ def ctc_decoder(
             scoring["lm"] = lm.tables
     if scoring["mode"]:
         has_vocab = lm is not None or words is not None
-        scoring.update(lm_weight=float(lm_weight), word_score=float(word_score),
+        scoring.update(lm_weight=lm_scale, word_score=float(word_score),
                        unk_score=float(unk_word_score) if has_vocab else 0.0)
 
     log_priors = None
@@ -402,7 +465,33 @@ def ctc_decoder(
             raise ValueError(f"{fn}: label_priors must be positive and finite")
         log_priors = prior_weight * np.log(priors)
     return CTCDecoder(tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
-                      token_min_logp, float(blank_penalty), log_priors, lm, word_of)
+                      token_min_logp, float(blank_penalty), log_priors, lm, word_of,
+                      beam_size_token)
+
+
+def _check_torchaudio_only(lm_dict: Any, unk_score: Any, sil_score: Any, log_add: Any,
+                           unk_word: Any, fn: str) -> None:
+    """torchaudio's arguments that lucid's search has no use for take only the values that
+    mean what lucid does; another value is an error, not a silently different decoder."""
+    if lm_dict is not None:
+        raise ValueError(f"{fn}: lm_dict must be None: it lists a custom LM's words, and an "
+                         f"n-gram LM knows its own; got {show_value(lm_dict)}")
+    if unk_score != -math.inf:
+        raise ValueError(f"{fn}: unk_score must be -inf: a lexicon decoder emits only lexicon "
+                         f"words (decode without a lexicon for others, scored by "
+                         f"unk_word_score); got {show_value(unk_score)}")
+    if sil_score != 0:
+        raise ValueError(f"{fn}: sil_score must be 0, got {show_value(sil_score)}")
+    if not isinstance(log_add, (bool, np.bool_)):
+        raise TypeError(f"{fn}: log_add must be a bool, got {show_value(log_add)}")
+    if unk_word != "<unk>":
+        raise ValueError(f"{fn}: unk_word must be '<unk>', the ARPA name of the unknown word, "
+                         f"got {show_value(unk_word)}")
+
+
+def _index_list(idxs: Any) -> list[int]:
+    """Class indices as a list of ints, from a Tensor (a hypothesis' tokens) or ints."""
+    return idxs.tolist() if isinstance(idxs, Tensor) else [int(i) for i in idxs]
 
 
 def _check_finite(value: Any, name: str, fn: str) -> None:

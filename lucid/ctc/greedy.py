@@ -24,18 +24,20 @@ from lucid.nn.functional._ctc_checks import (
 
 
 def greedy_decode(
-    log_probs: Tensor, input_lengths: Any, blank: int = 0
+    log_probs: Tensor, input_lengths: Any = None, blank: int = 0
 ) -> list[list[int]] | list[int]:
     """Best-path decoding: the most likely class at each frame, repeats merged, blanks dropped.
 
     Parameters
     ----------
-    log_probs : Tensor, float32 or float64, shape (T, N, C) or (T, C)
-        Per-frame log-probabilities. Only their argmax matters, but NaN and ``+inf`` within
-        the input lengths are errors, and scores that are clearly not log-probabilities draw a
-        :class:`lucid.LogProbsWarning`, as in the other decoders.
-    input_lengths : Tensor, array, list or tuple of ints, shape (N,)
+    log_probs : Tensor, float32 or float64, shape (N, T, C) or (T, C)
+        Per-frame log-probabilities, batch first as everywhere in :mod:`lucid.ctc`. Only
+        their argmax matters, but NaN and ``+inf`` within the input lengths are errors, and
+        scores that are clearly not log-probabilities draw a :class:`lucid.LogProbsWarning`,
+        as in the other decoders.
+    input_lengths : Tensor, array, list or tuple of ints, shape (N,), optional
         Frames of each sample to read, each in [0, T]. An int or 0-d for unbatched input.
+        Default: T for all.
     blank : int, default 0
         Index of the blank class.
 
@@ -56,16 +58,19 @@ def greedy_decode(
     [1, 1, 2]
     """
     fn = "greedy_decode"
-    lp, unbatched = check_log_probs(log_probs, fn)
+    lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
-    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths):
+    if input_lengths is None:
+        input_lengths = T if unbatched else np.full(N, T)
+    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths, batch_first=True):
         il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
         check_input_lengths_fit(il, T, fn)
     best = lp.argmax(axis=2)  # (T, N)
     # numpy's argmax picks a frame's first NaN (else its first +inf): the values it picked
     # show one, without a second pass over the input
-    check_no_nan(lp, il, unbatched, fn, lp[np.arange(T)[:, None], np.arange(N), best])
+    check_no_nan(lp, il, unbatched, fn, lp[np.arange(T)[:, None], np.arange(N), best],
+                 batch_first=True)
     warn_if_not_log_probs(lp, il, fn)
     decoded = []
     for n in range(N):
