@@ -143,7 +143,7 @@ def main():
 
     lucid.set_num_threads(1)
     logits, lp = libri_log_probs()
-    transcript = ctc_decoder(LABELS + [""], blank_token="", sil_token=" ").text(
+    transcript = ctc_decoder(None, LABELS + [""], blank_token="", sil_token=" ").text(
         lucid.ctc.greedy_decode(lucid.tensor(lp), len(lp), blank=28))
     tmp = pathlib.Path(tempfile.mkdtemp())
     arpa = tmp / "words3.arpa"

@@ -125,8 +125,8 @@ def main():
             if model is binary and not hasattr(NGramLM, "save"):
                 continue
             rows.append((f"lucid ctc_decoder(lm={name})",
-                         timed(lambda model=model: ctc_decoder(tokens, lm=model, blank_token="_",
-                                                               sil_token=" "),
+                         timed(lambda model=model: ctc_decoder(None, tokens, lm=model,
+                                                               blank_token="_", sil_token=" "),
                                repeats)))
         for name, seconds in rows:
             print(f"{name:36s} {seconds:8.3f} s")

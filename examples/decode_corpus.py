@@ -62,8 +62,8 @@ def write_unigram_arpa(path, words, probs):
 
 def build_decoder(directory):
     lm = directory / "lm.arpa"
-    return ctc_decoder(directory / "tokens.txt", lm=lm if lm.exists() else None, beam_size=16,
-                       lm_weight=1.0, unk_word_score=-6.0)
+    return ctc_decoder(None, directory / "tokens.txt", lm=lm if lm.exists() else None,
+                       beam_size=16, lm_weight=1.0, unk_word_score=-6.0)
 
 
 def decode_file(path, decoder):

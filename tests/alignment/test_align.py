@@ -18,7 +18,7 @@ from helpers.ctc_reference import collapse
 from helpers.decoding import BAD_INPUTS, GOOD, error_of, one_hot_log_probs, random_case
 
 import lucid
-from lucid.ctc import TokenSpan, forced_align, merge_tokens
+from lucid.ctc import TokenSpan, merge_tokens
 from lucid.ctc import align as align_module
 from lucid.nn.functional import ctc_loss
 
@@ -32,6 +32,40 @@ def n_threads(request, monkeypatch):
     monkeypatch.setattr(lucid._threads, "_num_threads", None)  # restored after the test
     lucid.set_num_threads(request.param)
     return request.param
+
+
+def forced_align(log_probs, *args, **kwargs):
+    """lucid.ctc.forced_align on log-probs built time first, (T, N, C), as for ctc_loss (the
+    references index them so), with numpy results. Its own layout and Tensor results are
+    tested in test_batch_first_layout_and_tensor_results."""
+    lp = log_probs if isinstance(log_probs, lucid.Tensor) else lucid.tensor(log_probs)
+    labels, scores = lucid.ctc.forced_align(lp.transpose(0, 1) if lp.ndim == 3 else lp,
+                                            *args, **kwargs)
+    return labels.numpy(), scores.numpy()
+
+
+def test_batch_first_layout_and_tensor_results():
+    """torchaudio's convention: (N, T, C) in, (N, T) Tensors out, a sample per row; the same
+    alignment as each sample alone, (T, C) in and (T,) out."""
+    rng = np.random.default_rng(20)
+    N, T, C = 3, 12, 5
+    logits = rng.normal(size=(N, T, C))
+    lp = lucid.tensor(logits - np.log(np.exp(logits).sum(axis=2, keepdims=True)))
+    targets = lucid.tensor(rng.integers(1, C, size=(N, 4)))
+    labels, scores = lucid.ctc.forced_align(lp, targets)
+    assert isinstance(labels, lucid.Tensor) and isinstance(scores, lucid.Tensor)
+    assert labels.shape == scores.shape == (N, T)
+    assert labels.dtype == lucid.int64 and scores.dtype == lucid.float64
+    assert labels.grad_fn is None and scores.grad_fn is None
+    for n in range(N):
+        one_labels, one_scores = lucid.ctc.forced_align(lp[n], targets[n])
+        assert one_labels.shape == (T,)
+        assert one_labels.tolist() == labels[n].tolist()
+        assert one_scores.tolist() == scores[n].tolist()
+        assert collapse(labels[n].tolist(), 0) == targets[n].tolist()
+    # time-first input (T, N, C) with N input lengths: the hint names the layout
+    with pytest.raises(ValueError, match=r"second axis of log_probs.*batch first.*transpose"):
+        lucid.ctc.forced_align(lp.transpose(0, 1), targets, [T] * N)
 
 
 # ------------------------------------------------------------------------------ references
@@ -327,7 +361,7 @@ def test_nan_is_an_error_where_ctc_loss_is_nan(monkeypatch):
         losses = ctc_loss(lucid.tensor(lp), targets, il, [S] * N, reduction="none").numpy()
         if np.isnan(losses).any():
             n = int(np.flatnonzero(np.isnan(losses))[0])
-            with pytest.raises(ValueError, match=rf"got log_probs\[\d+, {n}, \d+\] = (nan|inf)"):
+            with pytest.raises(ValueError, match=rf"got log_probs\[{n}, \d+, \d+\] = (nan|inf)"):
                 forced_align(lucid.tensor(lp), targets, il)
             seen.add("nan")
             continue
@@ -359,9 +393,9 @@ def test_which_nans_count():
     assert np.isfinite(row((3, 0, 1), il=3)).all()  # past the input length
     assert (row((0, 0, 1), target=[[1, 1, 1]]) == -np.inf).all()  # no path fits: nothing read
     for where in [(1, 0, 2), (3, 0, 0)]:  # a reachable label, the blank
-        with pytest.raises(ValueError, match=rf"log_probs\[{where[0]}, 0, {where[2]}\] = nan"):
+        with pytest.raises(ValueError, match=rf"log_probs\[0, {where[0]}, {where[2]}\] = nan"):
             row(where)
-    with pytest.raises(ValueError, match=r"log_probs\[2, 0, 1\] = inf"):  # +inf as NaN
+    with pytest.raises(ValueError, match=r"log_probs\[0, 2, 1\] = inf"):  # +inf as NaN
         row((2, 0, 1), value=np.inf)
 
 
@@ -516,8 +550,16 @@ def test_agrees_with_torchaudio():
 @pytest.mark.parametrize("bad", [b for b in BAD_INPUTS if "target_lengths" not in b
                                  or b["target_lengths"] is not None], ids=lambda b: ",".join(b))
 def test_rejects_what_ctc_loss_rejects(bad):
+    """The same checks, in forced_align's layout: (N, T, C) where ctc_loss takes (T, N, C)."""
     kwargs = {**GOOD, **bad}
-    assert error_of(forced_align, **kwargs) == error_of(ctc_loss, **kwargs)
+    theirs = error_of(ctc_loss, **kwargs)
+    lp = kwargs["log_probs"]
+    if isinstance(lp, lucid.Tensor) and lp.ndim == 3:
+        kwargs["log_probs"] = lp.transpose(0, 1)
+    kind, message = error_of(lucid.ctc.forced_align, **kwargs)
+    if isinstance(lp, lucid.Tensor):
+        message = message.replace(str(kwargs["log_probs"].shape), str(lp.shape))
+    assert (kind, message.replace("(N, T, C)", "(T, N, C)")) == theirs
 
 
 def test_default_lengths_need_a_shape_to_come_from():

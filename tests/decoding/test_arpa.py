@@ -282,7 +282,8 @@ def test_decoder_finds_a_word_with_a_no_break_space(tmp_path):
     lp = lucid.tensor(np.log([[0.1, 0.1, 0.6, 0.1, 0.1],
                               [0.1, 0.4, 0.1, 0.1, 0.3],  # the delimiter, acoustically
                               [0.1, 0.1, 0.1, 0.6, 0.1]]))
-    hyp = ctc_decoder(tokens, lm=lm, beam_size=20, lm_weight=2.0, unk_word_score=-5.0)(lp, 3)[0]
+    decoder = ctc_decoder(None, tokens, lm=lm, beam_size=20, lm_weight=2.0, unk_word_score=-5.0)
+    hyp = decoder(lp, 3)[0]
     assert hyp.words == [word]
 
 

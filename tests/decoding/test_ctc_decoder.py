@@ -52,7 +52,7 @@ def test_unpruned_word_lm_decoding_is_exact(word_lm, seed):
     T, C = 5, len(TOKENS)
     lp = random_log_probs(rng, T, 1, C, peaky=2.5)[:, 0]
     weights = {"lm_weight": 0.7, "word_score": 0.4, "unk_word_score": -1.5}
-    decoder = ctc_decoder(TOKENS, lm=word_lm, beam_size=C ** T, nbest=5, **weights)
+    decoder = ctc_decoder(None, TOKENS, lm=word_lm, beam_size=C ** T, nbest=5, **weights)
     hyps = decoder(lucid.tensor(lp), T)
     exact = {k: fused_score(word_lm, k, v, **weights) for k, v in brute_force(lp, 0).items()}
     ranked = sorted(exact.items(), key=lambda kv: -kv[1])
@@ -75,7 +75,7 @@ def test_unpruned_char_lm_decoding_is_exact(tmp_path):
     lm = NGramLM(write_arpa(tmp_path / "chars.arpa", [uni, bi]))
     T = 5
     lp = random_log_probs(rng, T, 1, len(TOKENS), peaky=2.5)[:, 0]
-    decoder = ctc_decoder(TOKENS, lm=lm, lm_level="char", beam_size=6 ** T, nbest=4,
+    decoder = ctc_decoder(None, TOKENS, lm=lm, lm_level="char", beam_size=6 ** T, nbest=4,
                           lm_weight=0.8, word_score=0.3, unk_word_score=-2.0)
     hyps = decoder(lucid.tensor(lp), T)
 
@@ -93,57 +93,58 @@ def test_unpruned_char_lm_decoding_is_exact(tmp_path):
 # --------------------------------------------------------------------- the documented directions
 def test_hotwords_pull_towards_the_hotword():
     lp = cat_or_cap()
-    assert ctc_decoder(TOKENS, beam_size=16)(lp, 6)[0].words == ["cat"]
-    hyp = ctc_decoder(TOKENS, beam_size=16, hotwords=["cap"], hotword_weight=1.0)(lp, 6)[0]
+    assert ctc_decoder(None, TOKENS, beam_size=16)(lp, 6)[0].words == ["cat"]
+    hyp = ctc_decoder(None, TOKENS, beam_size=16, hotwords=["cap"], hotword_weight=1.0)(lp, 6)[0]
     assert hyp.words == ["cap"]
-    weak = ctc_decoder(TOKENS, beam_size=16, hotwords={"cap": 0.1})(lp, 6)[0]
+    weak = ctc_decoder(None, TOKENS, beam_size=16, hotwords={"cap": 0.1})(lp, 6)[0]
     assert weak.words == ["cat"]  # log(0.5 / 0.4) > 0.1: too weak to change it
 
 
 def test_lexicon_allows_only_its_words(tmp_path):
     lp = cat_or_cap()
-    hyp = ctc_decoder(TOKENS, lexicon=["cap", "a"], beam_size=16)(lp, 6)[0]
+    hyp = ctc_decoder(["cap", "a"], TOKENS, beam_size=16)(lp, 6)[0]
     assert hyp.words == ["cap"]
     path = tmp_path / "lexicon.txt"
     path.write_text("cap c a p |\ncop c a p\n")
-    assert ctc_decoder(TOKENS, lexicon=path, beam_size=16)(lp, 6)[0].words == ["cap"]
+    assert ctc_decoder(path, TOKENS, beam_size=16)(lp, 6)[0].words == ["cap"]
 
 
 def test_priors_discount_frequent_labels():
     lp = cat_or_cap()
     priors = np.full(len(TOKENS), 0.1)
     priors[4] = 0.4  # "t" is predicted often a priori: its evidence is worth less
-    assert ctc_decoder(TOKENS, label_priors=priors)(lp, 6)[0].words == ["cap"]
-    assert ctc_decoder(TOKENS, label_priors=priors, prior_weight=0.1)(lp, 6)[0].words == ["cat"]
+    assert ctc_decoder(None, TOKENS, label_priors=priors)(lp, 6)[0].words == ["cap"]
+    weak = ctc_decoder(None, TOKENS, label_priors=priors, prior_weight=0.1)
+    assert weak(lp, 6)[0].words == ["cat"]
 
 
 def test_blank_penalty_favours_tokens():
     lp = lucid.tensor(spelled([2, 0, 3, 0, 0, 0], strength=0.6))
     lp.numpy()[4, 4] = math.log(0.35)  # a weak "t" behind a blank of probability 0.6
-    plain = ctc_decoder(TOKENS)(lp, 6)[0]
+    plain = ctc_decoder(None, TOKENS)(lp, 6)[0]
     assert plain.words == ["ca"]
-    assert ctc_decoder(TOKENS, blank_penalty=1.0)(lp, 6)[0].words == ["cat"]
-    assert ctc_decoder(TOKENS, blank_penalty=-1.0)(lp, 6)[0].words == ["ca"]
+    assert ctc_decoder(None, TOKENS, blank_penalty=1.0)(lp, 6)[0].words == ["cat"]
+    assert ctc_decoder(None, TOKENS, blank_penalty=-1.0)(lp, 6)[0].words == ["ca"]
 
 
 def test_word_lm_and_unknown_word_penalty(word_lm):
     lp = cat_or_cap(p_t=0.45, p_p=0.45)
     # "cat" and "cap": equally likely acoustically, both unknown to the LM, so they tie
-    hyps = ctc_decoder(TOKENS, lm=word_lm, beam_size=32, nbest=2, unk_word_score=0.0)(lp, 6)
+    hyps = ctc_decoder(None, TOKENS, lm=word_lm, beam_size=32, nbest=2, unk_word_score=0.0)(lp, 6)
     assert {h.words[0] for h in hyps} == {"cat", "cap"}
     assert hyps[0].score == pytest.approx(hyps[1].score, abs=1e-9)
     # a penalty on unknown words: "ca", which the LM knows, overtakes them
-    harsh = ctc_decoder(TOKENS, lm=word_lm, beam_size=32, unk_word_score=-3.0)(lp, 6)[0]
+    harsh = ctc_decoder(None, TOKENS, lm=word_lm, beam_size=32, unk_word_score=-3.0)(lp, 6)[0]
     assert harsh.words == ["ca"]
     # a stronger LM alone also trades the unknown words for known ones
-    strong = ctc_decoder(TOKENS, lm=word_lm, lm_weight=3.0, unk_word_score=0.0)(lp, 6)[0]
+    strong = ctc_decoder(None, TOKENS, lm=word_lm, lm_weight=3.0, unk_word_score=0.0)(lp, 6)[0]
     assert strong.words and all(w in word_lm.word_index for w in strong.words)
 
 
 def test_caller_tensor_is_not_modified():
     lp = cat_or_cap()
     before = lp.numpy().copy()
-    ctc_decoder(TOKENS, blank_penalty=2.0, label_priors=np.full(6, 1 / 6))(lp, 6)
+    ctc_decoder(None, TOKENS, blank_penalty=2.0, label_priors=np.full(6, 1 / 6))(lp, 6)
     np.testing.assert_array_equal(lp.numpy(), before)
 
 
@@ -166,7 +167,7 @@ def test_caller_tensor_is_not_modified():
 ])
 def test_bad_decoder_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
-        ctc_decoder(TOKENS, **kwargs)
+        ctc_decoder(None, TOKENS, **kwargs)
 
 
 def test_lexicon_file_errors_name_the_line(tmp_path):
@@ -174,11 +175,11 @@ def test_lexicon_file_errors_name_the_line(tmp_path):
     path.write_text("cat c a t |\ncab c a b |\n")
     with pytest.raises(ValueError, match=r"lexicon.txt:2: word 'cab' is spelled with unknown "
                                          r"token\(s\) \['b'\]"):
-        ctc_decoder(TOKENS, lexicon=path)
+        ctc_decoder(path, TOKENS)
 
 
 def test_bad_call_arguments():
-    decoder = ctc_decoder(TOKENS, beam_size=4)
+    decoder = ctc_decoder(None, TOKENS, beam_size=4)
     with pytest.raises(ValueError, match="C = 6 classes"):
         decoder(lucid.tensor(np.zeros((3, 5))), 3)
     with pytest.raises(ValueError, match="input_lengths"):
@@ -204,7 +205,7 @@ def test_librispeech_matches_pyctcdecode(beam, with_lm):
                               alpha=alpha, beta=beta, unk_score_offset=unk_offset)
     text, _, _, acoustic, combined = theirs.decode_beams(logits, beam_width=beam)[0]
     # pyctcdecode adds its unknown-word offset to the log10 LM score, before alpha
-    ours = ctc_decoder(labels + [""], lm=arpa if with_lm else None, blank_token="",
+    ours = ctc_decoder(None, labels + [""], lm=arpa if with_lm else None, blank_token="",
                        sil_token=" ", beam_size=beam, lm_weight=alpha, word_score=beta,
                        unk_word_score=alpha * unk_offset * math.log(10), token_min_logp=-5.0,
                        beam_threshold=10.0)
@@ -218,22 +219,22 @@ def test_librispeech_matches_pyctcdecode(beam, with_lm):
 def test_librispeech_hotword_and_lexicon():
     logits, labels, _ = libri()
     lp = lucid.tensor(pyctcdecode_log_probs(logits))
-    base = ctc_decoder(labels + [""], blank_token="", sil_token=" ", beam_size=16)
+    base = ctc_decoder(None, labels + [""], blank_token="", sil_token=" ", beam_size=16)
     words = base(lp, len(logits))[0].words
     assert "will" in words
     lexicon = sorted(set(words) - {"will"} | {"well"})
-    constrained = ctc_decoder(labels + [""], blank_token="", sil_token=" ", beam_size=64,
-                              lexicon=lexicon)(lp, len(logits))[0]
+    constrain = ctc_decoder(lexicon, labels + [""], blank_token="", sil_token=" ", beam_size=64)
+    constrained = constrain(lp, len(logits))[0]
     assert "will" not in constrained.words and set(constrained.words) <= set(lexicon)
 
 
 def test_pruning_keeps_the_best_labelling_on_libri():
     logits, labels, _ = libri()
     lp = lucid.tensor(pyctcdecode_log_probs(logits))
-    decoder = ctc_decoder(labels + [""], blank_token="", sil_token=" ", beam_size=16, nbest=3)
+    decoder = ctc_decoder(None, labels + [""], blank_token="", sil_token=" ", beam_size=16, nbest=3)
     wide = decoder(lp, len(logits))
-    pruned = ctc_decoder(labels + [""], blank_token="", sil_token=" ", beam_size=16, nbest=3,
-                         token_min_logp=-5.0, beam_threshold=10.0)(lp, len(logits))
+    pruned = ctc_decoder(None, labels + [""], blank_token="", sil_token=" ", beam_size=16,
+                         nbest=3, token_min_logp=-5.0, beam_threshold=10.0)(lp, len(logits))
     assert wide[0].tokens == pruned[0].tokens
     assert wide[0].score >= pruned[0].score - 1e-9
     loss = ctc_loss(lp, wide[0].tokens, len(logits), len(wide[0].tokens), blank=28).item()

@@ -27,7 +27,7 @@ TARGETS = [[2, 3], [3, 2]]
 DECODERS = {
     "greedy_decode": lambda lp, il: greedy_decode(lp, il),
     "beam_search_decode": lambda lp, il: beam_search_decode(lp, il, beam_width=4),
-    "CTCDecoder": lambda lp, il: ctc_decoder(TOKENS, beam_size=4)(lp, il),
+    "CTCDecoder": lambda lp, il: ctc_decoder(None, TOKENS, beam_size=4)(lp, il),
     "forced_align": lambda lp, il: forced_align(lp, TARGETS, il),
 }
 EVERY_CHECKED_FUNCTION = {
@@ -97,7 +97,7 @@ def test_a_beam_whose_workspace_cannot_be_addressed_is_a_value_error(beam_width)
 
 def test_the_lm_decoder_names_its_own_argument():
     out = run_alone("""
-        decoder = ctc_decoder(["-", "|", "a"], beam_size=2**61, nbest=2**61)
+        decoder = ctc_decoder(None, ["-", "|", "a"], beam_size=2**61, nbest=2**61)
         print(outcome(lambda: decoder(uniform(64, 3)[:, 0], 64)))
         exact = ctc_decoder(["-", "|", "a"], beam_size=63, nbest=63)
         lp = lucid.tensor(np.log(np.random.default_rng(0).dirichlet([1, 1, 1], size=5)))

@@ -42,7 +42,7 @@ def assert_spans(spans, expected, rel=1e-12):
 @pytest.mark.parametrize("dtype, rel", [(np.float64, 1e-12), (np.float32, 1e-6)])
 def test_spikes_give_each_words_frames_and_lowest_token_posterior(dtype, rel):
     lp = spikes(CAT_PA, 12).astype(dtype)
-    hyp = ctc_decoder(TOKENS, beam_size=16)(lucid.tensor(lp), 12)[0]
+    hyp = ctc_decoder(None, TOKENS, beam_size=16)(lucid.tensor(lp), 12)[0]
     assert hyp.words == ["cat", "pa"]
     assert_spans(hyp.word_spans, EXPECTED, rel)
     assert all(isinstance(s, WordSpan) for s in hyp.word_spans)
@@ -53,15 +53,15 @@ def test_spans_with_an_lm_a_lexicon_and_hotwords(tmp_path):
            ("cat",): (-0.8, None), ("pa",): (-0.6, None)}
     lm = NGramLM(write_arpa(tmp_path / "lm.arpa", [uni]))
     lp = lucid.tensor(spikes(CAT_PA, 12))
-    for decoder in (ctc_decoder(TOKENS, lm=lm, beam_size=16),
-                    ctc_decoder(TOKENS, lexicon=["cat", "pa", "cap"], lm=lm, beam_size=16),
-                    ctc_decoder(TOKENS, hotwords={"pa": 2.0}, beam_size=16)):
+    for decoder in (ctc_decoder(None, TOKENS, lm=lm, beam_size=16),
+                    ctc_decoder(["cat", "pa", "cap"], TOKENS, lm=lm, beam_size=16),
+                    ctc_decoder(None, TOKENS, hotwords={"pa": 2.0}, beam_size=16)):
         assert_spans(decoder(lp, 12)[0].word_spans, EXPECTED)
 
 
 def test_lexicon_spans_carry_the_lexicons_word_and_the_homophone_chosen():
     lexicon = {"KAT": list("cat"), "cat": list("cat"), "Pa": list("pa")}
-    hyp = ctc_decoder(TOKENS, lexicon=lexicon, beam_size=16)(lucid.tensor(spikes(CAT_PA, 12)),
+    hyp = ctc_decoder(lexicon, TOKENS, beam_size=16)(lucid.tensor(spikes(CAT_PA, 12)),
                                                               12)[0]
     assert hyp.words == ["KAT", "Pa"]  # the first listed of the homophones
     assert_spans(hyp.word_spans, [("KAT", 1, 5, 0.6), ("Pa", 8, 11, 0.75)])
@@ -70,8 +70,8 @@ def test_lexicon_spans_carry_the_lexicons_word_and_the_homophone_chosen():
 def test_confidence_reads_the_callers_values_not_the_priors_or_blank_penalty():
     lp = lucid.tensor(spikes(CAT_PA, 12))
     priors = np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])
-    for decoder in (ctc_decoder(TOKENS, beam_size=16, blank_penalty=1.0),
-                    ctc_decoder(TOKENS, beam_size=16, label_priors=priors)):
+    for decoder in (ctc_decoder(None, TOKENS, beam_size=16, blank_penalty=1.0),
+                    ctc_decoder(None, TOKENS, beam_size=16, label_priors=priors)):
         assert_spans(decoder(lp, 12)[0].word_spans, EXPECTED)
 
 
@@ -79,7 +79,7 @@ def test_a_word_with_a_repeated_token_and_a_leading_delimiter():
     # "|c-ca|" : the delimiter first, then "cca" across a blank, and the delimiter again
     frames = {0: (SIL, 0.9), 2: (C, 0.7), 3: (BLANK, 0.9), 4: (C, 0.55), 5: (A, 0.65),
               7: (SIL, 0.9)}
-    hyp = ctc_decoder(TOKENS, beam_size=16)(lucid.tensor(spikes(frames, 9)), 9)[0]
+    hyp = ctc_decoder(None, TOKENS, beam_size=16)(lucid.tensor(spikes(frames, 9)), 9)[0]
     assert hyp.tokens == [SIL, C, C, A, SIL]
     assert_spans(hyp.word_spans, [("cca", 2, 6, 0.55)])
 
@@ -89,7 +89,7 @@ def test_an_unfinished_last_word_has_no_span():
     frames = {0: (C, 0.9), 1: (A, 0.8), 2: (T_, 0.7), 3: (SIL, 0.9), 4: (C, 0.9), 5: (A, 0.9)}
     lp = spikes(frames, 6)
     lp[4:, [BLANK, SIL, T_, P]] = -np.inf  # nothing can finish a word after frame 3
-    decoder = ctc_decoder(TOKENS, lexicon=["cat", "cap"], beam_size=64)
+    decoder = ctc_decoder(["cat", "cap"], TOKENS, beam_size=64)
     hyp = decoder(lucid.tensor(lp), 6)[0]
     assert hyp.tokens == [C, A, T_, SIL, C, A] and hyp.words == ["cat"]
     assert_spans(hyp.word_spans, [("cat", 0, 3, 0.7)])
@@ -98,7 +98,7 @@ def test_an_unfinished_last_word_has_no_span():
 def test_batched_spans_equal_unbatched_and_stop_at_each_length():
     lp = spikes(CAT_PA, 12)
     batch = lucid.tensor(np.stack([lp, lp], axis=1))
-    decoder = ctc_decoder(TOKENS, beam_size=16)
+    decoder = ctc_decoder(None, TOKENS, beam_size=16)
     whole, cut = decoder(batch, [12, 6])
     assert as_tuples(whole[0].word_spans) == as_tuples(decoder(lucid.tensor(lp), 12)[0].word_spans)
     assert_spans(cut[0].word_spans, EXPECTED[:1])
@@ -106,7 +106,7 @@ def test_batched_spans_equal_unbatched_and_stop_at_each_length():
 
 def test_no_spans_without_words():
     lp = lucid.tensor(spikes(CAT_PA, 12))
-    assert ctc_decoder(TOKENS, sil_token=None, beam_size=16)(lp, 12)[0].word_spans == []
+    assert ctc_decoder(None, TOKENS, sil_token=None, beam_size=16)(lp, 12)[0].word_spans == []
     assert beam_search_decode(lp, 12, beam_width=16)[0].word_spans == []
 
 
@@ -154,7 +154,7 @@ def test_random_decodes_have_one_span_per_word(word_lm, setup, seed):
         kwargs["lexicon"] = LEXICON
     if setup == "hotwords":
         kwargs["hotwords"] = {"cat": 3.0, "pa": 1.5}
-    decoder = ctc_decoder(TOKENS, **kwargs)
+    decoder = ctc_decoder(None, TOKENS, **kwargs)
 
     def spelling_of(word):
         if "lexicon" in setup:

@@ -73,7 +73,7 @@ def test_decoder_pickles_and_decodes_the_same(lm, options, tmp_path):
     options = dict(options)
     if options.pop("lm", False):
         options["lm"] = lm
-    decoder = ctc_decoder(TOKENS, nbest=3, beam_size=8, **options)
+    decoder = ctc_decoder(None, TOKENS, nbest=3, beam_size=8, **options)
     blob = pickle.dumps(decoder)
     (tmp_path / "tiny.arpa").unlink()
     copy = pickle.loads(blob)
