@@ -3,11 +3,15 @@
 
 import numpy as np
 import pytest
-from helpers.decoding import brute_force, random_log_probs
+from helpers.decoding import brute_force, random_log_probs, time_first
 
 import lucid
-from lucid.ctc import beam_search_decode, greedy_decode
+from lucid import ctc
 from lucid.nn.functional import ctc_loss
+
+# the tests build log-probs time first, as for ctc_loss; results with lists (helpers.decoding)
+beam_search_decode = time_first(ctc.beam_search_decode)
+greedy_decode = time_first(ctc.greedy_decode)
 
 
 @pytest.mark.parametrize("T, C, blank", [(1, 3, 0), (4, 3, 0), (5, 3, 2), (6, 2, 1), (4, 4, 0)])

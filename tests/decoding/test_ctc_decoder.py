@@ -14,12 +14,17 @@ from helpers.decoding import (
     pyctcdecode_log_probs,
     random_log_probs,
     spelled,
+    time_first_decoder,
     write_arpa,
 )
 
 import lucid
-from lucid.ctc import NGramLM, ctc_decoder
+from lucid import ctc
+from lucid.ctc import NGramLM
 from lucid.nn.functional import ctc_loss
+
+# the tests build log-probs time first, as for ctc_loss; results with lists (helpers.decoding)
+ctc_decoder = time_first_decoder(ctc.ctc_decoder)
 
 
 def text(decoder, hyp):
@@ -42,6 +47,7 @@ def fused_score(lm, tokens, acoustic, lm_weight, word_score, unk_word_score, hot
     unknown = sum(w not in lm.word_index for w in words) if lm is not None else 0
     lm_part = lm.log_prob(words) if lm is not None else 0.0
     boost = sum((hot or {}).get(w, 0.0) for w in words)
+    lm_part /= math.log(10)  # lm_weight weighs log10 probabilities, as in torchaudio
     return acoustic + lm_weight * lm_part + word_score * len(words) + unk_word_score * unknown \
         + boost
 
@@ -82,7 +88,7 @@ def test_unpruned_char_lm_decoding_is_exact(tmp_path):
     def score(tokens, acoustic):
         text = [TOKENS[i] for i in tokens]
         unknown = sum(t not in lm.word_index for t in text)
-        return acoustic + 0.8 * lm.log_prob(text) + 0.3 * len(text) - 2.0 * unknown
+        return acoustic + 0.8 * lm.log_prob(text) / math.log(10) + 0.3 * len(text) - 2.0 * unknown
 
     exact = {k: score(k, v) for k, v in brute_force(lp, 0).items()}
     ranked = sorted(exact.items(), key=lambda kv: -kv[1])
@@ -129,15 +135,18 @@ def test_blank_penalty_favours_tokens():
 
 def test_word_lm_and_unknown_word_penalty(word_lm):
     lp = cat_or_cap(p_t=0.45, p_p=0.45)
-    # "cat" and "cap": equally likely acoustically, both unknown to the LM, so they tie
-    hyps = ctc_decoder(None, TOKENS, lm=word_lm, beam_size=32, nbest=2, unk_word_score=0.0)(lp, 6)
+    # "cat" and "cap": equally likely acoustically, both unknown to the LM, so they tie (an LM
+    # weight of 1.15 on log10, 0.5 on natural logs)
+    hyps = ctc_decoder(None, TOKENS, lm=word_lm, beam_size=32, nbest=2, unk_word_score=0.0,
+                       lm_weight=1.15)(lp, 6)
     assert {h.words[0] for h in hyps} == {"cat", "cap"}
     assert hyps[0].score == pytest.approx(hyps[1].score, abs=1e-9)
     # a penalty on unknown words: "ca", which the LM knows, overtakes them
-    harsh = ctc_decoder(None, TOKENS, lm=word_lm, beam_size=32, unk_word_score=-3.0)(lp, 6)[0]
+    harsh = ctc_decoder(None, TOKENS, lm=word_lm, beam_size=32, unk_word_score=-3.0,
+                        lm_weight=1.15)(lp, 6)[0]
     assert harsh.words == ["ca"]
     # a stronger LM alone also trades the unknown words for known ones
-    strong = ctc_decoder(None, TOKENS, lm=word_lm, lm_weight=3.0, unk_word_score=0.0)(lp, 6)[0]
+    strong = ctc_decoder(None, TOKENS, lm=word_lm, lm_weight=7.0, unk_word_score=0.0)(lp, 6)[0]
     assert strong.words and all(w in word_lm.word_index for w in strong.words)
 
 
@@ -167,7 +176,7 @@ def test_caller_tensor_is_not_modified():
 ])
 def test_bad_decoder_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
-        ctc_decoder(None, TOKENS, **kwargs)
+        ctc_decoder(**{"lexicon": None, "tokens": TOKENS, **kwargs})
 
 
 def test_lexicon_file_errors_name_the_line(tmp_path):
@@ -206,7 +215,8 @@ def test_librispeech_matches_pyctcdecode(beam, with_lm):
     text, _, _, acoustic, combined = theirs.decode_beams(logits, beam_width=beam)[0]
     # pyctcdecode adds its unknown-word offset to the log10 LM score, before alpha
     ours = ctc_decoder(None, labels + [""], lm=arpa if with_lm else None, blank_token="",
-                       sil_token=" ", beam_size=beam, lm_weight=alpha, word_score=beta,
+                       sil_token=" ", beam_size=beam, lm_weight=alpha * math.log(10),
+                       word_score=beta,
                        unk_word_score=alpha * unk_offset * math.log(10), token_min_logp=-5.0,
                        beam_threshold=10.0)
     hyp = ours(lucid.tensor(pyctcdecode_log_probs(logits)), len(logits))[0]

@@ -22,13 +22,21 @@ from lucid.nn.functional import ctc_loss, log_softmax
 TOKENS = ["-", "|", "a", "b"]  # blank first, as in the other tests
 TARGETS = [[2, 3], [3, 2]]
 
-# Each decoder called the same way: log_probs (T, N, 4) and input lengths (N,), the targets
-# of forced alignment fixed.
+
+
+def batch_first(lp):
+    """(T, N, C) log-probs as lucid.ctc takes them, (N, T, C): a view. Anything else (what
+    lucid.ctc must refuse) as it is."""
+    return lp.transpose(0, 1) if isinstance(lp, lucid.Tensor) and lp.ndim == 3 else lp
+
+
+# Each decoder called the same way: log_probs (T, N, 4) as ctc_loss takes them, passed to
+# lucid.ctc batch first, and input lengths (N,); the targets of forced alignment fixed.
 DECODERS = {
-    "greedy_decode": lambda lp, il: greedy_decode(lp, il),
-    "beam_search_decode": lambda lp, il: beam_search_decode(lp, il, beam_width=4),
-    "CTCDecoder": lambda lp, il: ctc_decoder(None, TOKENS, beam_size=4)(lp, il),
-    "forced_align": lambda lp, il: forced_align(lp, TARGETS, il),
+    "greedy_decode": lambda lp, il: greedy_decode(batch_first(lp), il),
+    "beam_search_decode": lambda lp, il: beam_search_decode(batch_first(lp), il, beam_width=4),
+    "CTCDecoder": lambda lp, il: ctc_decoder(None, TOKENS, beam_size=4)(batch_first(lp), il),
+    "forced_align": lambda lp, il: forced_align(batch_first(lp), TARGETS, il),
 }
 EVERY_CHECKED_FUNCTION = {
     **DECODERS,
@@ -56,7 +64,7 @@ def run_alone(code, timeout=120):
                 return f"{type(exc).__name__}: {exc}"
 
         def uniform(T, C):
-            return lucid.tensor(np.log(np.full((T, 1, C), 1 / C)))
+            return lucid.tensor(np.log(np.full((1, T, C), 1 / C)))
         """)
     try:
         done = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
@@ -75,7 +83,7 @@ def test_a_beam_wider_than_every_prefix_is_the_exact_search(beam_width, top_k):
     width (2**61 used to overflow the workspace size and corrupt the heap), and returns them
     all however many more are asked for."""
     out = run_alone(f"""
-        lp = lucid.tensor(np.log(np.random.default_rng(0).dirichlet([1, 1, 1], size=(5, 1))))
+        lp = lucid.tensor(np.log(np.random.default_rng(0).dirichlet([1, 1, 1], size=(1, 5))))
         beam_width = {beam_width}
         wide = outcome(lambda: beam_search_decode(lp, [5], beam_width, top_k={top_k}))
         k = min({top_k}, 63)
@@ -98,8 +106,8 @@ def test_a_beam_whose_workspace_cannot_be_addressed_is_a_value_error(beam_width)
 def test_the_lm_decoder_names_its_own_argument():
     out = run_alone("""
         decoder = ctc_decoder(None, ["-", "|", "a"], beam_size=2**61, nbest=2**61)
-        print(outcome(lambda: decoder(uniform(64, 3)[:, 0], 64)))
-        exact = ctc_decoder(["-", "|", "a"], beam_size=63, nbest=63)
+        print(outcome(lambda: decoder(uniform(64, 3)[0], 64)))
+        exact = ctc_decoder(None, ["-", "|", "a"], beam_size=63, nbest=63)
         lp = lucid.tensor(np.log(np.random.default_rng(0).dirichlet([1, 1, 1], size=5)))
         print(outcome(lambda: decoder(lp, 5)) == outcome(lambda: exact(lp, 5)))  # 63 prefixes
         """)
@@ -111,7 +119,7 @@ def test_the_lm_decoder_names_its_own_argument():
 def test_hypotheses_that_cannot_be_addressed_are_a_value_error():
     """1000 samples of 10**6 frames (a view of one float) asking for 10**9 hypotheses each."""
     out = run_alone("""
-        lp = lucid.Tensor(np.broadcast_to(np.log(np.float32(1 / 3)), (10**6, 1000, 3)))
+        lp = lucid.Tensor(np.broadcast_to(np.log(np.float32(1 / 3)), (1000, 10**6, 3)))
         print(outcome(lambda: beam_search_decode(lp, [10**6] * 1000, beam_width=10**9,
                                                      top_k=10**9)))
         """, timeout=60)
@@ -139,7 +147,7 @@ def test_more_than_2_31_classes_is_a_value_error():
 def test_more_than_2_31_frames_is_a_value_error():
     """Frame indices are kept in 32 bits (and such a search would run for minutes)."""
     out = run_alone("""
-        lp = lucid.Tensor(np.broadcast_to(np.log(np.float32(0.5)), (2**31 + 5, 1, 2)))
+        lp = lucid.Tensor(np.broadcast_to(np.log(np.float32(0.5)), (1, 2**31 + 5, 2)))
         print(outcome(lambda: beam_search_decode(lp, [2**31 + 1], beam_width=1)))
         """, timeout=30)
     assert out.startswith("ValueError: beam_search_decode: input_lengths"), out
@@ -153,7 +161,7 @@ def test_nan_and_plus_inf_are_errors_naming_where(name, bad):
     lp = log_probs().numpy().copy()
     lp[3, 1, 2] = bad
     with pytest.raises(ValueError, match=rf"^{name}: log_probs must not contain NaN or \+inf.*"
-                                         rf"got log_probs\[3, 1, 2\] = {bad}"):
+                                         rf"got log_probs\[1, 3, 2\] = {bad}"):
         DECODERS[name](lucid.tensor(lp), [6, 6])
 
 
@@ -197,8 +205,8 @@ def test_forced_alignment_reads_only_its_lattice():
     the same values, so it stays finite too)."""
     lp = log_probs().numpy().copy()
     lp[2, :, 1] = np.nan  # class 1 is in neither target
-    expected = forced_align(log_probs(), TARGETS, [6, 6])
-    assert same(forced_align(lucid.tensor(lp), TARGETS, [6, 6]), expected)
+    expected = DECODERS["forced_align"](log_probs(), [6, 6])
+    assert same(DECODERS["forced_align"](lucid.tensor(lp), [6, 6]), expected)
     assert np.isfinite(ctc_loss(lucid.tensor(lp), TARGETS, [6, 6], [2, 2]).item())
 
 
@@ -252,14 +260,14 @@ def test_float32_log_softmax_of_many_classes_is_within_the_tolerance():
     logits = lucid.tensor((30 * rng.normal(size=(3, 64, 8000))).astype(np.float32))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        greedy_decode(log_softmax(logits, dim=2), [3] * 64)
+        greedy_decode(log_softmax(logits, dim=2).transpose(0, 1), [3] * 64)
 
 
 def test_the_warning_points_at_the_caller_once_per_line():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         for _ in range(3):
-            greedy_decode(raw_scores(), [6, 6])
+            greedy_decode(batch_first(raw_scores()), [6, 6])
         ctc_loss(raw_scores(), TARGETS, [6, 6], [2, 2])
         lucid.nn.CTCLoss()(raw_scores(), TARGETS, [6, 6], [2, 2])
     assert [w.category for w in caught] == [lucid.LogProbsWarning] * 3
@@ -288,18 +296,22 @@ def test_ctc_loss_skips_the_check_for_log_softmax_output(monkeypatch):
 
 # ------------------------------------------------------------------------ layout and torch
 @pytest.mark.parametrize("name", EVERY_CHECKED_FUNCTION)
-def test_batch_first_log_probs_get_the_layout_hint(name):
-    batch_first = lucid.tensor(log_probs(T=7, N=2).numpy().transpose(1, 0, 2).copy())
+def test_the_other_layout_gets_the_layout_hint(name):
+    """log_probs in the other layout than the function takes: (N, T, C) for ctc_loss, whose
+    call above takes them as they are, and (T, N, C) for lucid.ctc, whose calls above
+    transpose what they get."""
+    swapped = lucid.tensor(log_probs(T=7, N=2).numpy().transpose(1, 0, 2).copy())
+    takes = r"\(T, N, C\), time first" if name == "ctc_loss" else r"\(N, T, C\), batch first"
     with pytest.raises(ValueError, match=rf"^{name}: input_lengths must have shape \(7,\).*"
-                                         r"\(T, N, C\), time first.*transpose\(0, 1\)"):
-        EVERY_CHECKED_FUNCTION[name](batch_first, [7, 7])
+                                         rf"{takes}.*transpose\(0, 1\)"):
+        EVERY_CHECKED_FUNCTION[name](swapped, [7, 7])
 
 
 def test_forced_alignment_with_default_lengths_gets_the_hint_from_the_targets():
-    batch_first = lucid.tensor(log_probs(T=7, N=2).numpy().transpose(1, 0, 2).copy())
-    with pytest.raises(ValueError, match=r"targets must have N = 7 rows.*\(T, N, C\).*"
-                                         r"transpose\(0, 1\)"):
-        forced_align(batch_first, TARGETS)
+    time_first = log_probs(T=7, N=2)
+    with pytest.raises(ValueError, match=r"targets must have N = 7 rows.*\(N, T, C\), batch "
+                                         r"first.*transpose\(0, 1\)"):
+        forced_align(time_first, TARGETS)
 
 
 class FakeTorchTensor:
@@ -332,7 +344,7 @@ def test_torch_tensors_are_a_type_error_with_the_fix(name, argument):
 def test_torch_targets_and_target_lengths_are_type_errors():
     lp = log_probs()
     for call in (lambda t, tl: ctc_loss(lp, t, [6, 6], tl),
-                 lambda t, tl: forced_align(lp, t, [6, 6], tl)):
+                 lambda t, tl: forced_align(batch_first(lp), t, [6, 6], tl)):
         with pytest.raises(TypeError, match=r": targets is a torch\.Tensor"):
             call(FakeTorchTensor(TARGETS), [2, 2])
         with pytest.raises(TypeError, match=r": target_lengths is a torch\.Tensor"):

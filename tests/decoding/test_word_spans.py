@@ -5,10 +5,15 @@ import math
 
 import numpy as np
 import pytest
-from helpers.decoding import TOKENS, random_log_probs, write_arpa
+from helpers.decoding import TOKENS, random_log_probs, time_first, time_first_decoder, write_arpa
 
 import lucid
-from lucid.ctc import NGramLM, WordSpan, beam_search_decode, ctc_decoder
+from lucid import ctc
+from lucid.ctc import NGramLM, WordSpan
+
+# the tests build log-probs time first, as for ctc_loss; results with lists (helpers.decoding)
+beam_search_decode = time_first(ctc.beam_search_decode)
+ctc_decoder = time_first_decoder(ctc.ctc_decoder)
 
 BLANK, SIL, C, A, T_, P = range(6)
 
@@ -154,7 +159,7 @@ def test_random_decodes_have_one_span_per_word(word_lm, setup, seed):
         kwargs["lexicon"] = LEXICON
     if setup == "hotwords":
         kwargs["hotwords"] = {"cat": 3.0, "pa": 1.5}
-    decoder = ctc_decoder(None, TOKENS, **kwargs)
+    decoder = ctc_decoder(**{"lexicon": None, "tokens": TOKENS, **kwargs})
 
     def spelling_of(word):
         if "lexicon" in setup:

@@ -2,6 +2,8 @@
 targets, exact labelling scores by brute force, an ARPA writer, the LibriSpeech sample that
 ships with pyctcdecode, and the inputs every decoder must refuse."""
 
+import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -11,6 +13,65 @@ import numpy as np
 import pytest
 
 import lucid
+from lucid.ctc import CTCHypothesis
+
+
+# ------------------------------------------------------------------------ calling lucid.ctc
+@dataclasses.dataclass
+class Hyp:
+    """A CTCHypothesis with plain lists for tokens and timesteps, for tests that compare them
+    to lists."""
+
+    tokens: list
+    score: float
+    timesteps: list
+    words: list
+    word_spans: list
+
+
+def listed(result):
+    """A decoder's result with every CTCHypothesis as a Hyp (nesting kept)."""
+    if isinstance(result, CTCHypothesis):
+        return Hyp(result.tokens.tolist(), result.score, result.timesteps.tolist(),
+                   result.words, result.word_spans)
+    if isinstance(result, list):
+        return [listed(item) for item in result]
+    return result
+
+
+def time_first(decode):
+    """A lucid.ctc decoder called as these tests build their log-probs, time first (T, N, C)
+    as for ctc_loss (lucid.ctc takes (N, T, C): the 3-D input is transposed, a view), with
+    Hyp results. The batch-first layout itself is tested in test_decode.py and
+    test_beam_search.py."""
+    @functools.wraps(decode)
+    def call(log_probs, *args, **kwargs):
+        if isinstance(log_probs, lucid.Tensor) and log_probs.ndim == 3:
+            log_probs = log_probs.transpose(0, 1)
+        return listed(decode(log_probs, *args, **kwargs))
+    return call
+
+
+class TimeFirstDecoder:
+    """A CTCDecoder called as time_first calls a decoding function; its other attributes are
+    the decoder's."""
+
+    def __init__(self, decoder):
+        self.decoder = decoder
+
+    def __call__(self, log_probs, *args, **kwargs):
+        return time_first(self.decoder)(log_probs, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.decoder, name)
+
+
+def time_first_decoder(build):
+    """ctc_decoder, its decoders wrapped in TimeFirstDecoder."""
+    @functools.wraps(build)
+    def call(*args, **kwargs):
+        return TimeFirstDecoder(build(*args, **kwargs))
+    return call
 
 
 # ------------------------------------------------------------------------------ references
@@ -66,6 +127,18 @@ def error_of(fn, **kwargs):
     name, message = str(info.value).split(": ", 1)
     assert name == fn.__name__
     return info.type, message
+
+
+def error_batch_first(fn, **kwargs):
+    """error_of a lucid.ctc function given the (T, N, C) log_probs of kwargs transposed to its
+    (N, T, C), with the message put back in ctc_loss's layout, to compare with ctc_loss's."""
+    lp = kwargs["log_probs"]
+    if isinstance(lp, lucid.Tensor) and lp.ndim == 3:
+        kwargs["log_probs"] = lp.transpose(0, 1)
+    kind, message = error_of(fn, **kwargs)
+    if isinstance(lp, lucid.Tensor):
+        message = message.replace(str(kwargs["log_probs"].shape), str(lp.shape))
+    return kind, message.replace("(N, T, C)", "(T, N, C)")
 
 
 def brute_force(lp, blank):
