@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from helpers.ctc_reference import collapse
 from helpers.decoding import brute_force, random_log_probs, time_first
 
 import lucid
@@ -189,3 +190,21 @@ def test_pruned_search_matches_a_plain_reference(width, seed):
     hyps = beam_search_decode(lucid.tensor(lp), T, beam_width=width, top_k=width)
     assert [tuple(h.tokens) for h in hyps] == [k for k, _ in expected]
     assert [h.score for h in hyps] == pytest.approx([s for _, s in expected], abs=1e-12)
+
+
+def test_batch_first_layout_and_tensor_fields():
+    """lucid.ctc's convention, as torchaudio's: (N, T, C) in, each sample as if alone (T, C);
+    tokens int64 and timesteps int32 Tensors; lengths default to T."""
+    rng = np.random.default_rng(21)
+    logits = rng.normal(size=(3, 9, 4))
+    lp = lucid.tensor(logits - np.log(np.exp(logits).sum(axis=2, keepdims=True)))
+    batch = ctc.beam_search_decode(lp, beam_width=6, top_k=2)
+    assert batch == ctc.beam_search_decode(lp, [9, 9, 9], beam_width=6, top_k=2)
+    for n, hyps in enumerate(batch):
+        assert hyps == ctc.beam_search_decode(lp[n], beam_width=6, top_k=2)
+        for hyp in hyps:
+            assert hyp.tokens.dtype == lucid.int64 and hyp.timesteps.dtype == lucid.int32
+            assert hyp.tokens.shape == hyp.timesteps.shape
+    greedy = ctc.greedy_decode(lp)
+    assert greedy == [ctc.greedy_decode(lp[n], 9) for n in range(3)]
+    assert greedy == [collapse(lp.numpy()[n].argmax(axis=1).tolist(), 0) for n in range(3)]
