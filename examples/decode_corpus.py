@@ -63,7 +63,7 @@ def write_unigram_arpa(path, words, probs):
 def build_decoder(directory):
     lm = directory / "lm.arpa"
     return ctc_decoder(None, directory / "tokens.txt", lm=lm if lm.exists() else None,
-                       beam_size=16, lm_weight=1.0, unk_word_score=-6.0)
+                       beam_size=16, lm_weight=2.3, unk_word_score=-6.0)
 
 
 def decode_file(path, decoder):
@@ -81,7 +81,7 @@ def decode_file(path, decoder):
     else:
         target = best.tokens if best else []
     alignment, scores = forced_align(log_probs, target, blank=decoder.blank)
-    spans = merge_tokens(alignment, np.exp(scores), blank=decoder.blank)
+    spans = merge_tokens(alignment, scores.exp(), blank=decoder.blank)
     return {"file": path.name,
             "reference": text,
             "greedy": decoder.text(greedy),

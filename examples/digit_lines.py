@@ -162,7 +162,9 @@ def predict(model: nn.Module, batch: dict) -> np.ndarray:
 
 
 def greedy_digits(log_probs: lucid.Tensor, lengths: np.ndarray) -> list:
-    return [[k - 1 for k in seq] for seq in lucid.ctc.greedy_decode(log_probs, lengths)]
+    # the model's output is time first (T, N, C), as ctc_loss takes it; lucid.ctc batch first
+    decoded = lucid.ctc.greedy_decode(log_probs.transpose(0, 1), lengths)
+    return [[k - 1 for k in seq] for seq in decoded]
 
 
 def beam_digits(log_probs: lucid.Tensor, lengths: np.ndarray) -> list:
@@ -171,16 +173,16 @@ def beam_digits(log_probs: lucid.Tensor, lengths: np.ndarray) -> list:
     ``beam_search_decode`` returns, per line, hypotheses best first, each with the label
     sequence in ``.tokens``; this is the one place the example calls it.
     """
-    return [[int(k) - 1 for k in hypotheses[0].tokens]
-            for hypotheses in lucid.ctc.beam_search_decode(log_probs, lengths)]
+    return [[k - 1 for k in hypotheses[0].tokens.tolist()]
+            for hypotheses in lucid.ctc.beam_search_decode(log_probs.transpose(0, 1), lengths)]
 
 
 def aligned_spans(log_probs: lucid.Tensor, batch: dict) -> list:
     """Per line, per digit: the [first, last] frame the forced alignment gives that digit."""
-    alignments, _ = lucid.ctc.forced_align(log_probs, batch["targets"], batch["lengths"],
-                                       batch["target_lengths"])
+    alignments, _ = lucid.ctc.forced_align(log_probs.transpose(0, 1), batch["targets"],
+                                           batch["lengths"], batch["target_lengths"])
     spans = []
-    for path in alignments:
+    for path in alignments.tolist():
         # a new label run starts where the class changes to a non-blank
         starts = [t for t in range(len(path)) if path[t] and (t == 0 or path[t] != path[t - 1])]
         ends = [next((u for u in range(t, len(path)) if path[u] != path[t]), len(path)) - 1

@@ -98,7 +98,7 @@ def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
 def label_error_rate(model: nn.Module, batch: dict) -> float:
     with lucid.no_grad():
         log_probs = log_softmax(model(batch["features"]), dim=2)
-    decoded = greedy_decode(log_probs, batch["input_lengths"])
+    decoded = greedy_decode(log_probs.transpose(0, 1), batch["input_lengths"])  # batch first
     edits = sum(edit_distance(d, s) for d, s in zip(decoded, batch["symbols"]))
     return edits / sum(len(s) for s in batch["symbols"])
 
@@ -148,7 +148,7 @@ def plot(path: str, model: nn.Module, batch: dict, losses: Sequence[float],
     length, symbols = int(batch["input_lengths"][0]), batch["symbols"][0]
     with lucid.no_grad():
         log_probs = log_softmax(model(batch["features"][:length, :1]), dim=2)
-    alignment, scores = forced_align(log_probs[:, 0], symbols)
+    alignment, scores = (x.numpy() for x in forced_align(log_probs[:, 0], symbols))
     score = scores.sum()  # the path's log-probability
     decoded = greedy_decode(log_probs[:, 0], length)
 

@@ -143,13 +143,14 @@ def prefix_beam_search(
     scoring: dict,
     fn: str,
     *,
-    names: tuple[str, str] = ("beam_width", "top_k"),
+    names: tuple[str, str, str] = ("beam_width", "top_k", "input_lengths"),
     warn_unnormalised: bool = False,
     adjust: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[list[list[CTCHypothesis]], bool, np.ndarray]:
     """Check the arguments, run the kernel, build the hypotheses (shared with the LM decoder).
 
-    ``names`` are the caller's names for beam_width and top_k, for error messages.
+    ``names`` are the caller's names for beam_width, top_k and input_lengths, for error
+    messages.
     ``warn_unnormalised``: log_probs come from the user, so warn if they do not look like
     log-probabilities (LogProbsWarning). ``adjust`` maps the checked (T, N, C) array to the
     one searched (the LM decoder's priors and blank penalty), after that look. log_probs are
@@ -157,14 +158,14 @@ def prefix_beam_search(
 
     Returns the hypotheses of every sample, whether the input was unbatched, and the
     (T, N, C) array searched (so callers can post-process tokens without re-checking)."""
-    width_name, count_name = names
+    width_name, count_name, lengths_name = names
     lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
     if input_lengths is None:
         input_lengths = T if unbatched else np.full(N, T)
-    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths, batch_first=True):
-        il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
+    with batch_first_hint(fn, lp, unbatched, lengths_name, input_lengths, batch_first=True):
+        il = check_lengths(input_lengths, lengths_name, N, unbatched, fn)
         check_input_lengths_fit(il, T, fn)
     beam_width = check_positive_int(beam_width, width_name, fn)
     top_k = check_positive_int(top_k, count_name, fn)
@@ -174,7 +175,7 @@ def prefix_beam_search(
     token_min_logp = check_threshold(token_min_logp, "token_min_logp", fn, -1)
     beam_threshold = check_threshold(beam_threshold, "beam_threshold", fn, +1)
     max_T = int(il.max())
-    beam_width, top_k = _workspace_checked(beam_width, top_k, C, max_T, N, names, fn)
+    beam_width, top_k = _workspace_checked(beam_width, top_k, C, max_T, N, names[:2], fn)
     check_no_nan(lp, il, unbatched, fn, batch_first=True)
     if warn_unnormalised:
         warn_if_not_log_probs(lp, il, fn)

@@ -100,7 +100,8 @@ class CTCDecoder:
         hypotheses, unbatched, lp = prefix_beam_search(
             emissions, lengths, self.beam_size, self.blank, self.nbest,
             self.token_min_logp, self.beam_threshold, self._scoring, _FN,
-            names=("beam_size", "nbest"), warn_unnormalised=True, adjust=self._adjust)
+            names=("beam_size", "nbest", "lengths"), warn_unnormalised=True,
+            adjust=self._adjust)
         # the confidences are read from the caller's values, not the adjusted ones searched
         given, _ = check_log_probs(emissions, _FN, batch_first=True)
         if self._word_of is not None and not all(hypotheses):

@@ -70,16 +70,17 @@ def test_aligned_spans_reads_label_runs(example):
 
 def test_beam_digits_reads_the_best_hypothesis(example, monkeypatch):
     """The best hypothesis of each line is read (labels shifted back to digits)."""
-    import types
 
     import lucid
 
     log_probs = lucid.zeros(5, 2, 11)
 
-    def fake(lp, lengths):
-        assert lp is log_probs and list(lengths) == [5, 4]
-        return [[types.SimpleNamespace(tokens=[3, 1]), types.SimpleNamespace(tokens=[9])],
-                [types.SimpleNamespace(tokens=[10])]]
+    def hypothesis(tokens):
+        return lucid.ctc.CTCHypothesis(tokens=tokens, score=0.0, timesteps=range(len(tokens)))
+
+    def fake(lp, lengths):  # the (T, N, C) output is passed batch first
+        assert lp.shape == (2, 5, 11) and list(lengths) == [5, 4]
+        return [[hypothesis([3, 1]), hypothesis([9])], [hypothesis([10])]]
 
     monkeypatch.setattr(example.lucid.ctc, "beam_search_decode", fake)
     assert example.beam_digits(log_probs, np.array([5, 4])) == [[2, 0], [9]]

@@ -177,8 +177,8 @@ def batch_first_hint(fn: str, lp: np.ndarray, unbatched: bool, name: str,
         if unbatched or T == N or shape[:1] != (T,):
             raise
         axis = "second" if batch_first else "first"
-        if name == "input_lengths" and len(shape) == 1:
-            clue = f"input_lengths match the {axis} axis of log_probs (T = {T})"
+        if name in ("input_lengths", "lengths") and len(shape) == 1:
+            clue = f"{name} match the {axis} axis of log_probs (T = {T})"
         elif name == "targets" and len(shape) == 2:
             clue = f"targets have as many rows as the {axis} axis of log_probs (T = {T})"
         else:
