@@ -38,6 +38,7 @@ DECODERS = {
     "CTCDecoder": lambda lp, il: ctc_decoder(None, TOKENS, beam_size=4)(batch_first(lp), il),
     "forced_align": lambda lp, il: forced_align(batch_first(lp), TARGETS, il),
 }
+LENGTHS = {"CTCDecoder": "lengths"}  # torchaudio's name; the others' is ctc_loss's
 EVERY_CHECKED_FUNCTION = {
     **DECODERS,
     "ctc_loss": lambda lp, il: ctc_loss(lp, TARGETS, il, [2, 2]),
@@ -302,7 +303,8 @@ def test_the_other_layout_gets_the_layout_hint(name):
     transpose what they get."""
     swapped = lucid.tensor(log_probs(T=7, N=2).numpy().transpose(1, 0, 2).copy())
     takes = r"\(T, N, C\), time first" if name == "ctc_loss" else r"\(N, T, C\), batch first"
-    with pytest.raises(ValueError, match=rf"^{name}: input_lengths must have shape \(7,\).*"
+    with pytest.raises(ValueError, match=rf"^{name}: {LENGTHS.get(name, 'input_lengths')} must "
+                                         rf"have shape \(7,\).*"
                                          rf"{takes}.*transpose\(0, 1\)"):
         EVERY_CHECKED_FUNCTION[name](swapped, [7, 7])
 
@@ -337,6 +339,8 @@ def test_torch_tensors_are_a_type_error_with_the_fix(name, argument):
         lp, fix = FakeTorchTensor(lp.numpy()), r"lucid\.tensor\(x\.detach\(\)\.cpu\(\)\.numpy"
     else:
         il, fix = FakeTorchTensor(il), r"x\.detach\(\)\.cpu\(\)\.numpy\(\)"
+    if argument == "input_lengths":
+        argument = LENGTHS.get(name, argument)
     with pytest.raises(TypeError, match=rf"^{name}: {argument} is a torch\.Tensor.*{fix}"):
         EVERY_CHECKED_FUNCTION[name](lp, il)
 
