@@ -1,14 +1,17 @@
-"""Load an example script from examples/ as a module, so its tests can call its functions."""
+"""Load an example script from examples/ (or the code a docs page shows, from docs/) as a
+module, so its tests can call its functions."""
 
 import importlib.util
 import pathlib
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+DOCS = ROOT / "docs"
 
 
-def load_example(name):
-    """examples/<name>.py, executed as a module named <name>."""
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+def load_example(name, folder=EXAMPLES):
+    """<folder>/<name>.py, executed as a module named <name>."""
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -16,7 +16,8 @@ from lucid.nn.functional import ctc_loss, log_softmax
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.rst"))
-PAGES_WITH_EXAMPLES = {"tutorial.rst", "differences.rst", "coming_from.rst", "decoding.rst"}
+PAGES_WITH_EXAMPLES = {"tutorial.rst", "differences.rst", "coming_from.rst", "decoding.rst",
+                       "ctc_variants.rst"}
 
 
 @pytest.fixture
