@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.rst"))
 PAGES_WITH_EXAMPLES = {"tutorial.rst", "differences.rst", "coming_from.rst", "decoding.rst",
-                       "ctc_variants.rst"}
+                       "ctc_variants.rst", "torchaudio_alignment.rst", "torchaudio_decoder.rst"}
 
 
 @pytest.fixture
