@@ -1,7 +1,6 @@
 """The documentation: every example in docs/*.rst runs, its claims about PyTorch hold, the
 figures are drawn from lucid's outputs, and the HTML builds with warnings as errors."""
 
-import doctest
 import pathlib
 import re
 import subprocess
@@ -33,14 +32,14 @@ def test_every_page_is_tested():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_examples_run(page, docs_importable):
+    """Each page through docs/run_examples.py, the command the docs give readers."""
     if page.name == "decoding.rst":
         pytest.importorskip("pyctcdecode", reason="the decoding page reads its sample data")
     if page.name == "digit_lines.rst":
         pytest.importorskip("sklearn")  # the page composes lines from scikit-learn's digits
-    result = doctest.testfile(
-        str(page), module_relative=False, encoding="utf-8",
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-    )
+    import run_examples
+
+    result = run_examples.run(page)
     assert result.failed == 0, f"{result.failed} example(s) in {page.name} failed (output above)"
     if page.name in PAGES_WITH_EXAMPLES:
         assert result.attempted > 10
