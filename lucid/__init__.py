@@ -9,7 +9,7 @@ CTC loss.
 
 from lucid import _C
 from lucid._config import show_config
-from lucid._device import device
+from lucid._device import device, get_default_device, set_default_device
 from lucid._dtype import (
     DType,
     bool_,
@@ -17,12 +17,14 @@ from lucid._dtype import (
     float16,
     float32,
     float64,
+    get_default_dtype,
     half,
     int8,
     int16,
     int32,
     int64,
     long,
+    set_default_dtype,
     short,
 )
 from lucid._factories import (
@@ -34,8 +36,8 @@ from lucid._factories import (
     from_numpy,
     full,
     full_like,
+    get_rng_state,
     linspace,
-    manual_seed,
     ones,
     ones_like,
     rand,
@@ -43,6 +45,8 @@ from lucid._factories import (
     randint,
     randn,
     randn_like,
+    randperm,
+    set_rng_state,
     tensor,
     zeros,
     zeros_like,
@@ -71,10 +75,12 @@ from lucid._functions import (
     std,
     sum,
     tanh,
+    topk,
     transpose,
     unsqueeze,
     var,
 )
+from lucid._random import Generator, initial_seed, manual_seed, seed
 from lucid._serialization import load, save
 from lucid._tensor import Tensor, cat, stack, where
 from lucid._threads import get_num_threads, set_num_threads
@@ -87,6 +93,7 @@ from lucid import (  # after the core names, which they build on
     metal,
     nn,
     optim,
+    utils,
 )
 from lucid.nn.functional._ctc_checks import LogProbsWarning
 
@@ -100,12 +107,14 @@ __all__ = [
     "half", "double", "short", "long",
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "eye", "arange",
     "linspace", "randn", "rand", "randint", "zeros_like", "ones_like", "full_like",
-    "empty_like", "randn_like", "rand_like", "manual_seed",
-    "sum", "mean", "var", "std", "max", "min", "argmax", "argmin", "exp", "log", "sqrt",
+    "empty_like", "randn_like", "rand_like", "randperm",
+    "Generator", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
+    "set_default_dtype", "get_default_dtype", "set_default_device", "get_default_device",
+    "sum", "mean", "var", "std", "max", "min", "argmax", "argmin", "topk", "exp", "log", "sqrt",
     "abs", "clamp", "maximum", "minimum", "matmul", "reshape", "flatten", "squeeze",
     "unsqueeze", "permute", "transpose", "sigmoid", "tanh", "softmax", "log_softmax",
     "cat", "stack", "where", "save", "load",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "set_num_threads", "get_num_threads", "show_config", "metal", "nn", "optim", "ctc", "_C",
+    "set_num_threads", "get_num_threads", "show_config", "metal", "nn", "optim", "utils", "ctc", "_C",
     "LogProbsWarning",
 ]

@@ -79,9 +79,39 @@ CPU = device("cpu")
 METAL = device("metal")
 
 
+_default = CPU  # where factories put tensors when no device is given
+
+
+def get_default_device() -> str:
+    """The device type new tensors get when no device is given: "cpu" unless
+    :func:`set_default_device` changed it (a str, as lucid 3 returns)."""
+    return _default.type
+
+
+def set_default_device(d: DeviceLike) -> None:
+    """Tag the tensors that factories, ``lucid.Tensor(...)`` and new layers make with ``d``
+    when they are given no device ("cpu", "metal" or a :class:`device`). Existing tensors
+    keep their tag.
+
+    >>> import lucid
+    >>> lucid.set_default_device("metal")
+    >>> lucid.zeros(2).device, lucid.nn.Linear(2, 1).weight.device
+    (device('metal'), device('metal'))
+    >>> lucid.set_default_device("cpu")
+    """
+    global _default
+    if not isinstance(d, (str, device)):
+        raise TypeError(f"set_default_device: expected a lucid.device or a str such as 'cpu' or "
+                        f"'metal', got {type(d).__name__}")
+    _default = METAL if device(d).is_metal else CPU
+
+
 def to_device(value: DeviceLike | None) -> device:
-    """Resolve a device or its name; None means "cpu". Returns one of two shared instances."""
-    if value is None or value is CPU:
+    """Resolve a device or its name; None means the default device ("cpu" unless
+    :func:`set_default_device` says otherwise). Returns one of two shared instances."""
+    if value is None:
+        return _default
+    if value is CPU:
         return CPU
     if value is METAL:
         return METAL

@@ -53,8 +53,34 @@ _BY_NUMPY = {d.np_dtype: d for d in ALL}
 
 DTypeLike = DType | str | np.dtype | type
 
-DEFAULT_FLOAT = np.dtype(np.float32)
 DEFAULT_INT = np.dtype(np.int64)
+_default_float = float32  # the dtype of Python floats and floating factories; see below
+
+
+def get_default_dtype() -> DType:
+    """The floating-point dtype that factories, Python floats and new layers' parameters get
+    when no dtype is given (``float32`` unless :func:`set_default_dtype` changed it)."""
+    return _default_float
+
+
+def set_default_dtype(d: DTypeLike) -> None:
+    """Make ``d`` (float16, float32 or float64) the default floating-point dtype: of
+    ``lucid.tensor([1.5])``, of ``zeros``, ``randn`` and the other floating factories, of
+    integer tensors divided or averaged, and of layers' parameters. Existing tensors keep
+    theirs.
+
+    >>> import lucid
+    >>> lucid.set_default_dtype(lucid.float64)
+    >>> lucid.tensor([1.5]).dtype, lucid.zeros(2).dtype
+    (lucid.float64, lucid.float64)
+    >>> lucid.set_default_dtype(lucid.float32)
+    """
+    global _default_float
+    dt = to_dtype(d)
+    if not dt.is_floating_point:
+        raise TypeError(f"set_default_dtype: only floating-point dtypes can be the default, "
+                        f"got {dt}")
+    _default_float = dt
 
 
 def to_dtype(dtype: DTypeLike) -> DType:
@@ -123,19 +149,20 @@ def result_type(*operands: object) -> np.dtype:
         out = np.result_type(*(d for d in arrays if _KIND_RANK[d.kind] == top))
     top_scalar = max(scalars, key=_KIND_RANK.__getitem__, default=None)
     if out is None or (top_scalar and _KIND_RANK[top_scalar] > _KIND_RANK[out.kind]):
-        out = {"b": np.dtype(np.bool_), "i": DEFAULT_INT, "f": DEFAULT_FLOAT}[top_scalar]
+        out = {"b": np.dtype(np.bool_), "i": DEFAULT_INT, "f": _default_float.np_dtype}[top_scalar]
     return out
 
 
 def float_result(dtype: np.dtype) -> np.dtype:
     """The dtype of a floating-point op (exp, sqrt, true division, mean) on ``dtype``:
-    floats keep theirs, integers and bools give the default float32, as in PyTorch."""
-    return dtype if dtype.kind == "f" else DEFAULT_FLOAT
+    floats keep theirs, integers and bools give the default dtype (float32), as in PyTorch."""
+    return dtype if dtype.kind == "f" else _default_float.np_dtype
 
 
 def array_from(data: object, dtype: DTypeLike | None = None) -> np.ndarray:
     """A new numpy array from a number, a nested list, an array or a tensor, with lucid's
-    default dtypes: Python floats give float32 and Python ints int64; arrays keep theirs."""
+    default dtypes: Python floats give the default dtype (float32) and Python ints int64;
+    arrays keep theirs."""
     if dtype is not None:
         return np.array(data, dtype=to_dtype(dtype).np_dtype)
     if isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__array__"):
@@ -144,7 +171,7 @@ def array_from(data: object, dtype: DTypeLike | None = None) -> np.ndarray:
         return arr
     arr = np.array(data)
     if arr.dtype.kind == "f":
-        return arr.astype(DEFAULT_FLOAT)
+        return arr.astype(_default_float.np_dtype)
     if arr.dtype.kind in "iu":
         return arr.astype(DEFAULT_INT)
     if arr.dtype.kind != "b":

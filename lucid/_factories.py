@@ -1,7 +1,10 @@
 """Ways to make tensors: from data, constant, ranges, random; and the global seed.
 
-Defaults are lucid 3's (and PyTorch's): floating factories give float32, integer ranges int64,
-``device`` defaults to "cpu".
+Defaults are lucid 3's (and PyTorch's): floating factories give the default dtype (float32,
+see :func:`lucid.set_default_dtype`), integer ranges int64, ``device`` defaults to the default
+device ("cpu", see :func:`lucid.set_default_device`). Random factories draw from
+``generator=`` or from the default generator that :func:`manual_seed` seeds
+(lucid/_random.py).
 """
 
 from __future__ import annotations
@@ -11,21 +14,35 @@ from typing import Any
 import numpy as np
 
 from lucid._device import DeviceLike, to_device
-from lucid._dtype import DTypeLike, array_from, float32, int64, to_dtype
+from lucid._dtype import DTypeLike, array_from, get_default_dtype, int64, to_dtype
+from lucid._random import Generator, default_generator, resolve
 from lucid._tensor import Tensor, expect_tensor, shape_args
-
-_rng = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> None:
-    """Seed the generator behind the random factories, dropout and layer initialisation."""
-    global _rng
-    _rng = np.random.default_rng(seed)
 
 
 def generator() -> np.random.Generator:
-    """The global random generator that :func:`manual_seed` seeds."""
-    return _rng
+    """The NumPy generator behind the default :class:`lucid.Generator` (dropout masks and
+    layer initialisation draw from it)."""
+    return default_generator.numpy()
+
+
+def get_rng_state() -> Tensor:
+    """The default generator's state as an int64 tensor, for :func:`set_rng_state` (a training
+    checkpoint can hold it: ``lucid.save`` keeps tensors).
+
+    >>> import lucid
+    >>> state = lucid.get_rng_state()
+    >>> a = lucid.rand(3)
+    >>> lucid.set_rng_state(state)
+    >>> bool((lucid.rand(3) == a).all())
+    True
+    """
+    return Tensor(default_generator.get_state(), device="cpu")
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    """Continue the default generator from a state returned by :func:`get_rng_state`."""
+    expect_tensor(new_state, "set_rng_state", "new_state")
+    default_generator.set_state(new_state.numpy())
 
 
 def _finish(data: np.ndarray, device: DeviceLike | None, requires_grad: bool) -> Tensor:
@@ -33,7 +50,7 @@ def _finish(data: np.ndarray, device: DeviceLike | None, requires_grad: bool) ->
 
 
 def _float_dtype(dtype: DTypeLike | None, name: str):
-    dt = to_dtype(dtype or float32)
+    dt = to_dtype(dtype or get_default_dtype())
     if not dt.is_floating_point:
         raise TypeError(f"{name}: dtype must be floating point, got {dt}")
     return dt.np_dtype
@@ -95,21 +112,21 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def zeros(*size: Any, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
           requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
-    data = np.zeros(shape_args(size), dtype=to_dtype(dtype or float32).np_dtype)
+    data = np.zeros(shape_args(size), dtype=to_dtype(dtype or get_default_dtype()).np_dtype)
     return _finish(data, device, requires_grad)
 
 
 def ones(*size: Any, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
          requires_grad: bool = False) -> Tensor:
     """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
-    data = np.ones(shape_args(size), dtype=to_dtype(dtype or float32).np_dtype)
+    data = np.ones(shape_args(size), dtype=to_dtype(dtype or get_default_dtype()).np_dtype)
     return _finish(data, device, requires_grad)
 
 
 def empty(*size: Any, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
           requires_grad: bool = False) -> Tensor:
     """A tensor whose values are not set (they are whatever the memory held)."""
-    data = np.empty(shape_args(size), dtype=to_dtype(dtype or float32).np_dtype)
+    data = np.empty(shape_args(size), dtype=to_dtype(dtype or get_default_dtype()).np_dtype)
     return _finish(data, device, requires_grad)
 
 
@@ -130,7 +147,7 @@ def full(size: Any, fill_value: float, *, dtype: DTypeLike | None = None,
 def eye(n: int, m: int | None = None, *, dtype: DTypeLike | None = None,
         device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """The ``n`` x ``m`` identity matrix (``m`` defaults to ``n``)."""
-    data = np.eye(n, m, dtype=to_dtype(dtype or float32).np_dtype)
+    data = np.eye(n, m, dtype=to_dtype(dtype or get_default_dtype()).np_dtype)
     return _finish(data, device, requires_grad)
 
 
@@ -145,7 +162,7 @@ def arange(start: float, end: float | None = None, step: float = 1, *,
         raise ValueError("arange: step must be non-zero")
     if dtype is None:
         all_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = int64 if all_int else float32
+        dtype = int64 if all_int else get_default_dtype()
     data = np.arange(start, end, step, dtype=to_dtype(dtype).np_dtype)
     return _finish(data, device, requires_grad)
 
@@ -161,26 +178,29 @@ def linspace(start: float, end: float, steps: int, *, dtype: DTypeLike | None = 
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"linspace: steps must be an int >= 0, got {steps!r}")
     data = np.linspace(start, end, steps, dtype=np.float64)
-    return _finish(data.astype(to_dtype(dtype or float32).np_dtype), device, requires_grad)
+    return _finish(data.astype(to_dtype(dtype or get_default_dtype()).np_dtype), device, requires_grad)
 
 
 # ----------------------------------------------------------------------------- random
-def randn(*size: Any, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
-          requires_grad: bool = False) -> Tensor:
+def randn(*size: Any, generator: Generator | None = None, dtype: DTypeLike | None = None,
+          device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples of the given shape (``randn(2, 3)`` or ``randn((2, 3))``)."""
     dt = _float_dtype(dtype, "randn")
-    return _finish(_rng.standard_normal(shape_args(size)).astype(dt), device, requires_grad)
+    data = resolve(generator, "randn").standard_normal(shape_args(size)).astype(dt)
+    return _finish(data, device, requires_grad)
 
 
-def rand(*size: Any, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
-         requires_grad: bool = False) -> Tensor:
+def rand(*size: Any, generator: Generator | None = None, dtype: DTypeLike | None = None,
+         device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples from [0, 1) of the given shape."""
     dt = _float_dtype(dtype, "rand")
-    return _finish(_rng.random(shape_args(size)).astype(dt), device, requires_grad)
+    return _finish(resolve(generator, "rand").random(shape_args(size)).astype(dt), device,
+                   requires_grad)
 
 
 def randint(low: int, high: int | None = None, size: Any = None, *,
-            dtype: DTypeLike | None = None, device: DeviceLike | None = None) -> Tensor:
+            generator: Generator | None = None, dtype: DTypeLike | None = None,
+            device: DeviceLike | None = None) -> Tensor:
     """Integers drawn uniformly from [low, high) (``randint(high, size)`` means low = 0);
     int64 unless ``dtype`` says otherwise.
 
@@ -194,7 +214,21 @@ def randint(low: int, high: int | None = None, size: Any = None, *,
         raise TypeError("randint: missing the size argument, e.g. randint(0, 10, (2, 3))")
     if high is None or high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
-    data = _rng.integers(low, high, size=shape_args((size,)))
+    data = resolve(generator, "randint").integers(low, high, size=shape_args((size,)))
+    return _finish(data.astype(to_dtype(dtype or int64).np_dtype), device, False)
+
+
+def randperm(n: int, *, generator: Generator | None = None, dtype: DTypeLike | None = None,
+             device: DeviceLike | None = None) -> Tensor:
+    """A random permutation of 0 .. n-1 (int64 unless ``dtype`` says otherwise).
+
+    >>> import lucid
+    >>> sorted(lucid.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"randperm: n must be an int >= 0, got {n!r}")
+    data = resolve(generator, "randperm").permutation(int(n))
     return _finish(data.astype(to_dtype(dtype or int64).np_dtype), device, False)
 
 

@@ -29,6 +29,7 @@ max = _method("max", "Maximum over ``dim``.")
 min = _method("min", "Minimum over ``dim``.")
 argmax = _method("argmax", "Positions of the maxima.")
 argmin = _method("argmin", "Positions of the minima.")
+topk = _method("topk", "The k largest (or smallest) elements along ``dim``, and their indices.")
 exp = _method("exp", "Elementwise exponential.")
 log = _method("log", "Elementwise natural logarithm.")
 sqrt = _method("sqrt", "Elementwise square root.")
@@ -49,7 +50,7 @@ softmax = _method("softmax", "Softmax along ``dim``.")
 log_softmax = _method("log_softmax", "Log-softmax along ``dim``.")
 
 __all__ = [
-    "Dims", "sum", "mean", "var", "std", "max", "min", "argmax", "argmin", "exp", "log",
+    "Dims", "sum", "mean", "var", "std", "max", "min", "argmax", "argmin", "topk", "exp", "log",
     "sqrt", "abs", "clamp", "maximum", "minimum", "matmul", "reshape", "flatten", "squeeze",
     "unsqueeze", "permute", "transpose", "sigmoid", "tanh", "softmax", "log_softmax",
 ]

@@ -17,11 +17,18 @@ that backward alone) and returned for one input only; the engine hands such an a
 once the backward is freed (no ``retain_graph``). An array the engine made itself (a sum
 over broadcast axes, a dtype cast) is handed over too. Anything else is copied: the incoming
 gradient passed through (``a + b``), a saved array of a retained graph.
+
+Hooks (``Tensor.register_hook``) see the whole gradient of their tensor in one backward pass,
+as PyTorch's do: a non-leaf's hooks run when all its contributions are summed, before its
+node's backward; a leaf's contributions are summed apart from the others, and its hooks run on
+the sum before it enters ``.grad``. A hook may return a new gradient, which replaces the old
+from there on. Tensors that ``retain_grad()`` keep their (hooked) gradient in ``.grad``.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -35,6 +42,7 @@ BackwardFn = Callable[[np.ndarray], Sequence[np.ndarray | None]]
 
 _state = threading.local()
 _grad_lock = threading.Lock()  # held while a gradient is added into a leaf's .grad
+_hook_ids = itertools.count()
 
 
 def is_grad_enabled() -> bool:
@@ -133,6 +141,46 @@ class Node:
         return f"<{self.name}>"
 
 
+class RemovableHandle:
+    """What ``Tensor.register_hook`` returns: ``remove()`` takes the hook off again. As a
+    context manager it removes the hook on leaving the ``with`` block."""
+
+    __slots__ = ("_hooks", "id")
+
+    def __init__(self, hooks: dict, hook: Callable) -> None:
+        self._hooks = hooks
+        self.id = next(_hook_ids)
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        """Take the hook off (a second call does nothing)."""
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def _run_hooks(t: Tensor, grad: np.ndarray) -> np.ndarray:
+    """``grad`` after each of t's hooks, in the order they were registered. A hook sees a
+    read-only tensor (the array may be shared with other branches of the graph); what it
+    returns, if not None, replaces the gradient."""
+    for hook in list(t._grad_hooks.values()):
+        view = grad.view()
+        view.flags.writeable = False
+        out = hook(t._wrap(view))
+        if out is None:
+            continue
+        if not hasattr(out, "_data") or out.shape != t.shape:
+            got = getattr(out, "shape", type(out).__name__)
+            raise ValueError(f"register_hook: a hook must return None or a Tensor of the "
+                             f"gradient's shape {t.shape}, got {got}")
+        grad = np.asarray(out._data).astype(t._data.dtype, copy=False)
+    return grad
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum a gradient over the axes numpy broadcasting added or stretched, back to ``shape``."""
     if grad.shape == shape:
@@ -166,14 +214,20 @@ def _topological_order(root: Tensor) -> list:
 def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None:
     """Accumulate d root / d leaf (times ``gradient``) into every leaf's ``.grad``."""
     if root.grad_fn is None:
-        _accumulate_leaf(root, gradient, False)
+        _accumulate_leaf(root, _run_hooks(root, gradient) if root._grad_hooks else gradient,
+                         False)
         return
     pending = {id(root): gradient}
+    hooked_leaves = {}  # id -> (leaf, summed gradient): leaves whose hooks see the sum
     for t in reversed(_topological_order(root)):
         node = t.grad_fn
         grad = pending.pop(id(t), None)
         if grad is None:  # no path from root carries a gradient here
             continue
+        if t._grad_hooks:
+            grad = _run_hooks(t, grad)
+        if t._retains_grad:
+            _accumulate_leaf(t, grad, False)
         if node.backward is None:
             raise RuntimeError(
                 "backward: trying to go through the graph a second time, but its saved values "
@@ -190,12 +244,17 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None
                 continue
             g = np.asarray(g)
             shaped = unbroadcast(g, parent.shape).astype(parent._data.dtype, copy=False)
-            if parent.grad_fn is None:
+            if parent.grad_fn is None and parent._grad_hooks:
+                held = hooked_leaves.get(id(parent))
+                hooked_leaves[id(parent)] = (parent, shaped if held is None else held[1] + shaped)
+            elif parent.grad_fn is None:
                 _accumulate_leaf(parent, shaped, handed_over or shaped is not g)
             elif id(parent) in pending:
                 pending[id(parent)] = pending[id(parent)] + shaped
             else:
                 pending[id(parent)] = shaped
+    for leaf, grad in hooked_leaves.values():
+        _accumulate_leaf(leaf, _run_hooks(leaf, grad), False)
 
 
 def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, owned: bool) -> None:

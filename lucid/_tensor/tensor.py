@@ -2,10 +2,10 @@
 
 This file holds the class itself: its attributes, gradient bookkeeping and ``backward``. The
 ops are grouped by family in the sibling modules, each op's forward and backward side by side,
-and mixed in here: arithmetic (_arith.py), reductions (_reduce.py), shapes (_shape.py),
-comparisons (_compare.py), indexing (_index.py), conversions (_convert.py), activations
-(_activation.py) and printing (_repr.py). Every differentiable op records its graph node
-through :func:`lucid.autograd.record`.
+and mixed in here: arithmetic (_arith.py), reductions (_reduce.py), topk (_sort.py), shapes
+(_shape.py), comparisons (_compare.py), indexing (_index.py), conversions (_convert.py),
+activations (_activation.py) and printing (_repr.py). Every differentiable op records its
+graph node through :func:`lucid.autograd.record`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from lucid._tensor._index import IndexMixin
 from lucid._tensor._reduce import ReduceMixin
 from lucid._tensor._repr import ReprMixin
 from lucid._tensor._shape import ShapeMixin
-from lucid.autograd import Node, run_backward
+from lucid._tensor._sort import SortMixin
+from lucid.autograd import Node, RemovableHandle, run_backward
 
 
-class Tensor(TensorBase, ArithMixin, ReduceMixin, ShapeMixin, CompareMixin, IndexMixin,
-             ConvertMixin,
-             ActivationMixin, ReprMixin):
+class Tensor(TensorBase, ArithMixin, ReduceMixin, SortMixin, ShapeMixin, CompareMixin,
+             IndexMixin, ConvertMixin, ActivationMixin, ReprMixin):
     """An n-dimensional array that can record the ops applied to it.
 
     ``lucid.Tensor(data)`` accepts what :func:`lucid.tensor` accepts (a number, a nested list,
@@ -48,6 +48,9 @@ class Tensor(TensorBase, ArithMixin, ReduceMixin, ShapeMixin, CompareMixin, Inde
     # Comparisons return tensors, so equality cannot define the hash: tensors hash by identity
     # and stay usable as dict keys and set members, as in PyTorch.
     __hash__ = object.__hash__
+    # Set per tensor only when used (register_hook, retain_grad), so other tensors pay nothing.
+    _grad_hooks: dict | None = None
+    _retains_grad = False
 
     def __init__(self, data: Any, *, dtype: Any = None, device: DeviceLike | None = None,
                  requires_grad: bool = False) -> None:
@@ -167,6 +170,47 @@ class Tensor(TensorBase, ArithMixin, ReduceMixin, ShapeMixin, CompareMixin, Inde
         return Tensor(self._data, device=self._device)
 
     # --------------------------------------------------------------- autograd
+    def register_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(grad)`` each time a backward pass computes this tensor's gradient; if it
+        returns a tensor, that tensor replaces the gradient (for this tensor's ``.grad`` and
+        for everything the gradient flows on to). Returns a handle whose ``remove()`` takes
+        the hook off.
+
+        The hook sees the gradient summed over every use of the tensor in the graph, as in
+        PyTorch, as a read-only tensor: return a new one rather than change it in place.
+
+        >>> import lucid
+        >>> x = lucid.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * 3
+        >>> handle = y.register_hook(lambda g: g * 0.5)  # halve what reaches x through y
+        >>> (y * y).sum().backward()
+        >>> x.grad  # 0.5 * 2y * 3
+        Tensor([ 9., 18.])
+        >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require grad")
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        if self._grad_hooks is None:
+            self._grad_hooks = {}
+        return RemovableHandle(self._grad_hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward, as leaves do
+        (nothing to do on a leaf)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: cannot retain the gradient of a tensor that does "
+                               "not require grad")
+        if self.grad_fn is not None:
+            self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether :meth:`retain_grad` was called on this non-leaf tensor."""
+        return self._retains_grad
+
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on.
 

@@ -1,6 +1,6 @@
 """Neural-network building blocks."""
 
-from lucid.nn import functional
+from lucid.nn import functional, utils
 from lucid.nn.activation import GELU, Sigmoid
 from lucid.nn.conv import Conv1d, MaxPool1d
 from lucid.nn.dropout import Dropout
@@ -15,5 +15,5 @@ __all__ = [
     "functional", "Module", "Parameter", "CTCLoss", "MSELoss", "NLLLoss", "CrossEntropyLoss",
     "Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "ContextWindow", "Sequential", "Dropout",
     "LayerNorm", "Embedding",
-    "Conv1d", "MaxPool1d", "GRU", "LSTM",
+    "Conv1d", "MaxPool1d", "GRU", "LSTM", "utils",
 ]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from lucid._dtype import DTypeLike, float32, to_dtype
+from lucid._dtype import DTypeLike, get_default_dtype, to_dtype
 from lucid._tensor import Tensor
 from lucid.nn import functional as F
 from lucid.nn.layers import uniform_parameter
@@ -26,7 +26,7 @@ class Conv1d(Module):
     stride, dilation : int, default 1
     padding : int or "valid" or "same", default 0
     bias : bool, default True
-    dtype : lucid dtype, default float32
+    dtype : lucid dtype, default: the default dtype (float32)
 
     Examples
     --------
@@ -46,7 +46,7 @@ class Conv1d(Module):
                             ("kernel_size", kernel_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"Conv1d: {name} must be a positive int, got {value!r}")
-        dtype = dtype or float32
+        dtype = dtype or get_default_dtype()
         if not to_dtype(dtype).is_floating_point:
             raise TypeError(f"Conv1d: dtype must be floating point, got {to_dtype(dtype)}")
         # stride, padding and dilation are checked by conv1d, with the input's length at hand

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from lucid import _factories
-from lucid._dtype import DTypeLike, float32, to_dtype
+from lucid._dtype import DTypeLike, get_default_dtype, to_dtype
 from lucid._tensor import Tensor
 from lucid.nn import functional as F
 from lucid.nn.module import Module, Parameter
@@ -33,7 +33,7 @@ class Linear(Module):
         Sizes of the last axis of the input and of the output, each >= 1.
     bias : bool, default True
         Whether to add a learned bias.
-    dtype : lucid dtype, default float32
+    dtype : lucid dtype, default: the default dtype (float32)
         Floating-point dtype of the parameters.
 
     Examples
@@ -52,7 +52,7 @@ class Linear(Module):
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"Linear: {name} must be a positive int, got {value!r}")
-        dtype = dtype or float32
+        dtype = dtype or get_default_dtype()
         if not to_dtype(dtype).is_floating_point:
             raise TypeError(f"Linear: dtype must be floating point, got {to_dtype(dtype)}")
         self.in_features, self.out_features = int(in_features), int(out_features)

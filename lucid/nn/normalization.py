@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lucid._dtype import DTypeLike, float32, to_dtype
+from lucid._dtype import DTypeLike, get_default_dtype, to_dtype
 from lucid._tensor import Tensor
 from lucid.nn import functional as F
 from lucid.nn.module import Module, Parameter
@@ -29,7 +29,7 @@ class LayerNorm(Module):
             normalized_shape)
         self.normalized_shape, self.eps = shape, eps
         self.elementwise_affine = elementwise_affine
-        dt = to_dtype(dtype or float32).np_dtype
+        dt = to_dtype(dtype or get_default_dtype()).np_dtype
         self.weight = Parameter(np.ones(shape, dtype=dt)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(shape, dtype=dt)) if elementwise_affine and bias else None
 

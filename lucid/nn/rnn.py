@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from lucid._dtype import DTypeLike, float32, to_dtype
+from lucid._dtype import DTypeLike, get_default_dtype, to_dtype
 from lucid._tensor import Tensor, cat
 from lucid.nn import functional as F
 from lucid.nn.layers import uniform_parameter
 from lucid.nn.module import Module
+from lucid.nn.utils.rnn import PackedSequence, pad_packed_sequence, repack_like
 
 
 class _RNNBase(Module):
@@ -38,7 +39,7 @@ class _RNNBase(Module):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0 <= dropout <= 1:
             raise ValueError(f"{cls}: dropout must be a number in [0, 1], got {dropout!r}")
-        dtype = dtype or float32
+        dtype = dtype or get_default_dtype()
         if not to_dtype(dtype).is_floating_point:
             raise TypeError(f"{cls}: dtype must be floating point, got {to_dtype(dtype)}")
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
@@ -65,9 +66,19 @@ class _RNNBase(Module):
                       for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                 for suffix in self._directions]
 
-    def _run(self, input: Tensor, states: tuple, lengths: Any) -> tuple:
+    def _run(self, input: Tensor | PackedSequence, states: tuple, lengths: Any) -> tuple:
         """Checks and layouts around the stack; returns (output, final states)."""
         cls = type(self).__name__
+        if isinstance(input, PackedSequence):
+            # a packed batch runs as the padded batch with its lengths (what the lengths path
+            # computes is what PyTorch computes for packed input) and is packed back the same
+            # way; states stay in the original batch order, as PyTorch's do
+            if lengths is not None:
+                raise ValueError(f"{cls}: a PackedSequence carries its own lengths; do not "
+                                 f"pass lengths= with it")
+            padded, lengths = pad_packed_sequence(input, self.batch_first)
+            output, ends = self._run(padded, states, lengths)
+            return repack_like(output, input, self.batch_first), ends
         if not isinstance(input, Tensor) or input.ndim not in (2, 3):
             raise ValueError(f"{cls}: input must be a Tensor of shape (T, N, {self.input_size}) "
                              f"(or (N, T, {self.input_size}) with batch_first, or "
@@ -140,7 +151,7 @@ class GRU(_RNNBase):
         Dropout on every layer's output except the last, in training mode.
     bidirectional : bool, default False
         Add a direction that reads the sequence backwards (D = 2); outputs are concatenated.
-    dtype : lucid dtype, default float32
+    dtype : lucid dtype, default: the default dtype (float32)
 
     Parameters are ``weight_ih_l{k}`` (3H, F), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` (3H,), gates stacked r, z, n, plus the same with ``_reverse`` for the
@@ -151,7 +162,9 @@ class GRU(_RNNBase):
     (T, F)), ``h_0`` (L * D, N, H), zeros by default. ``lengths`` (N,) gives each sample's
     valid frames, as with PyTorch's packed sequences: outputs past a sample's length are 0 and
     ``h_n`` holds the state after its last valid frame (the reverse direction starts there).
-    Returns ``(output, h_n)``, output (T, N, D * H).
+    Returns ``(output, h_n)``, output (T, N, D * H). ``input`` may also be a
+    :class:`~lucid.nn.utils.rnn.PackedSequence` (without ``lengths``): the output is then
+    packed the same way, and ``h_0`` and ``h_n`` are in the original batch order.
 
     Examples
     --------
@@ -166,7 +179,7 @@ class GRU(_RNNBase):
 
     _mode, _gates = "GRU", 3
 
-    def forward(self, input: Tensor, h_0: Tensor | None = None,
+    def forward(self, input: Tensor | PackedSequence, h_0: Tensor | None = None,
                 lengths: Any = None) -> tuple[Tensor, Tensor]:
         output, (h_n,) = self._run(input, (h_0,), lengths)
         return output, h_n
@@ -182,8 +195,8 @@ class LSTM(_RNNBase):
     Arguments and parameter names as :class:`GRU`, with gates stacked i, f, g, o (4H rows);
     equations as :func:`lucid.nn.functional.lstm_layer`.
 
-    Call it as ``lstm(input, (h_0, c_0)=None, lengths=None)``; returns
-    ``(output, (h_n, c_n))``.
+    Call it as ``lstm(input, (h_0, c_0)=None, lengths=None)``, ``input`` a padded batch or a
+    :class:`~lucid.nn.utils.rnn.PackedSequence`; returns ``(output, (h_n, c_n))``.
 
     Examples
     --------
@@ -196,7 +209,7 @@ class LSTM(_RNNBase):
 
     _mode, _gates = "LSTM", 4
 
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None,
+    def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None,
                 lengths: Any = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             raise TypeError(f"LSTM: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")

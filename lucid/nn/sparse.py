@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from lucid import _factories
-from lucid._dtype import DTypeLike, float32, to_dtype
+from lucid._dtype import DTypeLike, get_default_dtype, to_dtype
 from lucid._tensor import Tensor
 from lucid.nn import functional as F
 from lucid.nn.module import Module, Parameter
@@ -39,7 +39,7 @@ class Embedding(Module):
         data = _factories.generator().standard_normal((num_embeddings, embedding_dim))
         if padding_idx is not None:
             data[padding_idx] = 0
-        self.weight = Parameter(data.astype(to_dtype(dtype or float32).np_dtype))
+        self.weight = Parameter(data.astype(to_dtype(dtype or get_default_dtype()).np_dtype))
 
     def forward(self, indices: Any) -> Tensor:
         return F.embedding(indices, self.weight, self.padding_idx)

@@ -13,12 +13,13 @@ LUCID = pathlib.Path(__file__).resolve().parents[2] / "lucid"
 LAYERS = [
     ("kernels", ["lucid._C", "lucid._version"]),
     ("core", ["lucid._threads", "lucid._buffers", "lucid._dtype", "lucid._device",
-              "lucid._config"]),
+              "lucid._config", "lucid._random", "lucid._missing"]),
     ("autograd", ["lucid.autograd"]),
     ("tensor", ["lucid._tensor"]),
     ("factories", ["lucid._factories", "lucid._functions", "lucid._serialization"]),
     ("functional", ["lucid.nn.functional"]),
     ("nn and optim", ["lucid.nn", "lucid.optim", "lucid.metal"]),
+    ("utils", ["lucid.utils"]),
     ("decoders", ["lucid.ctc"]),
     ("package", ["lucid"]),
 ]
