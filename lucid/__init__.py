@@ -80,6 +80,7 @@ from lucid._functions import (
     unsqueeze,
     var,
 )
+from lucid._missing import module_getattr
 from lucid._random import Generator, initial_seed, manual_seed, seed
 from lucid._serialization import load, save
 from lucid._tensor import Tensor, cat, stack, where
@@ -115,6 +116,10 @@ __all__ = [
     "unsqueeze", "permute", "transpose", "sigmoid", "tanh", "softmax", "log_softmax",
     "cat", "stack", "where", "save", "load",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "set_num_threads", "get_num_threads", "show_config", "metal", "nn", "optim", "utils", "ctc", "_C",
+    "set_num_threads", "get_num_threads", "show_config", "metal", "nn", "optim", "utils", "ctc",
+    "_C",
     "LogProbsWarning",
 ]
+
+
+__getattr__ = module_getattr(__name__)  # names of lucid 3.8 we lack: see lucid/_missing.py

@@ -178,7 +178,8 @@ def linspace(start: float, end: float, steps: int, *, dtype: DTypeLike | None = 
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"linspace: steps must be an int >= 0, got {steps!r}")
     data = np.linspace(start, end, steps, dtype=np.float64)
-    return _finish(data.astype(to_dtype(dtype or get_default_dtype()).np_dtype), device, requires_grad)
+    dt = to_dtype(dtype or get_default_dtype()).np_dtype
+    return _finish(data.astype(dt), device, requires_grad)
 
 
 # ----------------------------------------------------------------------------- random

@@ -1,12 +1,12 @@
 """Reverse-mode autograd: graph nodes, the backward pass and grad mode.
 
-This module sits below the tensor: it builds no tensor and imports nothing of lucid. Each
-op that needs a gradient records (``lucid._tensor._graph.record``) a :class:`Node` holding
-its input tensors and a ``backward`` function that maps the output's gradient to one
-gradient per input (or None). :func:`run_backward` orders the graph with an iterative
-depth-first search (deep graphs must not hit Python's recursion limit), then walks it in
-reverse, summing gradients with ``+`` so that a tensor used twice receives both
-contributions.
+This module sits below the tensor: it builds no tensor and imports nothing of lucid but the
+list of lucid 3 names it lacks. Each op that needs a gradient records
+(``lucid._tensor._graph.record``) a :class:`Node` holding its input tensors and a
+``backward`` function that maps the output's gradient to one gradient per input (or None).
+:func:`run_backward` orders the graph with an iterative depth-first search (deep graphs must
+not hit Python's recursion limit), then walks it in reverse, summing gradients with ``+`` so
+that a tensor used twice receives both contributions.
 
 Who owns a gradient array: a leaf's ``.grad`` is the leaf's alone, and backward passes add
 into it in place, under one lock (numpy releases the GIL inside ``+=``: two threads sending
@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from lucid._missing import module_getattr
 
 if TYPE_CHECKING:
     from lucid._tensor import Tensor
@@ -268,3 +270,6 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, owned: bool) -> None:
             leaf.grad = leaf._wrap(grad if owned else grad.copy())
         else:
             leaf.grad._data += grad
+
+
+__getattr__ = module_getattr(__name__)  # names of lucid 3.8 we lack: see lucid/_missing.py

@@ -1,5 +1,6 @@
 """Neural-network building blocks."""
 
+from lucid._missing import module_getattr
 from lucid.nn import functional, utils
 from lucid.nn.activation import GELU, Sigmoid
 from lucid.nn.conv import Conv1d, MaxPool1d
@@ -17,3 +18,6 @@ __all__ = [
     "LayerNorm", "Embedding",
     "Conv1d", "MaxPool1d", "GRU", "LSTM", "utils",
 ]
+
+
+__getattr__ = module_getattr(__name__)  # names of lucid 3.8 we lack: see lucid/_missing.py

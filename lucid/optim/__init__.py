@@ -10,9 +10,16 @@ learning-rate schedules (:mod:`lucid.optim.lr_scheduler`).
 Tensor([ 0.8, -1.6], requires_grad=True)
 """
 
+from lucid._missing import module_getattr
 from lucid.optim import lr_scheduler
 from lucid.optim.adam import Adam, AdamW
+from lucid.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR, StepLR
 from lucid.optim.optimizer import Optimizer
 from lucid.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+# The schedulers are also reachable here, as in lucid 3 (lucid.optim.StepLR).
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler",
+           "StepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR"]
+
+
+__getattr__ = module_getattr(__name__)  # names of lucid 3.8 we lack: see lucid/_missing.py

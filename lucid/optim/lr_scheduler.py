@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from lucid._missing import module_getattr
 from lucid.optim.optimizer import Optimizer
 
 
@@ -120,3 +121,6 @@ class LambdaLR(LRScheduler):
 
     def lr_at(self, base_lr: float, epoch: int, index: int) -> float:
         return base_lr * self.lr_lambdas[index](epoch)
+
+
+__getattr__ = module_getattr(__name__)  # names of lucid 3.8 we lack: see lucid/_missing.py

@@ -1,6 +1,7 @@
 """Functional ops: activations, the feed-forward layer ops, losses, dropout, normalisation,
 embedding and the CTC loss. Decoding and alignment of CTC outputs are in :mod:`lucid.ctc`."""
 
+from lucid._missing import module_getattr
 from lucid.nn.functional.activation import gelu, log_softmax, relu, sigmoid, softmax, tanh
 from lucid.nn.functional.conv import conv1d, max_pool1d
 from lucid.nn.functional.ctc import ctc_loss
@@ -18,3 +19,6 @@ __all__ = [
     "embedding",
     "conv1d", "max_pool1d", "gru_layer", "lstm_layer",
 ]
+
+
+__getattr__ = module_getattr(__name__)  # names of lucid 3.8 we lack: see lucid/_missing.py

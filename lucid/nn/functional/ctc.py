@@ -174,6 +174,8 @@ def ctc_loss(
 def _log_softmax_input(log_probs: Tensor) -> Tensor | None:
     """z if log_probs was computed as log_softmax(z) over its class (last) axis, else None."""
     node = log_probs.grad_fn
+    if log_probs._grad_hooks or log_probs._retains_grad:  # its gradient must exist to be seen
+        return None
     step = node.backward if node is not None else None  # None too once a backward freed it
     if (_fuse_log_softmax and isinstance(step, LogSoftmaxBackward)
             and step.axis == log_probs.ndim - 1):

@@ -1,6 +1,7 @@
 """Datasets, samplers and the DataLoader that batches them, as ``torch.utils.data`` (and
 lucid 3's ``lucid.utils.data``), without worker processes."""
 
+from lucid._missing import module_getattr
 from lucid.utils.data.collate import default_collate, default_convert
 from lucid.utils.data.dataloader import DataLoader
 from lucid.utils.data.dataset import (
@@ -25,3 +26,6 @@ __all__ = [
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler", "DataLoader", "default_collate", "default_convert",
 ]
+
+
+__getattr__ = module_getattr(__name__)  # names of lucid 3.8 we lack: see lucid/_missing.py
