@@ -14,7 +14,8 @@ digit is known.
 
 Model. Two Conv1d layers over the columns (rows are channels), a bidirectional GRU, a Linear
 layer to 11 classes (blank + the digits 0-9), log_softmax; ctc_loss with each line's own
-length, Adam. The GRU is told the lengths too, so padding never reaches a line's frames.
+length, Adam, the gradients' norm clipped to 5. The GRU is told the lengths too, so padding
+never reaches a line's frames. A DataLoader batches an endless stream of freshly composed lines.
 
 Evaluation, on held-out lines: the character error rate (edit distance / digits) of greedy
 decoding, and of beam search when lucid has it; the forced alignment of each line to its
@@ -27,11 +28,12 @@ and CER curves (needs matplotlib: pip install "lucid-ctc[examples]").
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import pathlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 # The matrices are small (a few thousand x 64): BLAS threads cost more in hand-offs than they
 # save, and on a busy machine their spin-waiting slows training down badly. OpenBLAS reads this
@@ -43,6 +45,8 @@ import numpy as np  # noqa: E402  (after the line above)
 import lucid  # noqa: E402
 from lucid import nn  # noqa: E402
 from lucid.nn import functional as F  # noqa: E402
+from lucid.nn.utils import clip_grad_norm_  # noqa: E402
+from lucid.utils.data import DataLoader, IterableDataset  # noqa: E402
 
 ROWS = 8               # pixels per column: the features of a frame
 DIGITS = 10            # class k + 1 is the digit k; class 0 is the blank
@@ -84,6 +88,21 @@ def compose_line(images: np.ndarray, labels: np.ndarray, rng: np.random.Generato
     pieces.append(np.zeros((ROWS, rng.integers(1, MAX_MARGIN + 1))))
     return {"image": np.concatenate(pieces, axis=1).astype(np.float32),
             "digits": labels[picks].tolist(), "spans": spans}
+
+
+class ComposedLines(IterableDataset):
+    """An endless stream of lines composed from ``images``: each one new, 3-8 random digits.
+
+    Iterating starts the stream afresh from ``seed``, so a run sees the same lines every time.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int) -> None:
+        self.images, self.labels, self.seed = images, labels, seed
+
+    def __iter__(self) -> Iterator[dict]:
+        rng = np.random.default_rng(self.seed)
+        while True:
+            yield compose_line(self.images, self.labels, rng)
 
 
 def make_batch(lines: Sequence[dict]) -> dict:
@@ -278,19 +297,20 @@ def plot(path: str, batch: dict, result: dict, history: dict, index: int = 0) ->
 
 # ------------------------------------------------------------------------------- training
 def train(args: argparse.Namespace, train_set: tuple, held_out: dict) -> tuple:
-    rng = np.random.default_rng(args.seed + 1)
+    lines = DataLoader(ComposedLines(*train_set, seed=args.seed + 1),
+                       batch_size=args.batch_size, collate_fn=make_batch)
     lucid.manual_seed(args.seed)
     model = DigitLineReader(channels=args.channels, hidden=args.hidden)
     optimizer = lucid.optim.Adam(model.parameters(), lr=args.lr)
     history = {"loss": [], "eval_step": [], "cer": []}
     bar = progress(args.steps, "training")
     wall, cpu = time.perf_counter(), time.process_time()
-    for step in range(1, args.steps + 1):
-        batch = make_batch([compose_line(*train_set, rng) for _ in range(args.batch_size)])
+    for step, batch in enumerate(itertools.islice(lines, args.steps), start=1):
         log_probs = model(batch["images"], batch["lengths"])
         loss = F.ctc_loss(log_probs, batch["targets"], batch["lengths"], batch["target_lengths"])
         optimizer.zero_grad()
         loss.backward()
+        clip_grad_norm_(model.parameters(), max_norm=args.clip_norm)
         optimizer.step()
         history["loss"].append(loss.item())
         if bar is not None:
@@ -319,6 +339,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
+    parser.add_argument("--clip-norm", type=float, default=5.0,
+                        help="clip the gradients' total norm to this (default 5)")
     parser.add_argument("--channels", type=int, default=48, help="Conv1d channels")
     parser.add_argument("--hidden", type=int, default=64, help="GRU state size per direction")
     parser.add_argument("--held-out", type=int, default=400, help="held-out lines")

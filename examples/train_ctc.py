@@ -5,9 +5,11 @@ Run: python examples/train_ctc.py [--steps N] [--no-plot] [--out PATH] [--thread
 The data is made up here, nothing is downloaded: a sequence of 1-8 symbols from an alphabet
 of 10 becomes a (T, F) feature sequence in which each symbol is its own fixed pattern plus
 noise, held for 2-6 frames, with 1-3 frames of pure noise between symbols and 1-4 around them.
-The model sees each frame with 2 neighbours on either side (a 1-D convolution over time, as
-context stacking + Linear), then ReLU and a Linear layer to the 11 classes (blank + symbols);
-log_softmax and ctc_loss train it with Adam. At the end it greedy-decodes held-out sequences
+A Dataset makes sequence i from its own seed; a DataLoader shuffles them each epoch and pads
+them into batches. The model sees each frame with 2 neighbours on either side (a 1-D
+convolution over time, as context stacking + Linear), then ReLU and a Linear layer to the 11
+classes (blank + symbols); log_softmax and ctc_loss train it with Adam, the gradients' norm
+clipped. At the end it greedy-decodes held-out sequences
 and prints the label error rate (edit distance / reference length), and draws one held-out
 sequence's class posteriors with its forced alignment, and the loss curve, into a PNG
 (when matplotlib is installed: pip install "lucid-ctc[examples]").
@@ -18,11 +20,12 @@ Everything is seeded: the same command gives the same losses and the same error 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import pathlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 # The model's matrices are small (about 2000 x 80 times 80 x 64): BLAS threads cost more in
 # hand-offs than they save, and on a busy 2-core machine their spin-waiting made training up to
@@ -36,6 +39,9 @@ import lucid  # noqa: E402
 from lucid import nn  # noqa: E402
 from lucid.ctc import forced_align, greedy_decode  # noqa: E402
 from lucid.nn.functional import ctc_loss, log_softmax  # noqa: E402
+from lucid.nn.utils import clip_grad_norm_  # noqa: E402
+from lucid.nn.utils.rnn import pad_sequence  # noqa: E402
+from lucid.utils.data import DataLoader, Dataset  # noqa: E402
 
 ALPHABET = 10  # symbols 1..10; class 0 is the blank
 NUM_CLASSES = ALPHABET + 1
@@ -59,20 +65,40 @@ def render(symbols: Sequence[int], patterns: np.ndarray, rng: np.random.Generato
     return clean + NOISE * rng.standard_normal(clean.shape)
 
 
-def make_batch(size: int, patterns: np.ndarray, rng: np.random.Generator) -> dict:
-    """A padded batch: features (T, N, F) float32 with zeros past each length, padded targets."""
-    symbols = [rng.integers(1, ALPHABET + 1, size=rng.integers(1, MAX_SYMBOLS + 1)).tolist()
-               for _ in range(size)]
-    frames = [render(s, patterns, rng) for s in symbols]
-    input_lengths = np.array([len(f) for f in frames])
-    features = np.zeros((input_lengths.max(), size, FEATURES), dtype=np.float32)
-    targets = np.zeros((size, MAX_SYMBOLS), dtype=np.int64)
-    for n, (f, s) in enumerate(zip(frames, symbols)):
-        features[: len(f), n] = f
+class SymbolSequences(Dataset):
+    """``size`` made-up sequences; item i is (frames (T, FEATURES) float32, its symbols),
+    drawn from the seed (seed, split, i), so it is the same whenever it is read and the
+    splits never share a sequence's noise."""
+
+    def __init__(self, size: int, patterns: np.ndarray, seed: int, split: int) -> None:
+        self.size, self.patterns, self.seed, self.split = size, patterns, seed, split
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: int) -> tuple:
+        if not 0 <= i < self.size:
+            raise IndexError(f"SymbolSequences: index {i} out of range for {self.size} items")
+        rng = np.random.default_rng([self.seed, self.split, i])
+        symbols = rng.integers(1, ALPHABET + 1, size=rng.integers(1, MAX_SYMBOLS + 1)).tolist()
+        return render(symbols, self.patterns, rng).astype(np.float32), symbols
+
+
+def collate(samples: Sequence[tuple]) -> dict:
+    """A padded batch: features (T, N, F) with zeros past each length, padded targets."""
+    frames, symbols = zip(*samples)
+    targets = np.zeros((len(symbols), MAX_SYMBOLS), dtype=np.int64)
+    for n, s in enumerate(symbols):
         targets[n, : len(s)] = s
-    return {"features": lucid.tensor(features), "targets": targets, "symbols": symbols,
-            "input_lengths": input_lengths,
+    return {"features": pad_sequence([lucid.tensor(f) for f in frames]), "targets": targets,
+            "symbols": list(symbols), "input_lengths": np.array([len(f) for f in frames]),
             "target_lengths": np.array([len(s) for s in symbols])}
+
+
+def epochs(loader: DataLoader) -> Iterator[dict]:
+    """The loader's batches, epoch after epoch (each epoch in a new order)."""
+    while True:
+        yield from loader
 
 
 # ------------------------------------------------------------------------------ the model
@@ -179,7 +205,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--train-size", type=int, default=4000,
+                        help="training sequences, shuffled each epoch (default 4000)")
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
+    parser.add_argument("--clip-norm", type=float, default=5.0,
+                        help="clip the gradients' total norm to this (default 5)")
     parser.add_argument("--held-out", type=int, default=500, help="held-out sequences")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,
@@ -196,27 +226,28 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.threads is not None:
         lucid.set_num_threads(args.threads)
     start = time.perf_counter()
-    pattern_seed, train_seed, test_seed = np.random.SeedSequence(args.seed).spawn(3)
+    pattern_seed = np.random.SeedSequence(args.seed).spawn(3)[0]
     patterns = np.random.default_rng(pattern_seed).standard_normal((ALPHABET, FEATURES))
-    train_rng = np.random.default_rng(train_seed)
-    held_out = make_batch(args.held_out, patterns, np.random.default_rng(test_seed))
+    train_set = SymbolSequences(args.train_size, patterns, args.seed, split=0)
+    held_out_set = SymbolSequences(args.held_out, patterns, args.seed, split=1)
+    held_out = collate([held_out_set[i] for i in range(len(held_out_set))])
 
-    lucid.manual_seed(args.seed)
+    lucid.manual_seed(args.seed)  # the weights, then the order of every epoch
     model = make_model()
     optimizer = lucid.optim.Adam(model.parameters(), lr=args.lr)
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, collate_fn=collate)
     losses, running = [], []
     bar = progress_bar(args.steps, "training")
-    for step in range(args.steps):
-        batch = make_batch(args.batch_size, patterns, train_rng)
+    for step, batch in enumerate(itertools.islice(epochs(loader), args.steps)):
         log_probs = log_softmax(model(batch["features"]), dim=2)
         loss = ctc_loss(log_probs, batch["targets"], batch["input_lengths"],
                         batch["target_lengths"])
         optimizer.zero_grad()
         loss.backward()
+        norm = clip_grad_norm_(model.parameters(), max_norm=args.clip_norm)  # norm before
         if step == 0:  # show the loss and that its gradient reached every parameter
-            norm = np.sqrt(sum(float((p.grad.numpy() ** 2).sum()) for p in model.parameters()))
             print(f"first batch: ctc_loss = {loss.item():.4f} (batch mean), "
-                  f"gradient norm over all parameters = {norm:.4f}")
+                  f"gradient norm over all parameters = {norm.item():.4f}")
         optimizer.step()
         losses.append(loss.item())
         running.append(float(np.mean(losses[-20:])))

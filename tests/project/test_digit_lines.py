@@ -52,6 +52,22 @@ def test_lines_have_3_to_8_digits_at_their_true_columns(example):
     assert counts == set(range(3, 9))
 
 
+def test_training_batches_are_the_composed_stream_in_order(example):
+    from lucid.utils.data import DataLoader
+
+    images = np.arange(10 * 64, dtype=np.float32).reshape(10, 8, 8)
+    labels = np.arange(10)
+    loader = DataLoader(example.ComposedLines(images, labels, seed=4), batch_size=3,
+                        collate_fn=example.make_batch)
+    batches = [batch for batch, _ in zip(loader, range(2))]
+    rng = np.random.default_rng(4)
+    lines = [example.compose_line(images, labels, rng) for _ in range(6)]
+    for batch, expected in zip(batches, (lines[:3], lines[3:])):
+        want = example.make_batch(expected)
+        np.testing.assert_array_equal(batch["images"].numpy(), want["images"].numpy())
+        np.testing.assert_array_equal(batch["targets"], want["targets"])
+
+
 def test_alignment_accuracy_counts_digits_inside_their_spans(example):
     lines = [{"spans": [(2, 10), (12, 20)]}, {"spans": [(1, 9)]}]
     found = [[(4, 4), (19, 20)], [(1, 8)]]  # inside; last frame past the span; inside

@@ -64,10 +64,12 @@ def test_edit_distance(example, a, b, distance):
 
 
 def test_data_is_as_the_example_documents(example):
-    """1-8 symbols from 10, every symbol frame at least 2 frames long, zero padding."""
+    """1-8 symbols from 10, every symbol frame at least 2 frames long, zero padding; an item
+    is the same whenever it is read, and the splits differ."""
     rng = np.random.default_rng(0)
     patterns = rng.standard_normal((example.ALPHABET, example.FEATURES))
-    batch = example.make_batch(200, patterns, rng)
+    dataset = example.SymbolSequences(200, patterns, seed=0, split=0)
+    batch = example.collate([dataset[i] for i in range(len(dataset))])
     lengths = [len(s) for s in batch["symbols"]]
     assert min(lengths) == 1 and max(lengths) == example.MAX_SYMBOLS
     assert all(1 <= c <= example.ALPHABET for s in batch["symbols"] for c in s)
@@ -78,3 +80,10 @@ def test_data_is_as_the_example_documents(example):
         k = lengths[n]
         assert 2 + 2 * k + (k - 1) <= length <= 8 + 6 * k + 3 * (k - 1)
         assert not features[length:, n].any()
+        np.testing.assert_array_equal(features[:length, n], dataset[n][0])
+        assert batch["targets"][n, :k].tolist() == batch["symbols"][n]
+        assert not batch["targets"][n, k:].any() and batch["target_lengths"][n] == k
+    other = example.SymbolSequences(200, patterns, seed=0, split=1)
+    assert not np.array_equal(other[0][0], dataset[0][0])
+    with pytest.raises(IndexError):
+        dataset[200]
