@@ -1,7 +1,7 @@
 """Padded and packed batches of variable-length sequences, as ``torch.nn.utils.rnn``.
 
-A padded batch is one (T, N, *) tensor (or (N, T, *) with ``batch_first``) plus each
-sequence's length. A :class:`PackedSequence` keeps only the valid frames, time-major: the
+A padded batch is one ``(T, N, *)`` tensor (or ``(N, T, *)`` with ``batch_first``) plus
+each sequence's length. A :class:`PackedSequence` keeps only the valid frames, time-major: the
 frames of step 0 of every sequence, then of step 1 of those still running, and so on, with the
 sequences ordered longest first; ``batch_sizes[t]`` counts the sequences that reach step t.
 :class:`lucid.nn.GRU` and :class:`lucid.nn.LSTM` take either form (a padded batch with
@@ -21,11 +21,14 @@ import numpy as np
 
 from lucid._tensor import Tensor, cat, expect_tensor, record
 
+__all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pack_sequence",
+           "pad_packed_sequence"]
+
 
 class PackedSequence(NamedTuple):
     """The valid frames of a batch of sequences, time-major, longest sequence first.
 
-    ``data`` (sum of lengths, *) holds the frames; ``batch_sizes`` (int64, max length) how
+    ``data`` ``(sum of lengths, *)`` holds the frames; ``batch_sizes`` (int64, max length) how
     many sequences reach each step; ``sorted_indices`` the original batch position of each
     sequence in length order and ``unsorted_indices`` its inverse (both None when the batch
     was already sorted, ``enforce_sorted=True``). Made by :func:`pack_padded_sequence` and
@@ -92,9 +95,9 @@ def _check_sequences(sequences: Any, where: str) -> list:
 # ------------------------------------------------------------------------------ the API
 def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
                  padding_value: float = 0.0, padding_side: str = "right") -> Tensor:
-    """Stack sequences of different lengths, each (L_i, *), into one (T, N, *) tensor (or
-    (N, T, *) with ``batch_first``), T the longest length, filling with ``padding_value``
-    after each sequence (before it with ``padding_side="left"``).
+    """Stack sequences of different lengths, each ``(L_i, *)``, into one ``(T, N, *)``
+    tensor (or ``(N, T, *)`` with ``batch_first``), T the longest length, filling with
+    ``padding_value`` after each sequence (before it with ``padding_side="left"``).
 
     >>> import lucid
     >>> from lucid.nn.utils.rnn import pad_sequence
@@ -119,8 +122,8 @@ def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
 
 def pack_padded_sequence(input: Tensor, lengths: Any, batch_first: bool = False,
                          enforce_sorted: bool = True) -> PackedSequence:
-    """Pack a padded (T, N, *) batch (or (N, T, *) with ``batch_first``) whose sequence n is
-    ``lengths[n]`` frames long (each in [1, T]).
+    """Pack a padded ``(T, N, *)`` batch (or ``(N, T, *)`` with ``batch_first``) whose
+    sequence n is ``lengths[n]`` frames long (each in [1, T]).
 
     With ``enforce_sorted`` (the default) the lengths must not increase along the batch;
     ``enforce_sorted=False`` sorts them itself (ties keep their batch order) and records the
@@ -168,7 +171,7 @@ def _int64(values: np.ndarray) -> Tensor:
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
-    """Pack a list of sequences, each (L_i, *): ``pack_padded_sequence(pad_sequence(...))``.
+    """Pack a list of sequences, each ``(L_i, *)``: ``pack_padded_sequence(pad_sequence(...))``.
 
     >>> import lucid
     >>> from lucid.nn.utils.rnn import pack_sequence
@@ -184,8 +187,9 @@ def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> P
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
                         padding_value: float = 0.0,
                         total_length: int | None = None) -> tuple[Tensor, Tensor]:
-    """Unpack to a padded (T, N, *) batch (or (N, T, *)) in the original batch order, and the
-    int64 lengths. T is the longest length, or ``total_length`` when given (at least it).
+    """Unpack to a padded ``(T, N, *)`` batch (or ``(N, T, *)``) in the original batch
+    order, and the int64 lengths. T is the longest length, or ``total_length`` when given
+    (at least the longest).
 
     >>> import lucid
     >>> from lucid.nn.utils.rnn import pack_sequence, pad_packed_sequence
