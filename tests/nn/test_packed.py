@@ -100,14 +100,6 @@ def test_bad_input(call, error, message):
         call()
 
 
-@pytest.fixture
-def torch():
-    torch = pytest.importorskip("torch")
-    torch.set_default_dtype(torch.float64)
-    yield torch
-    torch.set_default_dtype(torch.float32)
-
-
 @pytest.mark.parametrize("lengths", LENGTHS)
 def test_packing_matches_pytorch(torch, lengths):
     from torch.nn.utils import rnn as trnn

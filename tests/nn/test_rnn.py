@@ -15,14 +15,6 @@ CONFIGS = [  # (num_layers, bidirectional, batch_first, bias)
 ]
 
 
-@pytest.fixture
-def torch():
-    torch = pytest.importorskip("torch")
-    torch.set_default_dtype(torch.float64)
-    yield torch
-    torch.set_default_dtype(torch.float32)
-
-
 def _pair(torch, kind, num_layers, bidirectional, batch_first, bias, F=5, H=4):
     lucid.manual_seed(0)
     ours = getattr(nn, kind)(F, H, num_layers=num_layers, bidirectional=bidirectional,
