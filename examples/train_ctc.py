@@ -9,10 +9,10 @@ A Dataset makes sequence i from its own seed; a DataLoader shuffles them each ep
 them into batches. The model sees each frame with 2 neighbours on either side (a 1-D
 convolution over time, as context stacking + Linear), then ReLU and a Linear layer to the 11
 classes (blank + symbols); log_softmax and ctc_loss train it with Adam, the gradients' norm
-clipped. At the end it greedy-decodes held-out sequences
-and prints the label error rate (edit distance / reference length), and draws one held-out
-sequence's class posteriors with its forced alignment, and the loss curve, into a PNG
-(when matplotlib is installed: pip install "lucid-ctc[examples]").
+clipped. At the end it greedy-decodes held-out sequences and prints the label error rate (edit
+distance / reference length), and draws one held-out sequence's class posteriors with its
+forced alignment, and the loss curve, into a PNG (when matplotlib is installed: pip install
+"lucid-ctc[examples]").
 
 Everything is seeded: the same command gives the same losses and the same error rate.
 """
