@@ -24,6 +24,7 @@ from lucid.nn.functional._ctc_checks import (
     check_input_lengths_fit,
     check_lengths,
     check_log_probs,
+    check_penalty,
     flatten_targets,
     integer_array,
     reject_torch,
@@ -31,10 +32,14 @@ from lucid.nn.functional._ctc_checks import (
     warn_if_not_log_probs,
 )
 
-# A sample whose back-pointers (one byte per frame and state) would take more than this is
-# aligned block by block from checkpoints instead (same path, at most twice the arithmetic).
+# A sample whose back-pointers (a byte per frame and state; 4 with a wildcard or skips) would
+# take more than this is aligned block by block from checkpoints instead (same path, at most
+# twice the arithmetic).
 _PLAIN_BYTES = 64 * 2**20
-# Frames per block for such samples; 0 picks about sqrt(8 * frames), the memory optimum.
+# The label of a frame the wildcard absorbs (star_penalty).
+_WILDCARD = -1
+# Frames per block for such samples; 0 picks the memory optimum, about sqrt(8 * frames)
+# (sqrt(2 * frames) for the 4-byte back-pointers of the wildcard and skip lattice).
 _BLOCK = 0
 
 
@@ -44,6 +49,9 @@ def forced_align(
     input_lengths: Any = None,
     target_lengths: Any = None,
     blank: int = 0,
+    *,
+    star_penalty: float | None = None,
+    skip_penalty: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The most likely frame-level alignment of each target, with its per-frame log-probabilities.
 
@@ -59,7 +67,8 @@ def forced_align(
         time first, (T, N, C): pass ``x.transpose(0, 1)``, a view, to go from one to the
         other). A NaN or ``+inf`` among the values the lattice reads (the blank and the
         target's labels, at the frames where a complete path can use them: where ``ctc_loss``
-        would give the sample a NaN loss) is a ValueError; other values are never read. Scores
+        would give the sample a NaN loss; with ``star_penalty``, every class of those frames)
+        is a ValueError; other values are never read. Scores
         that are clearly not log-probabilities draw a :class:`lucid.LogProbsWarning`.
     targets : Tensor, array or nested list of ints
         Padded (N, S_max) or concatenated (sum(target_lengths),); (S,) when unbatched. Labels
@@ -71,18 +80,30 @@ def forced_align(
         (required for concatenated ones).
     blank : int, default 0
         Index of the blank class.
+    star_penalty : float <= 0, optional, keyword only
+        Allow a wildcard before the first label, between any two labels and after the last,
+        for speech the transcript leaves out. Each frame the wildcard absorbs scores
+        ``star_penalty`` plus the log of the frame's total probability (the logsumexp of its
+        ``C`` values: 0 for normalised log_probs, so the wildcard costs exactly the penalty a
+        frame and takes a frame only where no label or blank of the path scores above it).
+        Wildcard frames are labelled ``-1``. None (the default): no wildcard.
+    skip_penalty : float <= 0, optional, keyword only
+        Allow labels of the target to be left out (not spoken), at this log-score per label
+        left out. None (the default): every label must be aligned.
 
     Returns
     -------
     labels : Tensor, int64, shape (N, T), or (T,) when unbatched
-        The class (a target label or ``blank``) the best path emits at each frame; ``blank``
-        past the sample's input length.
+        The class (a target label or ``blank``) the best path emits at each frame, ``-1`` for
+        a wildcard frame; ``blank`` past the sample's input length.
     scores : Tensor of log_probs' dtype, shape (N, T), or (T,) when unbatched
-        ``log_probs[n, t, labels[n, t]]`` along the path, 0 past the input length, so
-        ``scores.sum(-1)`` is each path's log-probability. A sample without a valid path (it
-        needs more frames than it has: one per label plus one blank between equal neighbours;
-        or every path crosses a ``-inf`` emission) gets ``-inf`` in every element of its row,
-        and all-blank labels. Neither result is part of an autograd graph.
+        ``log_probs[n, t, labels[n, t]]`` along the path (for a wildcard frame, what it scored:
+        ``star_penalty`` plus the frame's log total probability), 0 past the input length, so
+        ``scores.sum(-1)`` is each path's log-probability (with skips, plus ``skip_penalty``
+        times the labels left out, which belong to no frame). A sample without a valid path
+        (it needs more frames than it has: one per label plus one blank between equal
+        neighbours; or every path crosses a ``-inf`` emission) gets ``-inf`` in every element
+        of its row, and all-blank labels. Neither result is part of an autograd graph.
 
     Notes
     -----
@@ -97,6 +118,13 @@ def forced_align(
     blocks of about sqrt(8F) frames from checkpointed rows of the recursion, in about
     2 sqrt(8F) (2S + 1) bytes per thread (144 MB for an hour of 50 frames/s against 30,000
     labels), for up to twice the arithmetic. The path is the same either way, ties included.
+
+    With ``star_penalty`` the lattice has 3S + 2 states (a wildcard state beside each blank)
+    and reads every class of a frame; with ``skip_penalty`` every label is reachable at every
+    frame, and the back-pointers take 4 bytes a state (blocks of about sqrt(2F) frames).
+    Ties then go to staying in a state, then to the shorter arc, then to a skip from a blank
+    or wildcard frame over one from a label, and at the end to the last label. See
+    :doc:`alignment` for what the two penalties do and how to choose them.
 
     Examples
     --------
@@ -114,6 +142,8 @@ def forced_align(
     TokenSpan(token=1, start=1, end=3, score=0.9...)
     """
     fn = "forced_align"
+    star = check_penalty(star_penalty, "star_penalty", fn)
+    skip = check_penalty(skip_penalty, "skip_penalty", fn)
     lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
@@ -133,14 +163,16 @@ def forced_align(
     scores = np.empty((N, T), dtype=lp.dtype)
     totals = np.empty(N, dtype=np.float64)
     _ctc_align.ctc_viterbi(lp, labels, offsets, il, tl, blank, alignments, scores, totals,
+                           np.nan if star is None else star, -np.inf if skip is None else skip,
                            _PLAIN_BYTES, _BLOCK, _threads.get_num_threads())
-    # The lattice reads a few classes of each frame: the kernel tells (a NaN total) when one
-    # of them was NaN or +inf, which is free, where a look at every value could cost more
-    # than the alignment.
+    # The lattice reads a few classes of each frame (all of them with the wildcard): the kernel
+    # tells (a NaN total) when one of them was NaN or +inf, which is free, where a look at
+    # every value could cost more than the alignment.
     read_bad = np.flatnonzero(np.isnan(totals))
     if read_bad.size:
         n = int(read_bad[0])
-        classes = np.unique(np.r_[blank, labels[offsets[n]: offsets[n] + tl[n]]])
+        classes = (np.arange(C) if star is not None else
+                   np.unique(np.r_[blank, labels[offsets[n]: offsets[n] + tl[n]]]))
         t, k = np.argwhere(~(lp[: il[n], n][:, classes] < np.inf))[0]
         raise bad_value_error(lp, int(t), n, int(classes[k]), unbatched, fn, batch_first=True)
     if unbatched:
@@ -206,7 +238,9 @@ def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
     list of TokenSpan
         In frame order. A run ends where the class changes, so ``[1, 1, 0, 1]`` gives two spans
         of token 1 and ``[1, 2]`` two spans; a repeated token without a blank between its
-        copies (which a CTC alignment of a target cannot contain) is one span.
+        copies (which a CTC alignment of a target cannot contain) is one span. Wildcard frames
+        (``-1``, from :func:`forced_align` with ``star_penalty``) belong to no span, like
+        blanks, and separate the tokens around them.
 
     Examples
     --------
@@ -233,4 +267,4 @@ def merge_tokens(tokens: Any, scores: Any, blank: int = 0) -> list[TokenSpan]:
     ends = np.r_[starts[1:], toks.size]
     means = np.add.reduceat(vals.astype(np.float64), starts) / (ends - starts)
     return [TokenSpan(int(toks[a]), int(a), int(b), float(m))
-            for a, b, m in zip(starts, ends, means) if toks[a] != blank]
+            for a, b, m in zip(starts, ends, means) if toks[a] != blank and toks[a] != _WILDCARD]

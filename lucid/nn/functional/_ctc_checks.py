@@ -332,3 +332,22 @@ def flatten_targets(targets: Any, tl: np.ndarray, N: int, C: int, blank: int,
                          f"[0, {C})")
     offsets = np.cumsum(tl) - tl
     return np.ascontiguousarray(labels, dtype=np.int64), offsets
+
+
+def check_penalty(value: Any, name: str, fn: str) -> float | None:
+    """A log-score penalty (star_penalty, skip_penalty): None, or a finite real number <= 0."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        value = value.numpy()
+        if value.ndim != 0:
+            raise ValueError(f"{fn}: {name} must be a number or None, got a Tensor of shape "
+                             f"{value.shape}")
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise TypeError(f"{fn}: {name} must be a real number <= 0 or None, got "
+                        f"{show_value(value)}")
+    if not np.isfinite(value) or value > 0:
+        raise ValueError(f"{fn}: {name} must be a finite log-score <= 0 (or None), got {value}")
+    return float(value)
