@@ -25,7 +25,8 @@ C. Paths. Each sample tries the fast path (alpha_fast, then the row-scaled beta,
    beta if check (b) failed), and goes to log space when a guard of _ctc_fast.pxd says its
    answer could be wrong; rows a failed attempt wrote are started again first. Samples without
    a complete path, or without frames, need no DP. The branch each sample took can be
-   returned (PATHS), for the tests.
+   returned (PATHS), for the tests. With a star_penalty every sample takes the wildcard
+   lattice of _ctc_star.pxd, in log space (PATH_STAR), and needs no fast-path attempt.
 D. Threading. Samples are independent, so the batch is split over OpenMP threads (dynamic
    schedule: lengths vary); the states of one frame are not, since several s share a class
    and would race on grad. Each thread reserves one Workspace (_lattice.pxd) inside the
@@ -50,6 +51,8 @@ from lucid._C._ctc_fast cimport (PATH_EMPTY, PATH_FAST, PATH_GUARD_A, PATH_GUARD
                                  RowScaled, alpha_fast, beta_sweep)
 from lucid._C._ctc_log cimport (NAN_EMISSION, WIDE_EMISSION, Lattice, fast_log,
                                 lucid_exp_nonpos, lucid_expf_nonpos, log_space)
+from lucid._C._ctc_star cimport (PATH_STAR, STAR_PAD, StarLattice, star_attach, star_bytes,
+                                 star_log_space, star_setup)
 from lucid._C._lattice cimport (PAD, Workspace, can_skip, ext_label, has_dp, repeats,
                                 workspace_reserve)
 from lucid._C._rows cimport floating, threads_for
@@ -58,7 +61,8 @@ cdef double LN2 = 0.6931471805599453
 
 PATHS = {PATH_FAST: "fast", PATH_GUARD_A: "guard (a)", PATH_GUARD_B: "guard (b)",
          PATH_GUARD_C: "guard (c)", PATH_NAN: "nan",
-         PATH_INFEASIBLE: "infeasible", PATH_EMPTY: "empty", PATH_WIDE: "fast, wide beta"}
+         PATH_INFEASIBLE: "infeasible", PATH_EMPTY: "empty", PATH_WIDE: "fast, wide beta",
+         PATH_STAR: "wildcard"}
 PATH_PARTIAL_CODE = PATH_PARTIAL
 
 
@@ -158,10 +162,11 @@ cdef double ctc_one(
     bint through_log_softmax,
     const Workspace* ws,                # the thread's, sized for any sample (workspace_shape)
     int* path,                          # OUT which branch gave the answer (PATH_*)
+    double star,                        # the wildcard's penalty; NaN: no wildcard (C.)
 ) noexcept nogil:
     """The loss of sample n (and its gradient rows): the paths of C."""
     cdef Lattice lat
-    cdef Py_ssize_t states = 2 * S + 1, s, t, c
+    cdef Py_ssize_t states = 2 * S + 1, s
     cdef Py_ssize_t first_lossy
     cdef double log_scale, log_p, mantissa
     cdef double* a
@@ -177,6 +182,9 @@ cdef double ctc_one(
         return INFINITY
     if S > frames:  # cannot fit; the workspace is not even sized for it
         return no_path(log_probs, n, grad, want_grad and through_log_softmax)
+    if star == star:
+        return star_one(log_probs, n, frames, target, S, blank, grad, want_grad, weight,
+                        through_log_softmax, ws, path, star)
 
     lat.n = n
     lat.frames = frames
@@ -218,16 +226,57 @@ cdef double ctc_one(
                    PATH_GUARD_A if status == WIDE_EMISSION else PATH_GUARD_C)
     if status != NAN_EMISSION:
         log_p = log_space(log_probs, lat, grad, want_grad, weight)
-        if log_p == -INFINITY:  # p = 0: log_space wrote no gradient
-            return no_path(log_probs, n, grad, want_grad and through_log_softmax)
-        if log_p == log_p:
-            return -log_p
-        path[0] = PATH_NAN
+        return log_space_loss(log_probs, n, frames, grad, want_grad and through_log_softmax,
+                              want_grad, log_p, path)
+    return log_space_loss(log_probs, n, frames, grad, want_grad and through_log_softmax,
+                          want_grad, NAN, path)
+
+
+cdef double log_space_loss(
+    const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t frames,
+    floating[:, :, ::1] grad, bint rows_started, bint want_grad,
+    double log_p,                       # what a log-space DP gave: ln p, -inf or NaN
+    int* path,                          # OUT PATH_NAN if log_p is NaN
+) noexcept nogil:
+    """The loss from a log-space DP's ln p: -ln p; +inf and zero rows if p = 0 (the DP wrote no
+    gradient); NaN, and NaN rows on the sample's frames, if a needed emission was NaN."""
+    cdef Py_ssize_t t, c
+    if log_p == -INFINITY:
+        return no_path(log_probs, n, grad, rows_started)
+    if log_p == log_p:
+        return -log_p
+    path[0] = PATH_NAN
     if want_grad:
         for t in range(frames):
             for c in range(grad.shape[2]):
                 grad[t, n, c] = NAN
     return NAN
+
+
+cdef double star_one(
+    const floating[:, :, :] log_probs, Py_ssize_t n, Py_ssize_t frames,
+    const int64_t* target, Py_ssize_t S, Py_ssize_t blank,
+    floating[:, :, ::1] grad, bint want_grad, double weight, bint through_log_softmax,
+    const Workspace* ws, int* path, double star,
+) noexcept nogil:
+    """ctc_one over the wildcard lattice (_ctc_star.pxd), for a sample with frames >= S >= 0
+    and frames > 0."""
+    cdef StarLattice lat
+    cdef double log_p
+    if frames < S + repeats(target, S):  # a wildcard, like a blank, separates a repeat
+        return no_path(log_probs, n, grad, want_grad and through_log_softmax)
+    lat.n = n
+    lat.frames = frames
+    lat.S = S
+    lat.states = 3 * S + 2
+    lat.width = lat.states + 2 * STAR_PAD
+    lat.star = star
+    star_attach(&lat, ws.data)
+    star_setup(&lat, target, blank)
+    path[0] = PATH_STAR
+    log_p = star_log_space(log_probs, &lat, grad, want_grad, weight)
+    return log_space_loss(log_probs, n, frames, grad, want_grad and through_log_softmax,
+                          want_grad, log_p, path)
 
 
 cdef double no_path(
@@ -241,22 +290,26 @@ cdef double no_path(
 
 
 cdef size_t workspace_shape(
-    const int64_t[::1] input_lengths, const int64_t[::1] target_lengths,
+    const int64_t[::1] input_lengths, const int64_t[::1] target_lengths, bint star,
 ) noexcept nogil:
     """The bytes a thread's workspace needs to hold any one sample that runs a DP: the
     lattice_bytes of the largest frames x width of one sample (not the longest frames times the
     widest width, which may belong to different samples), with room for the longest frames and
-    the widest width."""
+    the widest width; with the wildcard, the largest star_bytes of one sample."""
     cdef Py_ssize_t n, frames, width, cells = 1, max_frames = 1, max_width = 1 + 2 * PAD
+    cdef size_t most = sizeof(double)  # never 0: malloc(0) may give NULL
     for n in range(input_lengths.shape[0]):
         frames = input_lengths[n]
         if not has_dp(frames, target_lengths[n]):  # longer targets are inf without a DP
+            continue
+        if star:
+            most = max(most, star_bytes(frames, target_lengths[n]))
             continue
         width = 2 * target_lengths[n] + 1 + 2 * PAD
         cells = max(cells, frames * width)
         max_frames = max(max_frames, frames)
         max_width = max(max_width, width)
-    return lattice_bytes(cells, max_frames, max_width)
+    return most if star else lattice_bytes(cells, max_frames, max_width)
 
 
 # ------------------------------------------------------------------ the batch (D.)
@@ -281,9 +334,10 @@ def dp_thread_count(const int64_t[::1] input_lengths, const int64_t[::1] target_
     return dp_threads(input_lengths, target_lengths, n_threads)
 
 
-def workspace_bytes(const int64_t[::1] input_lengths, const int64_t[::1] target_lengths):
+def workspace_bytes(const int64_t[::1] input_lengths, const int64_t[::1] target_lengths,
+                    bint star=False):
     """Bytes of the workspace each thread allocates for these samples (for the tests)."""
-    return workspace_shape(input_lengths, target_lengths)
+    return workspace_shape(input_lengths, target_lengths, star)
 
 
 def ctc_loss_forward(
@@ -299,6 +353,7 @@ def ctc_loss_forward(
     double weight=1.0,                  # every gradient row is multiplied by it
     bint through_log_softmax=False,     # grad is taken with respect to the logits (see A.)
     int[::1] paths=None,                # OUT (N,) the branch each sample took (PATHS), or None
+    double star_penalty=NAN,            # the wildcard's log-score a frame; NaN: none (C.)
 ):
     """CTC loss per sample and, unless grad is None, its exact gradient (see the design note).
 
@@ -308,7 +363,8 @@ def ctc_loss_forward(
     no gradient is wanted, and none is computed. through_log_softmax requires log_probs to
     be a log-softmax over its last axis (every entry <= 0 or NaN). paths, when given, receives
     for each sample the code of the branch that gave its answer (the keys of PATHS, plus
-    PATH_PARTIAL).
+    PATH_PARTIAL). star_penalty, when not NaN, runs every sample over the wildcard lattice
+    (_ctc_star.pxd).
     """
     cdef Py_ssize_t N = log_probs.shape[1], n
     cdef Py_ssize_t failed = 0
@@ -325,7 +381,7 @@ def ctc_loss_forward(
     if paths is not None and paths.shape[0] != N:
         raise ValueError(f"ctc_loss_forward: paths must have shape ({N},), got "
                          f"({paths.shape[0]},)")
-    ws_bytes = workspace_shape(input_lengths, target_lengths)
+    ws_bytes = workspace_shape(input_lengths, target_lengths, star_penalty == star_penalty)
     codes = <int*> malloc(max(N, 1) * sizeof(int))
     if codes == NULL:
         raise MemoryError("ctc_loss_forward: could not allocate the branch codes")
@@ -344,7 +400,8 @@ def ctc_loss_forward(
             else:
                 loss[n] = ctc_one(log_probs, n, input_lengths[n],
                                   all_targets + target_offsets[n], target_lengths[n], blank,
-                                  grad, want_grad, weight, through_log_softmax, &ws, &codes[n])
+                                  grad, want_grad, weight, through_log_softmax, &ws, &codes[n],
+                                  star_penalty)
         free(ws.data)
     if paths is not None and not failed:
         for n in range(N):

@@ -22,6 +22,7 @@ from lucid.nn.functional._ctc_checks import (
     check_input_lengths_fit,
     check_lengths,
     check_log_probs,
+    check_penalty,
     flatten_targets,
     show_value,
     warn_if_not_log_probs,
@@ -42,6 +43,8 @@ def ctc_loss(
     blank: int = 0,
     reduction: str = "mean",
     zero_infinity: bool = False,
+    *,
+    star_penalty: float | None = None,
 ) -> Tensor:
     """Connectionist Temporal Classification loss (Graves et al., 2006).
 
@@ -74,6 +77,15 @@ def ctc_loss(
     zero_infinity : bool, default False
         Replace infinite losses (a target that cannot fit in its frames) and their
         gradients by 0, so that such samples are skipped.
+    star_penalty : float <= 0, optional, keyword only
+        Star Temporal Classification (Pratap et al., 2022): a wildcard may absorb frames
+        before the first label, between any two labels and after the last, for speech the
+        transcript leaves out. Each wildcard frame scores ``star_penalty`` plus the log of
+        the frame's total probability (0 for normalised log_probs), and the loss sums over
+        every path of this larger lattice, so it never exceeds the plain loss and tends to it
+        as the penalty goes to -inf. None (the default): the plain CTC loss, computed exactly
+        as without the argument. See :doc:`alignment` for the lattice and why there is no
+        ``skip_penalty`` here.
 
     Returns
     -------
@@ -95,8 +107,8 @@ def ctc_loss(
 
     The DP runs in double precision whatever the input dtype, in probability space with
     per-frame rescaling, falling back to log space for any sample where that could lose
-    precision. Samples are spread over ``lucid.get_num_threads()`` OpenMP threads; results do
-    not depend on the thread count.
+    precision (with ``star_penalty``: always in log space). Samples are spread over
+    ``lucid.get_num_threads()`` OpenMP threads; results do not depend on the thread count.
 
     The gradient is written during the forward, already multiplied by the reduction's weight
     (1/N for "mean"), so the usual ``loss.backward()`` costs no further pass. When log_probs
@@ -125,6 +137,7 @@ def ctc_loss(
         raise ValueError(f"ctc_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not isinstance(zero_infinity, (bool, np.bool_)):
         raise TypeError(f"ctc_loss: zero_infinity must be a bool, got {show_value(zero_infinity)}")
+    star = check_penalty(star_penalty, "star_penalty", "ctc_loss")
     lp, unbatched, kernel_args = _checked(log_probs, targets, input_lengths, target_lengths,
                                           blank)
     N = lp.shape[1]
@@ -138,7 +151,7 @@ def ctc_loss(
     loss = np.empty(N, dtype=np.float64)
     grad = _buffers.empty(lp.shape, lp.dtype) if want_grad else None
     _ctc.ctc_loss_forward(lp, *kernel_args, loss, grad, _threads.get_num_threads(), weight,
-                          logits is not None)
+                          logits is not None, None, np.nan if star is None else star)
     if zero_infinity:
         # infinite in the output dtype: a float32 loss beyond float32's range counts too
         with np.errstate(over="ignore"):
@@ -200,7 +213,8 @@ def _checked(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: A
 
 
 def _branches(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths: Any,
-              blank: int = 0, grad: bool = True) -> tuple[np.ndarray, np.ndarray | None, list]:
+              blank: int = 0, grad: bool = True,
+              star_penalty: float | None = None) -> tuple[np.ndarray, np.ndarray | None, list]:
     """For the tests: per-sample losses, the gradient (or None; with respect to the logits when
     log_probs is their log_softmax, as in ctc_loss) and, per sample, the names of the kernel
     branches that gave the answer ("fast", "guard (a)", ..., plus "partial" when
@@ -211,7 +225,7 @@ def _branches(log_probs: Tensor, targets: Any, input_lengths: Any, target_length
     paths = np.empty(lp.shape[1], dtype=np.intc)
     fused = grad and _log_softmax_input(log_probs) is not None  # as ctc_loss would run it
     _ctc.ctc_loss_forward(lp, *kernel_args, loss, out, _threads.get_num_threads(), 1.0, fused,
-                          paths)
+                          paths, np.nan if star_penalty is None else star_penalty)
     partial = _ctc.PATH_PARTIAL_CODE
     names = [[_ctc.PATHS[code & ~partial]] + (["partial"] if code & partial else [])
              for code in paths.tolist()]
