@@ -274,7 +274,7 @@ cdef double star_one(
     star_attach(&lat, ws.data)
     star_setup(&lat, target, blank)
     path[0] = PATH_STAR
-    log_p = star_log_space(log_probs, &lat, grad, want_grad, weight)
+    log_p = star_log_space(log_probs, &lat, grad, want_grad, weight, through_log_softmax)
     return log_space_loss(log_probs, n, frames, grad, want_grad and through_log_softmax,
                           want_grad, log_p, path)
 

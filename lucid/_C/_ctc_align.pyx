@@ -37,37 +37,37 @@ D. Threading. Samples are independent, so the batch is split over OpenMP threads
    schedule: lengths vary), each writing only its own samples' outputs; results do not depend
    on the thread count. Within a sample the recursion is sequential in t.
 E. Imperfect transcripts: the extended lattice. Two optional penalties, both log-scores <= 0,
-   turn the lattice above into a larger one (without either, the code above runs unchanged):
+   extend the lattice (without either, the code above runs unchanged):
    - A wildcard (star_penalty w). Each gap g = 0 .. S (before l_1, between labels, after l_S)
-     gets a wildcard state *_g beside its blank b_g. A frame in *_g scores w + ln sum_k y_t(k)
-     (frame_logsumexp of _lattice.pxd): the penalty plus the log of the frame's total
-     probability, 0 for normalised log_probs, so the wildcard stands for any class at all,
-     blank included, and costs exactly w a frame; a frame a token or the blank would explain
-     better than w goes to them. A path moves freely between b_g and *_g (both ways), so a gap
-     is any run of blank and wildcard frames, and a wildcard frame between two equal labels
-     separates them as a blank does. Every frame-level labelling (classes and wildcards) is one
-     path: a frame's symbol says its state. States, `unit` = 3 per label:
-         b_0, *_0, l_1, b_1, *_1, l_2, ..., l_S, b_S, *_S      (states = 3S + 2)
-     delta_t(b_g) from b_g, *_g (s + 1), l_g (s - 1); delta_t(*_g) from *_g, b_g (s - 1),
-     l_g (s - 2); delta_t(l_i) from l_i, *_{i-1} (s - 1), b_{i-1} (s - 2), l_{i-1} (s - 3, if
-     a different label). A path ends in l_S, b_S or *_S. The band of a frame moves by 3 states.
+     gets a wildcard state *_g beside its blank b_g. A frame in *_g scores w, as a class of
+     log-probability 0 would (torchaudio's MMS recipe appends such a column by hand): for
+     log-probabilities, w plus the frame's total log-probability. It reads no class, so the
+     wildcard costs what its states cost, whatever C. A path moves freely between b_g and *_g,
+     so a gap is any run of blank and wildcard frames, and a wildcard between two equal labels
+     separates them as a blank does; every labelling (classes and wildcards) is one path.
    - Skips (skip_penalty q). Label l_i may be left out at cost q: arcs into l_i from any state
-     of an earlier unit j <= i - 2 (a gap state of gap j, or l_j if its label differs from
-     l_i's) at cost (i - 1 - j) q for the labels jumped; a path may start in any l_i at cost
-     (i - 1) q and end in any state at cost q per label after it. Skips enter label states only:
-     the blank and wildcard frames around a skipped label belong to the gap before the skip,
-     which changes no labelling, and keeps each a single path. With `unit` = 2 (no wildcard)
-     the states are the plain ones. Every label is reachable at every frame, so the band is
-     all states. The arcs of each frame's labels are found in one scan over the units: the best
-     gap state and the best two labels of different classes seen so far, each decayed by q per
-     unit (so a skip of k labels costs k q, and -inf penalties stay -inf).
-   Back-pointers then hold the state distance of each arc (int32, 4 bytes per state and frame,
-   so blocks are about sqrt(2 frames) frames). Ties go to, in order: staying, the arcs from
-   s - 1, s - 2, s - 3, s + 1, then a skip from a gap state, then one from a label (the nearer
-   source first); at the end to l_S, then to later states. A wildcard frame's label is -1 in
-   the path and its score w + ln sum_k y_t(k); skip penalties belong to no frame, so a path's
-   score is the sum of its frame scores plus q per skipped label. The NaN rule reads as before,
-   with every class of a frame counted as read by the wildcard.
+     of an earlier unit (gap j or label l_j, j <= i - 2; a label only if its class differs from
+     l_i's, as for the plain arc l_{i-1} -> l_i) at cost q per label jumped; a path may start
+     in any l_i at cost (i - 1) q and end in any state at cost q per label after it. Skips enter
+     label states only: blank and wildcard frames around a skipped label belong to the gap
+     before the skip, which changes no labelling and keeps each labelling a single path.
+   Layout: the states are kept by kind, each kind a contiguous segment of a row (XPAD cells of
+   -inf around each), B[g] = b_g and W[g] = *_g for g = 0 .. S, L[i] = l_i for i = 1 .. S, so
+   that each kind's loop runs over consecutive cells and vectorises:
+       B_t[g], W_t[g] = max(B[g], W[g], L[g]) at t - 1,  + y_t(blank), + w
+       L_t[i] = max(L[i], W[i-1], B[i-1], L[i-1] if its class differs) at t - 1,  + y_t(l_i)
+   A path ends in l_S, b_S or *_S (or with skips anywhere, paying for the labels after it).
+   Without skips, frame t holds gaps g and labels i with S - (frames - 1 - t) <= g <= t and
+   i <= t + 1 (the band, in units); with skips every unit. The skip arcs of a frame are found
+   in one scan over the labels: the best gap state of gaps 0 .. i-2 and the best two labels of
+   different classes among l_1 .. l_{i-2}, each decayed by q per label passed (a skip of k
+   labels costs k q; nothing overflows). Back-pointers are one byte per state, naming the arc
+   (the kind's arcs in the order above, 0 = stay); a skip arc also writes its source into a
+   4-byte array of one entry per label. Ties go to the earlier arc in that order, then to a
+   skip from a gap over one from a label (the nearer source first); at the end to l_S, b_S,
+   *_S, then the states with fewer labels after them. A wildcard frame is labelled -1 and
+   scores w; skip penalties belong to no frame, so a path's score is the sum of its frame
+   scores plus q per label left out.
 """
 
 from cython.parallel cimport parallel, prange
@@ -77,7 +77,7 @@ from libc.stdlib cimport free
 from libc.string cimport memcpy
 
 from lucid._C._lattice cimport (PAD, Workspace, band_hi, band_lo, can_skip, ext_label,
-                                fill_pads, frame_logsumexp, has_dp, repeats, workspace_reserve)
+                                fill_pads, has_dp, repeats, workspace_reserve)
 from lucid._C._rows cimport FOR_READ, floating, prefetch
 
 cdef extern from "Python.h":
@@ -85,15 +85,19 @@ cdef extern from "Python.h":
 
 
 cdef enum:
-    EXT_PAD = 4  # cells on each side of an extended lattice's rows: arcs reach s - 3 and s + 1,
-                 # and its band moves by 3 states a frame
-    WILDCARD = -1  # the label of a wildcard state, and of a frame it absorbs
+    XPAD = 2       # cells of -inf around each segment of an extended lattice's row (E.)
+    WILDCARD = -1  # the label of a frame the wildcard absorbs
+    KIND_B = 0     # the kinds of state of the extended lattice: blank, wildcard, label
+    KIND_W = 1
+    KIND_L = 2
+    SKIP_ARC = 4   # an L back-pointer naming a skip arc (its source is in `source`)
 
 
 cdef struct Lattice:
     # One sample's lattice and its arrays (pointers into the thread's Workspace).
-    Py_ssize_t n, frames, states, width  # width = states + 2 pad
-    Py_ssize_t pad                       # PAD, or EXT_PAD for the extended lattice (E.)
+    Py_ssize_t n, frames, states, width  # width = states + 2 PAD (extended: see E.)
+    Py_ssize_t pad                       # PAD; 0 for the extended lattice, whose segments
+                                         # have their own
     int64_t* label      # states: l'_s
     double* skip        # states: 0.0 where [skip s] holds, -inf elsewhere (added, so no branch)
     double* rows        # 2 x width: delta of frames t and t - 1, by the parity of t
@@ -101,13 +105,17 @@ cdef struct Lattice:
     int8_t* back        # block x states: back-pointers of the frames of one block; row -1 takes
                         # those of frames that need none kept
     double* checkpoint  # (blocks - 1) x width: delta at the last frame of each block but the last
-    # the extended lattice (E.); ext False: the plain one
-    bint ext
-    Py_ssize_t S, unit                   # labels; states per label (2, or 3 with the wildcard)
+    # the extended lattice (E.); ext False: the plain one. Its states count S + 1 per kind.
+    bint ext, has_star, has_skip
+    Py_ssize_t S
     const int64_t* target               # the S labels
-    double star, skip_cost               # w (NaN: no wildcard) and q (-inf: no skips)
-    double* arcs        # 4 x width: 0 or -inf on the arcs into s from s - 1, s - 2, s - 3, s + 1
-    int32_t* back32     # as back, the state distance of each arc
+    int64_t blank
+    double star, skip_cost               # w and q
+    Py_ssize_t seg_b, seg_w, seg_l       # where B, W and L start in a row
+    double* repeat      # S + 1: -inf at i where l_{i-1} = l_i (no arc between), else 0
+    double* label_emit  # S + 1: y_t(l_i) of one frame (index 0: the blank's)
+    int32_t* source     # block x (S + 1): a skip arc's source, kind (S + 1) + index; row -1
+                        # as for back
 
 
 cdef inline double* row_of(Lattice* lat, Py_ssize_t t) noexcept nogil:
@@ -173,190 +181,251 @@ cdef bint next_frame(const floating[:, :, :] log_probs, Lattice* lat, Py_ssize_t
 
 
 # ------------------------------------------------------------------ the extended lattice (E.)
-cdef inline void ext_band(Lattice* lat, Py_ssize_t t, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
-    """The states of frame t on a complete path (a superset): all of them with skips; with the
-    wildcard alone, at most 3 states further each frame, from {b_0, *_0, l_1} to {l_S, b_S, *_S}."""
-    if lat.skip_cost > -INFINITY:
-        lo[0] = 0
-        hi[0] = lat.states
-    else:
-        lo[0] = max(0, lat.states - 3 - 3 * (lat.frames - 1 - t))
-        hi[0] = min(lat.states, 3 * (t + 1))
+cdef inline void unit_band(Lattice* lat, Py_ssize_t t, Py_ssize_t* g_lo, Py_ssize_t* g_hi,
+                           Py_ssize_t* i_lo, Py_ssize_t* i_hi) noexcept nogil:
+    """The gaps [g_lo, g_hi) and labels [i_lo, i_hi) of frame t (E.)."""
+    cdef Py_ssize_t S = lat.S, first = lat.S - (lat.frames - 1 - t)
+    if lat.has_skip:
+        first = 0
+        t = S
+    g_lo[0] = max(0, first)
+    g_hi[0] = min(S, t) + 1
+    i_lo[0] = max(1, first)
+    i_hi[0] = min(S, t + 1) + 1
 
 
-cdef inline void ext_fill_pads(double* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    cdef Py_ssize_t k
-    for k in range(1, EXT_PAD + 1):
-        row[lo - k] = -INFINITY
-        row[hi + k - 1] = -INFINITY
+cdef inline void pad_range(double* seg, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """-inf in the two cells on each side of seg[lo:hi], which the next frame may read."""
+    seg[lo - 2] = -INFINITY
+    seg[lo - 1] = -INFINITY
+    seg[hi] = -INFINITY
+    seg[hi + 1] = -INFINITY
+
+
+cdef inline void pad_frame(Lattice* lat, double* row, Py_ssize_t t) noexcept nogil:
+    cdef Py_ssize_t g_lo, g_hi, i_lo, i_hi
+    unit_band(lat, t, &g_lo, &g_hi, &i_lo, &i_hi)
+    pad_range(row + lat.seg_b, g_lo, g_hi)
+    if lat.has_star:
+        pad_range(row + lat.seg_w, g_lo, g_hi)
+    pad_range(row + lat.seg_l, i_lo, i_hi)
 
 
 cdef bint ext_gather(const floating[:, :, :] log_probs, Lattice* lat, Py_ssize_t t,
-                     Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """lat.emit[s] for s in [lo, hi): y_t(l'_s), or w + ln sum_k y_t(k) for a wildcard state;
-    False if one of them reads a NaN or +inf."""
-    cdef Py_ssize_t s
-    cdef double y, star = NAN
-    cdef bint bad = False
-    if lat.star == lat.star:
-        star = lat.star + frame_logsumexp(log_probs, t, lat.n)
-        bad = star != star
-    for s in range(lo, hi):
-        y = star if lat.label[s] == WILDCARD else log_probs[t, lat.n, lat.label[s]]
+                     bint gaps, Py_ssize_t i_lo, Py_ssize_t i_hi) noexcept nogil:
+    """lat.label_emit: the blank's y_t at 0 (if the frame has gaps), y_t(l_i) for i in
+    [i_lo, i_hi); False if one of them is NaN or +inf (the plain lattice's rule: the same
+    classes of the same frames)."""
+    cdef Py_ssize_t i, ahead = min(t + 1, lat.frames - 1)
+    cdef double y = log_probs[t, lat.n, lat.blank] if gaps else -INFINITY
+    cdef bint bad = not (y < INFINITY)
+    lat.label_emit[0] = y
+    for i in range(i_lo, i_hi):
+        y = log_probs[t, lat.n, lat.target[i - 1]]
+        prefetch(&log_probs[ahead, lat.n, lat.target[i - 1]], FOR_READ)
         bad |= not (y < INFINITY)
-        lat.emit[s] = y
+        lat.label_emit[i] = y
     return not bad
 
 
-cdef inline double skips_before(Lattice* lat, Py_ssize_t s, bint start) noexcept nogil:
-    """What state s costs at the first frame (start) or adds at the last (not start): q per label
-    a path there skips before it, or after it; -inf where no path begins or ends without more
-    skips than there are."""
-    cdef Py_ssize_t done = (s + 1) // lat.unit  # labels up to and including s's unit
-    cdef bint is_label = (s + 1) % lat.unit == 0
-    cdef Py_ssize_t skipped = (done - 1 if is_label else done) if start else lat.S - done
-    if skipped == 0:
-        return 0.0
-    if start and not is_label:  # a gap state past gap 0 is entered from its label only
-        return -INFINITY
-    return skipped * lat.skip_cost  # -inf without skips
+cdef inline double skips_after(Lattice* lat, Py_ssize_t kind, Py_ssize_t index) noexcept nogil:
+    """What ending in a state adds: q per label after it (0 for l_S, b_S, *_S)."""
+    cdef Py_ssize_t left = lat.S - index
+    return 0.0 if left == 0 else left * lat.skip_cost
 
 
-cdef void skip_arcs(Lattice* lat, const double* prev, double* cur, int32_t* back) noexcept nogil:
-    """Let each label state l_i (i >= 2) take a skip arc from prev when it beats cur[l_i] (E.).
-
-    One scan over the units: before l_i, the best gap state of gaps 0 .. i-2 and the best two
-    labels of different classes among l_1 .. l_{i-2}, each with q added per unit passed.
-    """
-    cdef Py_ssize_t u = lat.unit, i, j, s, src
-    cdef Py_ssize_t gap_src = 0, first_src = 0, second_src = 0
+cdef void skip_arcs(Lattice* lat, const double* prev, double* cur, int8_t* codes,
+                    int32_t* source) noexcept nogil:
+    """Let each label L[i] (i >= 2) of cur take a skip arc from prev when it beats the arcs of
+    E. (one scan; see E.). Selects rather than branches: which candidate wins is data, and
+    mispredicted branches cost more than the scan's arithmetic."""
+    cdef Py_ssize_t i, j, units = lat.S + 1
+    cdef const double* p_b = prev + lat.seg_b
+    cdef const double* p_w = prev + lat.seg_w
+    cdef const double* p_l = prev + lat.seg_l
+    cdef double* c_l = cur + lat.seg_l
+    cdef int8_t* code_l = codes + 2 * units
     cdef int64_t label, first_label = -1
-    cdef double q = lat.skip_cost, v, gap = -INFINITY, first = -INFINITY, second = -INFINITY
+    cdef int32_t src, gap_src = 0, first_src = 0, second_src = 0
+    cdef double q = lat.skip_cost, v, w, gap = -INFINITY, first = -INFINITY, second = -INFINITY
+    cdef bint same, better, win
     for i in range(2, lat.S + 1):
         j = i - 2
-        s = u * j  # b_j, then *_j: the nearer wins a tie
-        v = prev[s]
-        src = s
-        if u == 3 and prev[s + 1] > v:
-            v = prev[s + 1]
-            src = s + 1
-        if v >= gap:
-            gap = v
-            gap_src = src
-        if j >= 1:  # l_j joins the best two labels of different classes
-            s = u * j - 1
-            v = prev[s]
-            label = lat.target[j - 1]
-            if label == first_label:
-                if v >= first:
-                    first = v
-                    first_src = s
-            elif v >= first:
-                second = first
-                second_src = first_src
-                first = v
-                first_src = s
-                first_label = label
-            elif v >= second:
-                second = v
-                second_src = s
+        # gap j (b_j, then *_j) joins the best gap; the nearer source wins a tie
+        v = p_b[j]
+        w = p_w[j]  # -inf without the wildcard
+        src = <int32_t> (KIND_W * units + j) if w > v else <int32_t> (KIND_B * units + j)
+        v = w if w > v else v
+        gap_src = src if v >= gap else gap_src
+        gap = v if v >= gap else gap
+        # l_j (j >= 1) joins the best two labels of different classes (second: the best of a
+        # class other than first's)
+        v = p_l[j]  # -inf for j = 0
+        label = lat.target[j - 1] if j >= 1 else -1
+        src = <int32_t> (KIND_L * units + j)
+        same = label == first_label
+        better = v >= first
+        if not same and better:  # first steps down to second
+            second = first
+            second_src = first_src
+        elif not same and v >= second:
+            second = v
+            second_src = src
+        first_src = src if better else first_src
+        first_label = label if better else first_label
+        first = v if better else first
         gap += q
         first += q
         second += q
-        s = u * i - 1
-        v = gap
-        src = gap_src
-        if lat.target[i - 1] != first_label:
-            if first > v:
-                v = first
-                src = first_src
-        elif second > v:
-            v = second
-            src = second_src
-        if v > cur[s]:
-            cur[s] = v
-            back[s] = <int32_t> (s - src)
+        # the best skip into l_i: from a gap, or from a label of another class
+        same = lat.target[i - 1] == first_label
+        v = second if same else first
+        src = second_src if same else first_src
+        src = src if v > gap else gap_src
+        v = v if v > gap else gap
+        win = v > c_l[i]
+        c_l[i] = v if win else c_l[i]
+        code_l[i] = SKIP_ARC if win else code_l[i]
+        source[i] = src
 
 
 cdef bint ext_first_frame(const floating[:, :, :] log_probs, Lattice* lat) noexcept nogil:
-    """Frame 0 of the extended lattice; False on a NaN or +inf emission."""
-    cdef Py_ssize_t s, lo, hi
-    cdef double* cur = row_of(lat, 0)
-    ext_band(lat, 0, &lo, &hi)
-    if not ext_gather(log_probs, lat, 0, lo, hi):
+    """Frame 0: b_0, *_0 and l_1, or any l_i at (i - 1) q with skips. False on a NaN or +inf."""
+    cdef Py_ssize_t g, i, g_lo, g_hi, i_lo, i_hi
+    cdef double* row = row_of(lat, 0)
+    cdef double* c_b = row + lat.seg_b
+    cdef double* c_w = row + lat.seg_w
+    cdef double* c_l = row + lat.seg_l
+    unit_band(lat, 0, &g_lo, &g_hi, &i_lo, &i_hi)
+    if not ext_gather(log_probs, lat, 0, g_lo < g_hi, i_lo, i_hi):
         return False
-    for s in range(lo, hi):
-        cur[s] = lat.emit[s] + skips_before(lat, s, True)
-    ext_fill_pads(cur, lo, hi)
+    for g in range(g_lo, g_hi):
+        c_b[g] = -INFINITY
+        c_w[g] = -INFINITY
+    c_b[0] = lat.label_emit[0]
+    if lat.has_star:
+        c_w[0] = lat.star
+    for i in range(i_lo, i_hi):
+        c_l[i] = lat.label_emit[i] + (0.0 if i == 1 else (i - 1) * lat.skip_cost)
+    pad_frame(lat, row, 0)
     return True
 
 
 cdef bint ext_next_frame(const floating[:, :, :] log_probs, Lattice* lat, Py_ssize_t t,
-                         int32_t* back) noexcept nogil:
-    """Frame t of the extended lattice from frame t - 1, its back-pointers into back (a row of
-    states). False on a NaN or +inf emission."""
-    cdef Py_ssize_t s, lo, hi, w = lat.width
+                         int8_t* codes, int32_t* source) noexcept nogil:
+    """Frame t from frame t - 1 (E.), its back-pointers into codes (3 (S + 1) bytes: B, W, L)
+    and source. False on a NaN or +inf emission."""
+    cdef Py_ssize_t g, i, g_lo, g_hi, i_lo, i_hi, units = lat.S + 1
     cdef const double* prev = row_of(lat, t - 1)
-    cdef double* cur = row_of(lat, t)
-    cdef const double* from1 = lat.arcs + lat.pad
-    cdef const double* from2 = from1 + w
-    cdef const double* from3 = from2 + w
-    cdef const double* from_next = from3 + w
-    cdef double best, v
-    cdef int32_t step
-    ext_band(lat, t, &lo, &hi)
-    if not ext_gather(log_probs, lat, t, lo, hi):
+    cdef double* row = row_of(lat, t)
+    cdef const double* p_b = prev + lat.seg_b
+    cdef const double* p_w = prev + lat.seg_w
+    cdef const double* p_l = prev + lat.seg_l
+    cdef double* c_b = row + lat.seg_b
+    cdef double* c_w = row + lat.seg_w
+    cdef double* c_l = row + lat.seg_l
+    cdef const double* repeat = lat.repeat
+    cdef const double* y = lat.label_emit
+    cdef int8_t* code_b = codes
+    cdef int8_t* code_w = codes + units
+    cdef int8_t* code_l = codes + 2 * units
+    cdef double best, v, blank, star = lat.star
+    cdef int8_t c
+    unit_band(lat, t, &g_lo, &g_hi, &i_lo, &i_hi)
+    if not ext_gather(log_probs, lat, t, g_lo < g_hi, i_lo, i_hi):
         return False
-    for s in range(lo, hi):  # branch-free selects; strict: a tie goes to the earlier arc
-        best = prev[s]
-        step = 0
-        v = prev[s - 1] + from1[s]
-        step = 1 if v > best else step
+    blank = y[0]
+    # branch-free selects, so that each loop vectorises; strict: a tie goes to the earlier arc
+    for g in range(g_lo, g_hi):  # b_g from b_g, *_g, l_g
+        best = p_b[g]
+        c = 0
+        v = p_w[g]
+        c = 1 if v > best else c
         best = v if v > best else best
-        v = prev[s - 2] + from2[s]
-        step = 2 if v > best else step
+        v = p_l[g]
+        c = 2 if v > best else c
         best = v if v > best else best
-        v = prev[s - 3] + from3[s]
-        step = 3 if v > best else step
+        c_b[g] = best + blank
+        code_b[g] = c
+    if lat.has_star:
+        for g in range(g_lo, g_hi):  # *_g from *_g, b_g, l_g
+            best = p_w[g]
+            c = 0
+            v = p_b[g]
+            c = 1 if v > best else c
+            best = v if v > best else best
+            v = p_l[g]
+            c = 2 if v > best else c
+            best = v if v > best else best
+            c_w[g] = best + star
+            code_w[g] = c
+    for i in range(i_lo, i_hi):  # l_i from l_i, *_{i-1}, b_{i-1}, l_{i-1}
+        best = p_l[i]
+        c = 0
+        v = p_w[i - 1]
+        c = 1 if v > best else c
         best = v if v > best else best
-        v = prev[s + 1] + from_next[s]
-        step = -1 if v > best else step
+        v = p_b[i - 1]
+        c = 2 if v > best else c
         best = v if v > best else best
-        cur[s] = best
-        back[s] = step
-    if lat.skip_cost > -INFINITY:
-        skip_arcs(lat, prev, cur, back)
-    for s in range(lo, hi):
-        cur[s] += lat.emit[s]
-    ext_fill_pads(cur, lo, hi)
+        v = p_l[i - 1] + repeat[i]
+        c = 3 if v > best else c
+        best = v if v > best else best
+        c_l[i] = best
+        code_l[i] = c
+    if lat.has_skip:
+        skip_arcs(lat, prev, row, codes, source)
+    for i in range(i_lo, i_hi):
+        c_l[i] += y[i]
+    pad_frame(lat, row, t)
     return True
 
 
-cdef void ext_setup(Lattice* lat, int64_t blank) noexcept nogil:
-    """The extended lattice's labels and arcs (E.), once per sample."""
-    cdef Py_ssize_t s, u = lat.unit, w = lat.width, p
-    cdef double* from1 = lat.arcs + lat.pad
-    cdef double* from2 = from1 + w
-    cdef double* from3 = from2 + w
-    cdef double* from_next = from3 + w
-    cdef bint is_label, is_star, repeat
-    for s in range(4 * w):
-        lat.arcs[s] = -INFINITY
-    for s in range(lat.states):
-        p = s % u
-        is_label = p == u - 1
-        is_star = u == 3 and p == 1
-        lat.label[s] = (lat.target[s // u] if is_label else WILDCARD if is_star
-                        else blank)
-        # l_i from l_{i-1}: s - u; a repeat needs a blank or a wildcard frame between
-        repeat = is_label and s >= u + u - 1 and lat.target[s // u] == lat.target[s // u - 1]
-        from1[s] = 0.0
-        if u == 2:
-            from2[s] = 0.0 if is_label and not repeat and s >= 3 else -INFINITY
-        else:
-            from2[s] = 0.0 if p != 0 else -INFINITY  # *_g from l_g, l_i from b_{i-1}
-            from3[s] = 0.0 if is_label and not repeat and s >= 5 else -INFINITY
-            from_next[s] = 0.0 if p == 0 else -INFINITY  # b_g from *_g
+cdef void ext_setup(Lattice* lat) noexcept nogil:
+    """The segments of a row, both rows all -inf, and the repeat arcs (E.), once per sample."""
+    cdef Py_ssize_t s, i, units = lat.S + 1
+    lat.seg_b = XPAD
+    lat.seg_w = lat.seg_b + units + 2 * XPAD
+    lat.seg_l = lat.seg_w + units + 2 * XPAD
+    for s in range(2 * lat.width):
+        lat.rows[s] = -INFINITY
+    lat.repeat[0] = -INFINITY
+    for i in range(1, units):
+        lat.repeat[i] = (-INFINITY if i == 1 or lat.target[i - 1] == lat.target[i - 2]
+                         else 0.0)
+
+
+cdef inline Py_ssize_t ext_back(Lattice* lat, Py_ssize_t state, const int8_t* codes,
+                                const int32_t* source) noexcept nogil:
+    """The state (kind (S + 1) + index) a path in `state` at frame t came from at t - 1, from
+    frame t's back-pointers."""
+    cdef Py_ssize_t units = lat.S + 1, kind = state // units, index = state % units
+    cdef int8_t c = codes[kind * units + index]
+    if kind == KIND_L:
+        if c == SKIP_ARC:
+            return source[index]
+        if c == 0:
+            return state
+        # 1: *_{i-1}, 2: b_{i-1}, 3: l_{i-1}
+        return (KIND_W if c == 1 else KIND_B if c == 2 else KIND_L) * units + index - 1
+    if c == 0:
+        return state
+    if c == 2:
+        return KIND_L * units + index
+    return (KIND_W if kind == KIND_B else KIND_B) * units + index
+
+
+cdef inline int64_t ext_label_of(Lattice* lat, Py_ssize_t state) noexcept nogil:
+    cdef Py_ssize_t units = lat.S + 1, kind = state // units
+    if kind == KIND_L:
+        return lat.target[state % units - 1]
+    return lat.blank if kind == KIND_B else WILDCARD
+
+
+cdef inline double ext_value(Lattice* lat, const double* row, Py_ssize_t state) noexcept nogil:
+    cdef Py_ssize_t units = lat.S + 1, kind = state // units, index = state % units
+    return row[(lat.seg_b if kind == KIND_B else lat.seg_w if kind == KIND_W else lat.seg_l)
+               + index]
 
 
 cdef inline bint step_frame(const floating[:, :, :] log_probs, Lattice* lat, Py_ssize_t t,
@@ -366,30 +435,37 @@ cdef inline bint step_frame(const floating[:, :, :] log_probs, Lattice* lat, Py_
     if lat.ext:
         if t == 0:
             return ext_first_frame(log_probs, lat)
-        return ext_next_frame(log_probs, lat, t, lat.back32 + row * lat.states)
+        return ext_next_frame(log_probs, lat, t, lat.back + row * lat.states,
+                              lat.source + row * (lat.S + 1))
     if t == 0:
         return first_frame(log_probs, lat)
     return next_frame(log_probs, lat, t, lat.back + row * lat.states)
 
 
-cdef inline Py_ssize_t end_state(Lattice* lat) noexcept nogil:
-    """Where the best path ends: eq. (8), the last label or the final blank (a tie: the label);
-    in the extended lattice, the best of every state with what its skips to the end cost (a
-    tie: l_S, then the later state)."""
+cdef Py_ssize_t end_state(Lattice* lat, double* score) noexcept nogil:
+    """Where the best path ends, and its score: eq. (8), the last label or the final blank (a
+    tie: the label); in the extended lattice the best state, with q per label after it (a tie:
+    l_S, b_S, *_S, then the states with fewer labels after them)."""
     cdef const double* end_row = row_of(lat, lat.frames - 1)
-    cdef Py_ssize_t s, best_s, states = lat.states
-    cdef double v, best
+    cdef Py_ssize_t s, index, kind, units = lat.S + 1, states = lat.states, best_s = -1
+    cdef double v
     if not lat.ext:
+        s = states - 2
         if states == 1 or end_row[states - 1] > end_row[states - 2]:
-            return states - 1
-        return states - 2
-    best_s = lat.unit * lat.S - 1 if lat.S > 0 else states - 1
-    best = end_row[best_s]
-    for s in range(states - 1, -1, -1):
-        v = end_row[s] + skips_before(lat, s, False)
-        if v > best:
-            best = v
-            best_s = s
+            s = states - 1
+        score[0] = end_row[s]
+        return s
+    score[0] = -INFINITY
+    for index in range(lat.S, -1 if lat.has_skip else lat.S - 1, -1):
+        for kind in range(3):
+            kind = (kind + 2) % 3  # L, B, W
+            if (kind == KIND_L and index == 0) or (kind == KIND_W and not lat.has_star):
+                continue
+            s = kind * units + index
+            v = ext_value(lat, end_row, s) + skips_after(lat, kind, index)
+            if best_s < 0 or v > score[0]:
+                score[0] = v
+                best_s = s
     return best_s
 
 
@@ -402,7 +478,7 @@ cdef double viterbi_one(
     """Best-path log-probability of one sample (NaN, -inf: see C.); writes its path if finite."""
     cdef Py_ssize_t frames = lat.frames, states = lat.states, width = lat.width
     cdef Py_ssize_t blocks = (frames + block - 1) // block, last = (blocks - 1) * block
-    cdef Py_ssize_t t, s, k, first, stop
+    cdef Py_ssize_t t, s, k, first, stop, row
     cdef double score
 
     # Forward: every frame once, checkpoints at block ends, back-pointers of the last block.
@@ -412,10 +488,7 @@ cdef double viterbi_one(
         if t % block == block - 1 and t < last:
             memcpy(lat.checkpoint + (t // block) * width, row_of(lat, t) - lat.pad,
                    width * sizeof(double))
-    s = end_state(lat)
-    score = row_of(lat, frames - 1)[s]
-    if lat.ext:
-        score += skips_before(lat, s, False)
+    s = end_state(lat, &score)
     if score == -INFINITY:
         return score
 
@@ -430,23 +503,35 @@ cdef double viterbi_one(
             for t in range(first, stop):
                 step_frame(log_probs, lat, t, t - first)
         for t in range(stop - 1, first - 1, -1):
-            path[t] = lat.label[s]
-            if t > 0:
-                s -= (lat.back32[(t - first) * states + s] if lat.ext
-                      else lat.back[(t - first) * states + s])
+            row = t - first
+            if lat.ext:
+                path[t] = ext_label_of(lat, s)
+                if t > 0:
+                    s = ext_back(lat, s, lat.back + row * states,
+                                 lat.source + row * (lat.S + 1))
+            else:
+                path[t] = lat.label[s]
+                if t > 0:
+                    s -= lat.back[row * states + s]
     return score
 
 
-cdef Py_ssize_t block_frames(Py_ssize_t frames, Py_ssize_t states, Py_ssize_t back_bytes,
-                             int64_t plain_bytes, Py_ssize_t block) noexcept nogil:
-    """Frames per block: all of them if their back-pointers (back_bytes each) fit in plain_bytes,
-    else block, or sqrt(8 frames / back_bytes) when block is 0 (which minimises back_bytes
-    block + 8 frames / block, see B.)."""
-    if frames <= plain_bytes // (states * back_bytes):  # frames x states could overflow
-        return frames
-    if block <= 0:
-        block = <Py_ssize_t> sqrt(8.0 * frames / back_bytes)
-    return max(1, min(block, frames))
+cdef inline double back_bytes(Lattice* lat) noexcept nogil:
+    """Bytes of back-pointers per frame (B.; E.: a byte per state, 4 per label with skips)."""
+    return lat.states + (4.0 * (lat.S + 1) if lat.ext and lat.has_skip else 0.0)
+
+
+cdef Py_ssize_t block_frames(Lattice* lat, int64_t plain_bytes, Py_ssize_t block) noexcept nogil:
+    """Frames per block: all of them if their back-pointers fit in plain_bytes, else block, or
+    sqrt(8 frames width / back-pointer bytes of a frame) when block is 0 (which minimises the
+    back-pointers of a block plus the checkpoints, see B.)."""
+    if lat.frames <= plain_bytes / back_bytes(lat):
+        return lat.frames
+    if block <= 0 and not lat.ext:
+        block = <Py_ssize_t> sqrt(8.0 * lat.frames)
+    elif block <= 0:
+        block = <Py_ssize_t> sqrt(8.0 * lat.frames * lat.width / back_bytes(lat))
+    return max(1, min(block, lat.frames))
 
 
 cdef double workspace_bytes(Lattice* lat, Py_ssize_t block) noexcept nogil:
@@ -454,16 +539,14 @@ cdef double workspace_bytes(Lattice* lat, Py_ssize_t block) noexcept nogil:
     in double: a size beyond any allocation must not wrap around into a small one."""
     cdef double states = lat.states, width = lat.width
     cdef double blocks = (lat.frames + block - 1) // block
-    cdef double back_bytes = 4 if lat.ext else 1
-    return ((2 * states + 3 * width + (blocks - 1) * width + (4 * width if lat.ext else 0)) * 8
-            + ((<double> block + 1) * states * back_bytes + 7) // 8 * 8)
+    return ((2 * states + 3 * width + (blocks - 1) * width + 2 * (lat.S + 1)) * 8
+            + ((<double> block + 1) * back_bytes(lat) + 7) // 8 * 8)
 
 
 cdef bint attach(Lattice* lat, Workspace* ws, Py_ssize_t block) noexcept nogil:
     """Point the lattice's arrays into ws (grown if needed); False if malloc failed."""
     cdef Py_ssize_t width = lat.width, blocks = (lat.frames + block - 1) // block
     cdef double need = workspace_bytes(lat, block)
-    cdef double* after
     if need > <double> PY_SSIZE_T_MAX or not workspace_reserve(ws, <size_t> need):
         return False
     lat.label = <int64_t*> ws.data
@@ -471,12 +554,13 @@ cdef bint attach(Lattice* lat, Workspace* ws, Py_ssize_t block) noexcept nogil:
     lat.rows = lat.skip + lat.states
     lat.emit = lat.rows + 2 * width + lat.pad
     lat.checkpoint = lat.emit - lat.pad + width
-    after = lat.checkpoint + (blocks - 1) * width
-    if lat.ext:
-        lat.arcs = after
-        lat.back32 = <int32_t*> (lat.arcs + 4 * width) + lat.states
-    else:
-        lat.back = <int8_t*> after + lat.states
+    lat.repeat = lat.checkpoint + (blocks - 1) * width
+    lat.label_emit = lat.repeat + lat.S + 1
+    # the skip sources (4 bytes a label, 8-byte aligned), then the byte back-pointers; each
+    # with row -1 in front
+    lat.source = <int32_t*> (lat.label_emit + lat.S + 1) + (lat.S + 1)
+    lat.back = (<int8_t*> (lat.label_emit + lat.S + 1) + lat.states
+                + (4 * (block + 1) * (lat.S + 1) if lat.ext and lat.has_skip else 0))
     return True
 
 
@@ -494,25 +578,31 @@ cdef double align_one(
     cdef Lattice lat
     # no frames: the empty path, skipping every label if it may, or nothing
     cdef double score = 0.0 if S == 0 else S * skip_cost
-    lat.ext = star == star or skip_cost > -INFINITY
-    lat.unit = 3 if star == star else 2
-    if frames > 0 and (lat.ext or S <= frames) and (
-            skip_cost > -INFINITY or frames >= S + repeats(target, S)):
+    lat.has_star = star == star
+    lat.has_skip = skip_cost > -INFINITY
+    lat.ext = lat.has_star or lat.has_skip
+    if frames > 0 and (lat.has_skip or (S <= frames and frames >= S + repeats(target, S))):
         lat.n = n
         lat.frames = frames
         lat.S = S
         lat.target = target
+        lat.blank = blank
         lat.star = star
         lat.skip_cost = skip_cost
-        lat.states = lat.unit * S + lat.unit - 1
-        lat.pad = EXT_PAD if lat.ext else PAD
-        lat.width = lat.states + 2 * lat.pad
-        block = block_frames(frames, lat.states, 4 if lat.ext else 1, plain_bytes, block)
-        if lat.states > INT32_MAX or not attach(&lat, ws, block):
+        if lat.ext:  # back-pointer bytes per frame, and segments B, W, L (E.)
+            lat.states = 3 * (S + 1)
+            lat.pad = 0
+            lat.width = 3 * (S + 1 + 2 * XPAD)
+        else:
+            lat.states = 2 * S + 1
+            lat.pad = PAD
+            lat.width = lat.states + 2 * PAD
+        block = block_frames(&lat, plain_bytes, block)
+        if 3 * (S + 1) > INT32_MAX or not attach(&lat, ws, block):
             failed[0] = workspace_bytes(&lat, block)
             score = NAN
         elif lat.ext:
-            ext_setup(&lat, blank)
+            ext_setup(&lat)
             score = viterbi_one(log_probs, &lat, block, path)
         else:
             for s in range(lat.states):
@@ -524,10 +614,7 @@ cdef double align_one(
     if not (score > -INFINITY):  # -inf or NaN: the whole row says so, and there is no path
         frames = 0
     for t in range(frames):
-        if path[t] == WILDCARD:
-            frame_score[t] = star + frame_logsumexp(log_probs, t, n)
-        else:
-            frame_score[t] = log_probs[t, n, path[t]]
+        frame_score[t] = star if path[t] == WILDCARD else log_probs[t, n, path[t]]
     for t in range(frames, T):
         path[t] = blank
         frame_score[t] = 0.0 if score > -INFINITY else score

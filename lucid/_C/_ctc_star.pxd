@@ -10,9 +10,11 @@
 #    speech anywhere. Gap g = 0 .. S (before l_1, between labels, after l_S) holds a blank b_g
 #    and a wildcard *_g, so states = 3S + 2, in the order
 #        b_0, *_0, l_1, b_1, *_1, l_2, ..., l_S, b_S, *_S       (b_g = 3g, *_g = 3g + 1, l_i = 3i - 1)
-#    With y_t(k) = exp(log_probs[t, n, k]) and w the penalty (<= 0), a frame in *_g emits
-#    e^w sum_k y_t(k): the wildcard stands for any class, blank included, at a cost of w a frame
-#    (the emission is e^w for normalised log_probs). Arcs, from frame t - 1 into frame t:
+#    With y_t(k) = exp(log_probs[t, n, k]) and w the penalty (<= 0), a frame in *_g emits e^w,
+#    as a class of probability 1 would: for log-probabilities, e^w times the frame's total
+#    probability, so the wildcard stands for any class, blank included, at a cost of w a frame.
+#    (It reads no class, so the lattice costs what its states cost, whatever C; forced
+#    alignment's wildcard is the same.) Arcs, from frame t - 1 into frame t:
 #        b_g  from b_g, *_g (s + 1), l_g (s - 1)
 #        *_g  from *_g, b_g (s - 1), l_g (s - 2)
 #        l_i  from l_i, *_{i-1} (s - 1), b_{i-1} (s - 2), l_{i-1} (s - 3) if l_{i-1} != l_i
@@ -21,32 +23,33 @@
 #    wildcard is one path (a frame's symbol names its state; a wildcard between two equal labels
 #    separates them, as a blank does): p sums each labelling once, and
 #        p = sum over labellings pi that collapse to the target (wildcards dropped like blanks)
-#            of prod_t e(pi_t),  e(k) = y_t(k), e(*) = e^w sum_k y_t(k).
+#            of prod_t e(pi_t),  e(k) = y_t(k), e(*) = e^w.
 #    The plain lattice's paths are among them, so p >= the plain p and the loss -ln p is at most
 #    the plain loss; as w -> -inf it tends to it. alpha and beta (beta without the emission at
 #    t, as in _ctc_log.pxd) follow these arcs forwards and backwards; gamma_t(s) = alpha_t(s)
 #    beta_t(s) / p.
-# B. Gradient. d(-ln p)/d log_probs[t, n, k] = -(sum_{l'_s = k} gamma_t(s)) - gamma*_t
-#    softmax_t(k), where gamma*_t is the posterior of the wildcard at frame t (its states
-#    summed) and softmax_t(k) = y_t(k) / sum_j y_t(j): the wildcard's emission depends on every
-#    class. Through a log_softmax (the driver's A.), whose output has sum_k y_t(k) = 1, the
-#    gradient for the logits, y_t(k) - that, is written by the same scatter onto rows started at
-#    weight y_t.
+# B. Gradient. d(-ln p)/d log_probs[t, n, k] = -sum_{l'_s = k} gamma_t(s): the wildcard's
+#    emission depends on no class, and its posterior gamma*_t (its states summed) leaves the
+#    classes' posteriors summing to 1 - gamma*_t. Through a log_softmax (the driver's A.), the
+#    gradient for the logits is y_t(k) (1 - gamma*_t) - sum_{l'_s = k} gamma_t(s): the same
+#    as if the wildcard had scored w plus the frame's log total probability, which is 0 there
+#    (so STC's two usual definitions train alike). The scatter scales the row the driver started
+#    at weight y_t by 1 - gamma*_t (computed as the other states' share, without cancellation)
+#    before subtracting the classes' posteriors.
 # C. Numerics. Everything in double, in log space, as _ctc_log.pxd: each row shifted by its
 #    maximum (alpha's shifts kept for ln p), logsumexp of up to five terms per state with
 #    fast_log and the exp of fast_exp.h. There is no fast path: the argument of _ctc_fast.pxd
 #    is made for the plain lattice. The band moves by three states a frame:
 #    s in [max(0, states - 3 - 3 (frames - 1 - t)), min(states, 3 (t + 1))), a superset of the
 #    states on a complete path; rows have STAR_PAD cells of -inf on each side (the arcs reach
-#    s - 3 and s + 1, beta s - 1 and s + 3). The NaN rule of _ctc_log.pxd holds, with every
-#    class of a frame read by the wildcard.
+#    s - 3 and s + 1, beta s - 1 and s + 3). The NaN rule of _ctc_log.pxd holds: the classes
+#    read are the blank and the labels of the band.
 
 from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int64_t
 
 from lucid._C._ctc_log cimport fast_log, lucid_exp_nonpos
-from lucid._C._lattice cimport frame_logsumexp
-from lucid._C._rows cimport FOR_WRITE, floating, max4, prefetch, sum4
+from lucid._C._rows cimport floating, max4, sum4
 
 cdef enum:
     STAR_PAD = 4   # cells on each side of a row
@@ -62,14 +65,13 @@ cdef struct StarLattice:
     double* alpha       # frames x width, then alpha_t beta_t in the backward sweep
     double* beta        # 2 x width
     double* arcs        # 3 x width: 0 or -inf on the arcs from s - 2, s - 3 and s + 1
-    double* lse         # frames: ln sum_k y_t(k)
     int64_t* label      # width: l'_s, STAR for a wildcard state
 
 
 cdef inline size_t star_bytes(Py_ssize_t frames, Py_ssize_t S) noexcept nogil:
     """Bytes of a StarLattice's arrays (each a multiple of 8 bytes, so all stay aligned)."""
     cdef size_t width = 3 * S + 2 + 2 * STAR_PAD
-    return (2 * frames * width + 6 * width + frames) * sizeof(double)
+    return (2 * frames * width + 6 * width) * sizeof(double)
 
 
 cdef inline void star_attach(StarLattice* lat, char* data) noexcept nogil:
@@ -78,8 +80,7 @@ cdef inline void star_attach(StarLattice* lat, char* data) noexcept nogil:
     lat.alpha = lat.emit + lat.frames * w
     lat.beta = lat.alpha + lat.frames * w
     lat.arcs = lat.beta + 2 * w
-    lat.lse = lat.arcs + 3 * w
-    lat.label = <int64_t*> (lat.lse + lat.frames)
+    lat.label = <int64_t*> (lat.arcs + 3 * w)
 
 
 cdef inline void star_setup(StarLattice* lat, const int64_t* target, int64_t blank) noexcept nogil:
@@ -139,11 +140,8 @@ cdef inline bint star_gather(const floating[:, :, :] log_probs, StarLattice* lat
                              Py_ssize_t lo, Py_ssize_t hi, double* y) noexcept nogil:
     """y[s] = ln of state s's emission at frame t for s in the band; False on a NaN or +inf."""
     cdef Py_ssize_t s
-    cdef double v, star
-    cdef bint bad
-    lat.lse[t] = frame_logsumexp(log_probs, t, lat.n)
-    star = lat.star + lat.lse[t]
-    bad = star != star
+    cdef double v, star = lat.star
+    cdef bint bad = False
     for s in range(lo, hi):
         v = star if lat.label[s] == STAR else log_probs[t, lat.n, lat.label[s]]
         bad |= not (v < INFINITY)
@@ -153,31 +151,32 @@ cdef inline bint star_gather(const floating[:, :, :] log_probs, StarLattice* lat
 
 
 cdef inline void star_scatter(
-    const floating[:, :, :] log_probs, floating[:, :, ::1] grad, StarLattice* lat,
-    Py_ssize_t t, const double* ab, double z, Py_ssize_t lo, Py_ssize_t hi, double weight,
+    floating[:, :, ::1] grad, StarLattice* lat, Py_ssize_t t, const double* ab, double z,
+    Py_ssize_t lo, Py_ssize_t hi, double weight, bint through_log_softmax,
 ) noexcept nogil:
     """Subtract weight gamma_t (B.) from grad[t, n]: ab[s] / z at each label's and the blank's
-    class, and the wildcard's share times softmax_t over every class."""
+    class; through log_softmax, first scale the row by the classes' share 1 - gamma*_t."""
     cdef floating* g = &grad[t, lat.n, 0]
-    cdef double inv_z = weight / z, blank = 0.0, star = 0.0, lse = lat.lse[t]
+    cdef double inv_z = weight / z, blank = 0.0, labels = 0.0
+    cdef floating share
     cdef Py_ssize_t s, k
     for s in range(lo, hi):
         if s % 3 == 0:
             blank += ab[s]
-        elif s % 3 == 1:
-            star += ab[s]
-        else:
-            g[lat.label[s]] -= ab[s] * inv_z
-    g[lat.label[0]] -= blank * inv_z
-    star *= inv_z
-    if star > 0.0:
+        elif s % 3 == 2:
+            labels += ab[s]
+    if through_log_softmax:
+        share = <floating> ((blank + labels) / z)
         for k in range(grad.shape[2]):
-            g[k] -= star * lucid_exp_nonpos(log_probs[t, lat.n, k] - lse)
+            g[k] *= share
+    g[lat.label[0]] -= blank * inv_z
+    for s in range(lo + (2 - lo % 3) % 3, hi, 3):  # the label states
+        g[lat.label[s]] -= ab[s] * inv_z
 
 
 cdef inline double star_log_space(
     const floating[:, :, :] log_probs, StarLattice* lat,
-    floating[:, :, ::1] grad, bint want_grad, double weight,
+    floating[:, :, ::1] grad, bint want_grad, double weight, bint through_log_softmax,
 ) noexcept nogil:
     """ln p over the wildcard lattice (A.); scatters -weight gamma into grad if wanted (B.).
     NaN if a needed emission is NaN or +inf; the gradient is written only when p > 0."""
@@ -228,7 +227,7 @@ cdef inline double star_log_space(
         top = max4(a + lo, hi - lo)
         for s in range(lo, hi):
             a[s] = lucid_exp_nonpos(a[s] - top)
-        star_scatter(log_probs, grad, lat, t, a, sum4(a + lo, hi - lo), lo, hi, weight)
+        star_scatter(grad, lat, t, a, sum4(a + lo, hi - lo), lo, hi, weight, through_log_softmax)
         if t == 0:
             break
         star_band(lat, t - 1, &lo, &hi)

@@ -15,11 +15,8 @@
 # Also here: the one type of scratch memory the kernels' threads work in (Workspace).
 # Inline, so every kernel compiles its own copy and no call crosses a module boundary.
 
-from libc.math cimport INFINITY, NAN, log
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-
-from lucid._C._rows cimport floating
 
 cdef enum:
     PAD = 2  # cells on each side of a row
@@ -87,30 +84,3 @@ cdef inline bint workspace_reserve(Workspace* ws, size_t size) noexcept nogil:
     ws.data = <char*> malloc(size)
     ws.size = size if ws.data != NULL else 0
     return ws.data != NULL
-
-
-# The wildcard's emission (forced alignment's star_penalty, ctc_loss's star_penalty): a frame the
-# wildcard absorbs scores the penalty plus the log of the frame's total probability, so it reads
-# every class of the frame, where the plain lattice reads only the blank and the target's labels.
-cdef extern from "fast_exp.h" nogil:
-    double lucid_exp_nonpos(double x)
-
-
-cdef inline double frame_logsumexp(const floating[:, :, :] log_probs, Py_ssize_t t,
-                                   Py_ssize_t n) noexcept nogil:
-    """ln sum_k exp(log_probs[t, n, k]) over all C classes, in double: NaN if one of them is NaN
-    or +inf, -inf if all are -inf."""
-    cdef Py_ssize_t k, C = log_probs.shape[2]
-    cdef double y, top = -INFINITY, total = 0.0
-    cdef bint bad = False
-    for k in range(C):
-        y = log_probs[t, n, k]
-        bad |= not (y < INFINITY)
-        top = y if y > top else top
-    if bad:
-        return NAN
-    if top == -INFINITY:
-        return top
-    for k in range(C):
-        total += lucid_exp_nonpos(log_probs[t, n, k] - top)
-    return top + log(total)  # total >= 1: the maximum's own term

@@ -38,8 +38,7 @@ from lucid.nn.functional._ctc_checks import (
 _PLAIN_BYTES = 64 * 2**20
 # The label of a frame the wildcard absorbs (star_penalty).
 _WILDCARD = -1
-# Frames per block for such samples; 0 picks the memory optimum, about sqrt(8 * frames)
-# (sqrt(2 * frames) for the 4-byte back-pointers of the wildcard and skip lattice).
+# Frames per block for such samples; 0 picks the memory optimum, about sqrt(8 * frames).
 _BLOCK = 0
 
 
@@ -67,8 +66,7 @@ def forced_align(
         time first, (T, N, C): pass ``x.transpose(0, 1)``, a view, to go from one to the
         other). A NaN or ``+inf`` among the values the lattice reads (the blank and the
         target's labels, at the frames where a complete path can use them: where ``ctc_loss``
-        would give the sample a NaN loss; with ``star_penalty``, every class of those frames)
-        is a ValueError; other values are never read. Scores
+        would give the sample a NaN loss) is a ValueError; other values are never read. Scores
         that are clearly not log-probabilities draw a :class:`lucid.LogProbsWarning`.
     targets : Tensor, array or nested list of ints
         Padded (N, S_max) or concatenated (sum(target_lengths),); (S,) when unbatched. Labels
@@ -83,10 +81,10 @@ def forced_align(
     star_penalty : float <= 0, optional, keyword only
         Allow a wildcard before the first label, between any two labels and after the last,
         for speech the transcript leaves out. Each frame the wildcard absorbs scores
-        ``star_penalty`` plus the log of the frame's total probability (the logsumexp of its
-        ``C`` values: 0 for normalised log_probs, so the wildcard costs exactly the penalty a
-        frame and takes a frame only where no label or blank of the path scores above it).
-        Wildcard frames are labelled ``-1``. None (the default): no wildcard.
+        ``star_penalty``, as a class of log-probability 0 would (for log-probabilities: the
+        penalty plus the frame's total log-probability), so the wildcard takes a frame only
+        where the path's label or blank would score below the penalty. Wildcard frames are
+        labelled ``-1``. None (the default): no wildcard.
     skip_penalty : float <= 0, optional, keyword only
         Allow labels of the target to be left out (not spoken), at this log-score per label
         left out. None (the default): every label must be aligned.
@@ -97,8 +95,8 @@ def forced_align(
         The class (a target label or ``blank``) the best path emits at each frame, ``-1`` for
         a wildcard frame; ``blank`` past the sample's input length.
     scores : Tensor of log_probs' dtype, shape (N, T), or (T,) when unbatched
-        ``log_probs[n, t, labels[n, t]]`` along the path (for a wildcard frame, what it scored:
-        ``star_penalty`` plus the frame's log total probability), 0 past the input length, so
+        ``log_probs[n, t, labels[n, t]]`` along the path (``star_penalty`` for a wildcard
+        frame), 0 past the input length, so
         ``scores.sum(-1)`` is each path's log-probability (with skips, plus ``skip_penalty``
         times the labels left out, which belong to no frame). A sample without a valid path
         (it needs more frames than it has: one per label plus one blank between equal
@@ -119,12 +117,12 @@ def forced_align(
     2 sqrt(8F) (2S + 1) bytes per thread (144 MB for an hour of 50 frames/s against 30,000
     labels), for up to twice the arithmetic. The path is the same either way, ties included.
 
-    With ``star_penalty`` the lattice has 3S + 2 states (a wildcard state beside each blank)
-    and reads every class of a frame; with ``skip_penalty`` every label is reachable at every
-    frame, and the back-pointers take 4 bytes a state (blocks of about sqrt(2F) frames).
-    Ties then go to staying in a state, then to the shorter arc, then to a skip from a blank
-    or wildcard frame over one from a label, and at the end to the last label. See
-    :doc:`alignment` for what the two penalties do and how to choose them.
+    With ``star_penalty`` the lattice has 3S + 2 states (a wildcard state beside each blank);
+    with ``skip_penalty`` every label is reachable at every frame, and each label also keeps
+    4 bytes a frame for its skip arc. Ties then go to staying in a state, then to the nearer
+    arc, then to a skip from a blank or wildcard frame over one from a label, and at the end
+    to the last label, the final blank, the final wildcard, then to ending with fewer labels
+    left out. See :doc:`alignment` for what the two penalties do and how to choose them.
 
     Examples
     --------
@@ -165,14 +163,13 @@ def forced_align(
     _ctc_align.ctc_viterbi(lp, labels, offsets, il, tl, blank, alignments, scores, totals,
                            np.nan if star is None else star, -np.inf if skip is None else skip,
                            _PLAIN_BYTES, _BLOCK, _threads.get_num_threads())
-    # The lattice reads a few classes of each frame (all of them with the wildcard): the kernel
-    # tells (a NaN total) when one of them was NaN or +inf, which is free, where a look at
-    # every value could cost more than the alignment.
+    # The lattice reads a few classes of each frame: the kernel tells (a NaN total) when one
+    # of them was NaN or +inf, which is free, where a look at every value could cost more
+    # than the alignment.
     read_bad = np.flatnonzero(np.isnan(totals))
     if read_bad.size:
         n = int(read_bad[0])
-        classes = (np.arange(C) if star is not None else
-                   np.unique(np.r_[blank, labels[offsets[n]: offsets[n] + tl[n]]]))
+        classes = np.unique(np.r_[blank, labels[offsets[n]: offsets[n] + tl[n]]])
         t, k = np.argwhere(~(lp[: il[n], n][:, classes] < np.inf))[0]
         raise bad_value_error(lp, int(t), n, int(classes[k]), unbatched, fn, batch_first=True)
     if unbatched:

@@ -16,7 +16,6 @@ from helpers.star_reference import (
     collapse,
     graph_viterbi,
     is_subsequence,
-    logsumexp,
 )
 
 import lucid
@@ -76,7 +75,7 @@ def test_best_path_against_enumeration(star, skip, dtype):
         np.testing.assert_allclose(path_score(labels, scores, target, skip), best, rtol=tol,
                                    atol=tol)
         for t, k in enumerate(labels):  # each frame's score is what its symbol scores
-            want = star + logsumexp(lp[t]) if k == STAR else lp[t, k]
+            want = star if k == STAR else lp[t, k]
             np.testing.assert_allclose(scores[t], want, rtol=tol, atol=tol)
 
 
@@ -170,7 +169,7 @@ def test_the_wildcard_takes_untranscribed_frames():
     lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)
     labels, scores = align(lp, [1, 5], star=-1.0)
     assert labels.tolist() == [0, 1, 0, -1, 0, -1, 0, -1, 0, 5, 0]
-    assert scores[3] == pytest.approx(-1.0)  # the penalty plus ln 1
+    assert scores[3] == -1.0  # the penalty
     spans = merge_tokens(labels, np.exp(scores))
     assert [(s.token, s.start, s.end) for s in spans] == [(1, 1, 2), (5, 9, 10)]
 
@@ -225,12 +224,18 @@ def test_penalties_are_keyword_only():
         forced_align(lp, [1, 2], star_penalty=value, skip_penalty=value)
 
 
-def test_the_wildcard_reads_every_class():
+def test_the_wildcard_reads_no_class():
     lp = np.log(np.full((4, 4), 0.25))
-    lp[2, 3] = np.nan  # a class outside the target
-    align(lp, [1, 2])  # not read without the wildcard
-    with pytest.raises(ValueError, match=r"log_probs\[2, 3\] = nan"):
-        align(lp, [1, 2], star=-1.0)
+    lp[2, 3] = np.nan  # a class outside the target: not read, with or without the wildcard
+    for star, skip in PENALTIES:
+        assert np.isfinite(path_score(*align(lp, [1, 2], star, skip), [1, 2], skip))
+    lp[1, 0] = np.nan  # the blank is read
+    for star, skip in PENALTIES:
+        with pytest.raises(ValueError, match=r"log_probs\[1, 0\] = nan"):
+            align(lp, [1, 2], star, skip)
+    # unnormalised scores: the wildcard still scores its penalty alone (a tie: end on l_S)
+    labels, scores = align(np.full((3, 3), -50.0), [1], star=-2.0)
+    assert labels.tolist() == [-1, -1, 1] and scores.tolist() == [-2.0, -2.0, -50.0]
 
 
 def test_merge_tokens_ignores_wildcard_frames():

@@ -159,13 +159,16 @@ def test_float32_is_float64_rounded():
 
 def test_nan_and_impossible_emissions():
     lp = np.log(np.full((5, 1, 4), 0.25))
-    lp[2, 0, 3] = np.nan  # a class outside the target: the wildcard reads it
+    lp[2, 0, 3] = np.nan  # a class outside the target: not read
+    assert np.isfinite(star_loss(lp, [[1, 2]], [5], [2], -1.0)[0][0])
+    lp[2, 0, 0] = np.nan  # the blank: read
     loss, grad = star_loss(lp, [[1, 2]], [5], [2], -1.0)
     assert np.isnan(loss[0]) and np.isnan(grad[:5, 0]).all()
-    assert np.isfinite(star_loss(lp, [[1, 2]], [5], [2], None)[0][0])
-    lp = np.full((3, 1, 3), -np.inf)  # every class impossible: no path, even for the wildcard
+    lp = np.full((3, 1, 3), -np.inf)  # every class impossible: the wildcard alone remains
     loss, grad = star_loss(lp, [[1]], [3], [1], -1.0)
     assert loss[0] == np.inf and (grad == 0).all()
+    loss, grad = star_loss(lp, [[1]], [3], [0], -1.0)  # an empty target: all wildcard
+    assert loss[0] == pytest.approx(3.0) and (grad == 0).all()
 
 
 def test_every_sample_takes_the_wildcard_branch():

@@ -4,7 +4,7 @@
   the C classes and the wildcard (``STAR``): the definitions themselves, with no lattice. A
   labelling fits the target when, runs merged and blanks and wildcards dropped, it gives the
   target (or, with skips, a subsequence of it: each label left out costs the skip penalty).
-  A wildcard frame scores the penalty plus the frame's logsumexp.
+  A wildcard frame scores the penalty, whatever the frame holds.
 - ``graph_viterbi`` and ``graph_star_loss`` run the recursions over an explicit list of arcs
   (every skip arc written out, O(S^2) of them), for cases too large to enumerate. They share
   no code with the kernels' scans, bands or masks; the tests check them against enumeration.
@@ -37,7 +37,7 @@ def is_subsequence(short, long):
 
 def frame_scores(lp, path, star):
     """What each frame of a labelling scores."""
-    return [star + logsumexp(lp[t]) if k == STAR else lp[t, k] for t, k in enumerate(path)]
+    return [star if k == STAR else lp[t, k] for t, k in enumerate(path)]
 
 
 def labellings(T, C, star):
@@ -73,8 +73,6 @@ def brute_force_star_loss(lp, target, blank, star):
     """-ln p over labellings with the wildcard, and its gradient with respect to lp."""
     lp = np.asarray(lp, dtype=np.float64)
     T, C = lp.shape
-    lse = np.array([logsumexp(row) for row in lp])
-    softmax = np.exp(lp - lse[:, None])
     scores, uses = [], []
     for path in labellings(T, C, star):
         if collapse(path, blank) != list(target):
@@ -82,9 +80,7 @@ def brute_force_star_loss(lp, target, blank, star):
         scores.append(sum(frame_scores(lp, path, star)))
         use = np.zeros((T, C))
         for t, k in enumerate(path):
-            if k == STAR:
-                use[t] += softmax[t]
-            else:
+            if k != STAR:  # a wildcard frame depends on no class
                 use[t, k] += 1
         uses.append(use)
     if not scores:
@@ -144,8 +140,7 @@ def _graph(target, blank, star, skip):
 
 
 def _emissions(lp, states, star):
-    lse = np.array([logsumexp(row) for row in lp])
-    return np.stack([np.where(np.array(states) == STAR, (star or 0.0) + lse[t],
+    return np.stack([np.where(np.array(states) == STAR, star or 0.0,
                               lp[t, np.maximum(states, 0)]) for t in range(lp.shape[0])])
 
 
