@@ -401,6 +401,60 @@ def draw_digit_lines(outdir, count=100):
                  example.evaluate(model, batch), history)
 
 
+def draw_imperfect(outdir, count=100):
+    """Held-out lines whose transcripts lack digits (wildcard) or add digits (skips): the line,
+    and the spans plain alignment and the imperfect-transcript alignment give each digit."""
+    from matplotlib.patches import Rectangle
+
+    example = digit_lines_example()
+    model, _ = example.load(str(DIGIT_MODEL))
+    batch = held_out_lines(example, count)
+    results = example.imperfect_alignment(example.predict(model, batch), batch, seed=0)
+    shown = []
+    for mode, better in (("drop", "wildcard"), ("add", "skips")):
+        plain, fixed = results[mode, "plain"], results[mode, better]
+        # the first line where plain alignment puts a span outside every column of its digit,
+        # or (transcripts that lack digits) where the wildcard marks an untranscribed one
+        for n, line in enumerate(batch["lines"]):
+            width = line["image"].shape[1]
+            kept = plain["transcripts"][n][1]
+            if (example.placed(plain["labels"][n, :width], line, kept)[1]
+                    or (mode == "drop" and example.marked(fixed["labels"][n, :width], line, kept))):
+                shown.append((mode, better, n))
+                break
+    fig, axes = _figure(7.5, 2.4 * len(shown), rows=len(shown), squeeze=False,
+                        gridspec_kw={"hspace": 0.45})
+    for ax, (mode, better, n) in zip(axes[:, 0], shown):
+        line = batch["lines"][n]
+        width = line["image"].shape[1]
+        transcript = "".join(map(str, results[mode, "plain"]["transcripts"][n][0]))
+        ax.imshow(line["image"], cmap="Greys", aspect="auto", extent=(0, width, 8, 0))
+        for (start, end), digit in zip(line["spans"], line["digits"]):
+            ax.text((start + end) / 2, -0.6, str(digit), ha="center", fontsize=9)
+        for row, name in enumerate(("plain", better)):
+            labels = results[mode, name]["labels"][n, :width]
+            top = 9 + 2 * row
+            ax.text(-1, top + 0.8, name, ha="right", va="center", fontsize=8)
+            for span in merge_tokens(labels, np.zeros(width)):
+                inside = any(span.token == d + 1 and a <= span.start and span.end <= b
+                             for (a, b), d in zip(line["spans"], line["digits"]))
+                ax.add_patch(Rectangle((span.start, top), len(span), 1.6,
+                                       color="tab:green" if inside else "tab:red"))
+                ax.text(span.start + len(span) / 2, top + 0.8, str(span.token - 1),
+                        ha="center", va="center", fontsize=7, color="white")
+            for t in np.flatnonzero(labels == -1):
+                ax.add_patch(Rectangle((t, top), 1, 1.6, facecolor="none", hatch="///",
+                                       edgecolor="tab:blue"))
+        ax.set_ylim(13, -1.5)
+        ax.set_xlim(-0.5, width)
+        ax.set_yticks([])
+        ax.set_title(f"truth {''.join(map(str, line['digits']))}, transcript {transcript} "
+                     f"(digits {'dropped' if mode == 'drop' else 'added'})", fontsize=9)
+    axes[-1, 0].set_xlabel("column (frame); green: inside its digit, red: outside, "
+                           "hatched: wildcard")
+    _save(fig, outdir, "imperfect.png")
+
+
 def main(outdir=FIGURES):
     outdir = pathlib.Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -415,6 +469,7 @@ def main(outdir=FIGURES):
     draw_decoding(outdir, log_probs)
     draw_token_spans(outdir)
     draw_digit_lines(outdir)
+    draw_imperfect(outdir)
     return sorted(p.name for p in outdir.glob("*.png"))
 
 

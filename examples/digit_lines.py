@@ -2,6 +2,7 @@
 
 Run:  python examples/digit_lines.py                       train, evaluate, save, draw
       python examples/digit_lines.py --decode digit_lines.npz  decode new lines with a saved model
+      python examples/digit_lines.py --imperfect digit_lines.npz  align imperfect transcripts
       python examples/digit_lines.py --quick --no-plot     a smoke run of a few seconds
 
 Data. scikit-learn's ``load_digits`` (no download): 1,797 handwritten digits of 8 x 8 pixels,
@@ -20,7 +21,11 @@ never reaches a line's frames. A DataLoader batches an endless stream of freshly
 Evaluation, on held-out lines: the character error rate (edit distance / digits) of greedy
 decoding, and of beam search when lucid has it; the forced alignment of each line to its
 transcript, scored by the fraction of digits whose aligned frames all fall inside their true
-column span. The model is saved with ``state_dict`` to an .npz file; a PNG shows a held-out
+column span. With --imperfect, the transcripts of held-out lines lose or gain 10-30% of their
+digits, and plain forced alignment is compared with alignment allowing a wildcard (for digits
+the transcript lacks) and skips (for digits it has and the line does not): how many of the
+transcript's true digits land inside their true columns. The model is saved with
+``state_dict`` to an .npz file; a PNG shows a held-out
 line with the decoded digits and their aligned spans, the per-frame posteriors, and the loss
 and CER curves (needs matplotlib: pip install "lucid-ctc[examples]").
 """
@@ -54,6 +59,12 @@ MIN_DIGITS, MAX_DIGITS = 3, 8
 MAX_GAP = 3            # blank columns between two digits: 0 to MAX_GAP
 MAX_MARGIN = 4         # blank columns before the first and after the last digit: 1 to MAX_MARGIN
 HERE = pathlib.Path(__file__).resolve().parent
+# Penalties of the imperfect-transcript alignments (log-scores): a wildcard frame costs as much
+# as a frame whose class has probability e^-2, a digit left out as much as e^-4.
+STAR_PENALTY, SKIP_PENALTY = -2.0, -4.0
+ALIGNERS = {"plain": {}, "wildcard": {"star_penalty": STAR_PENALTY},
+            "skips": {"skip_penalty": SKIP_PENALTY},
+            "both": {"star_penalty": STAR_PENALTY, "skip_penalty": SKIP_PENALTY}}
 
 
 # ------------------------------------------------------------------------------------- data
@@ -231,6 +242,89 @@ def evaluate(model: nn.Module, batch: dict) -> dict:
     return result
 
 
+# ------------------------------------------------------------------- imperfect transcripts
+def corrupt(digits: Sequence[int], mode: str, rng: np.random.Generator) -> tuple:
+    """A transcript with 10-30% of the line's digits (at least one) dropped ("drop": speech
+    nobody transcribed) or random digits inserted ("add": words nobody said), and the indices of
+    the line's digits it still holds."""
+    n = len(digits)
+    k = max(1, int(round(rng.uniform(0.1, 0.3) * n)))
+    if mode == "drop":
+        kept = sorted(rng.choice(n, size=n - k, replace=False).tolist())
+        return [digits[i] for i in kept], kept
+    transcript = list(digits)
+    for _ in range(k):
+        transcript.insert(int(rng.integers(len(transcript) + 1)), int(rng.integers(DIGITS)))
+    return transcript, list(range(n))
+
+
+def placed(labels: np.ndarray, line: dict, kept: Sequence[int]) -> tuple:
+    """(digits of the line that the transcript holds and that some aligned span of their class
+    lies inside, aligned spans that lie inside no true column of their digit)."""
+    spans = lucid.ctc.merge_tokens(labels, np.zeros(len(labels)))  # -1 (wildcard): no span
+    inside = [[s.token == line["digits"][i] + 1 and start <= s.start and s.end <= end
+               for i, (start, end) in enumerate(line["spans"])] for s in spans]
+    found = sum(any(row[i] for row in inside) for i in kept)
+    return found, sum(not any(row) for row in inside)
+
+
+def marked(labels: np.ndarray, line: dict, kept: Sequence[int]) -> int:
+    """Digits of the line the transcript lacks whose columns hold a wildcard frame (-1)."""
+    return sum((labels[start:end] == -1).any()
+               for i, (start, end) in enumerate(line["spans"]) if i not in kept)
+
+
+def imperfect_alignment(log_probs: lucid.Tensor, batch: dict, seed: int) -> dict:
+    """For each corruption and each aligner of ALIGNERS: the share of the transcripts' true
+    digits aligned inside their true columns, the share of aligned spans outside any, and the
+    share of untranscribed digits the wildcard marks."""
+    results = {}
+    for mode in ("drop", "add"):
+        rng = np.random.default_rng([seed, mode == "add"])
+        corrupted = [corrupt(line["digits"], mode, rng) for line in batch["lines"]]
+        targets = np.zeros((len(corrupted), 2 * MAX_DIGITS), dtype=np.int64)
+        for n, (transcript, _) in enumerate(corrupted):
+            targets[n, : len(transcript)] = np.array(transcript) + 1
+        lengths = [len(transcript) for transcript, _ in corrupted]
+        for name, penalties in ALIGNERS.items():
+            labels, _ = lucid.ctc.forced_align(log_probs.transpose(0, 1), targets,
+                                               batch["lengths"], lengths, **penalties)
+            found = wrong = spans = wild = 0
+            for row, line, (_, kept) in zip(labels.numpy(), batch["lines"], corrupted):
+                row = row[: line["image"].shape[1]]
+                hits, misses = placed(row, line, kept)
+                found += hits
+                wrong += misses
+                spans += hits + misses
+                wild += marked(row, line, kept)
+            total = sum(len(kept) for _, kept in corrupted)
+            missing = sum(len(line["digits"]) - len(kept)
+                          for line, (_, kept) in zip(batch["lines"], corrupted))
+            results[mode, name] = {"inside": found / total, "outside": wrong / max(spans, 1),
+                                   "marked": wild / missing if missing else None,
+                                   "labels": labels.numpy(), "transcripts": corrupted}
+    return results
+
+
+def align_imperfect(args: argparse.Namespace, held_out_images: tuple) -> dict:
+    """Load a saved model and align corrupted transcripts of new held-out lines (--imperfect)."""
+    model, _ = load(args.imperfect)
+    rng = np.random.default_rng(args.seed + 1000)  # the lines --decode reads
+    batch = make_batch([compose_line(*held_out_images, rng) for _ in range(args.held_out)])
+    results = imperfect_alignment(predict(model, batch), batch, args.seed)
+    print(f"{args.held_out} held-out lines; transcripts with 10-30% of their digits dropped or "
+          f"added; penalties: wildcard {STAR_PENALTY}, skip {SKIP_PENALTY}")
+    print(f"{'transcripts':15s} {'aligner':9s} {'inside':>7s} {'outside':>8s} {'marked':>7s}")
+    for (mode, name), r in results.items():
+        mark = "" if r["marked"] is None else f"{100 * r['marked']:6.1f}%"
+        print(f"{'digits ' + ('dropped' if mode == 'drop' else 'added'):15s} {name:9s} "
+              f"{100 * r['inside']:6.1f}% {100 * r['outside']:7.1f}% {mark:>7s}")
+    print("inside: the transcript's true digits aligned inside their true columns; outside: "
+          "aligned spans inside no column of their digit; marked: untranscribed digits the "
+          "wildcard marks")
+    return results
+
+
 # ------------------------------------------------------------------------------ progress
 def progress(total: int, desc: str):
     """tqdm on a terminal; in a log file (stderr not a tty) no bar: the epoch lines suffice."""
@@ -359,6 +453,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="a smoke run: 30 steps, 40 held-out lines (CER far from the target)")
     parser.add_argument("--decode", metavar="MODEL",
                         help="load a saved model, decode freshly composed held-out lines, exit")
+    parser.add_argument("--imperfect", metavar="MODEL",
+                        help="load a saved model, align held-out lines to transcripts with "
+                             "digits dropped or added, with and without wildcard and skips")
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.held_out, args.eval_every = 30, 40, 15
@@ -385,6 +482,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     train_set, test_set = load_split(args.seed)
     if args.decode:
         return decode_saved(args, test_set)
+    if args.imperfect:
+        return align_imperfect(args, test_set)
     print(f"{len(train_set[0])} training images, {len(test_set[0])} held-out images "
           f"(UCI optical digits via scikit-learn)")
     rng = np.random.default_rng(args.seed + 2)
