@@ -140,3 +140,30 @@ def test_png_is_written(example, tmp_path):
                            "--out", str(out), "--model", str(tmp_path / "m.npz")])
     assert result["plot"] == str(out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_corrupted_transcripts_drop_or_add_10_to_30_percent(example):
+    rng = np.random.default_rng(0)
+    for n in range(3, 9):
+        digits = rng.integers(10, size=n).tolist()
+        allowed = range(max(1, round(0.1 * n)), max(1, round(0.3 * n)) + 1)
+        for _ in range(20):
+            transcript, kept = example.corrupt(digits, "drop", rng)
+            assert transcript == [digits[i] for i in kept] and kept == sorted(set(kept))
+            assert n - len(kept) in allowed
+            transcript, kept = example.corrupt(digits, "add", rng)
+            assert kept == list(range(n)) and len(transcript) - n in allowed
+            it = iter(transcript)  # the line's digits, in order, among the transcript's
+            assert all(any(d == t for t in it) for d in digits)
+
+
+def test_placed_and_marked_count_on_hand_made_alignments(example):
+    line = {"digits": [3, 5, 3], "spans": [(1, 5), (6, 10), (11, 15)]}
+    labels = np.zeros(16, dtype=np.int64)
+    labels[2] = 4          # digit 3 inside its first column span
+    labels[7:9] = -1       # the wildcard over digit 5, which the transcript lacks
+    labels[12] = 6         # digit 5 inside the columns of the second 3: outside
+    assert example.placed(labels, line, [0, 2]) == (1, 1)
+    assert example.marked(labels, line, [0, 2]) == 1
+    labels[12] = 4         # now the second 3 is found too
+    assert example.placed(labels, line, [0, 1, 2]) == (2, 0)
