@@ -51,8 +51,8 @@ from lucid._C._ctc_fast cimport (PATH_EMPTY, PATH_FAST, PATH_GUARD_A, PATH_GUARD
                                  RowScaled, alpha_fast, beta_sweep)
 from lucid._C._ctc_log cimport (NAN_EMISSION, WIDE_EMISSION, Lattice, fast_log,
                                 lucid_exp_nonpos, lucid_expf_nonpos, log_space)
-from lucid._C._ctc_star cimport (PATH_STAR, STAR_PAD, StarLattice, star_attach, star_bytes,
-                                 star_log_space, star_setup)
+from lucid._C._ctc_star cimport (PATH_STAR, StarLattice, star_bytes, star_log_space,
+                                 star_setup)
 from lucid._C._lattice cimport (PAD, Workspace, can_skip, ext_label, has_dp, repeats,
                                 workspace_reserve)
 from lucid._C._rows cimport floating, threads_for
@@ -265,14 +265,7 @@ cdef double star_one(
     cdef double log_p
     if frames < S + repeats(target, S):  # a wildcard, like a blank, separates a repeat
         return no_path(log_probs, n, grad, want_grad and through_log_softmax)
-    lat.n = n
-    lat.frames = frames
-    lat.S = S
-    lat.states = 3 * S + 2
-    lat.width = lat.states + 2 * STAR_PAD
-    lat.star = star
-    star_attach(&lat, ws.data)
-    star_setup(&lat, target, blank)
+    star_setup(&lat, n, frames, target, S, blank, star, ws.data)
     path[0] = PATH_STAR
     log_p = star_log_space(log_probs, &lat, grad, want_grad, weight, through_log_softmax)
     return log_space_loss(log_probs, n, frames, grad, want_grad and through_log_softmax,
