@@ -202,9 +202,8 @@ cdef inline void pad_range(double* seg, Py_ssize_t lo, Py_ssize_t hi) noexcept n
     seg[hi + 1] = -INFINITY
 
 
-cdef inline void pad_frame(Lattice* lat, double* row, Py_ssize_t t) noexcept nogil:
-    cdef Py_ssize_t g_lo, g_hi, i_lo, i_hi
-    unit_band(lat, t, &g_lo, &g_hi, &i_lo, &i_hi)
+cdef inline void pad_frame(Lattice* lat, double* row, Py_ssize_t g_lo, Py_ssize_t g_hi,
+                           Py_ssize_t i_lo, Py_ssize_t i_hi) noexcept nogil:
     pad_range(row + lat.seg_b, g_lo, g_hi)
     if lat.has_star:
         pad_range(row + lat.seg_w, g_lo, g_hi)
@@ -307,7 +306,7 @@ cdef bint ext_first_frame(const floating[:, :, :] log_probs, Lattice* lat) noexc
         c_w[0] = lat.star
     for i in range(i_lo, i_hi):
         c_l[i] = lat.label_emit[i] + (0.0 if i == 1 else (i - 1) * lat.skip_cost)
-    pad_frame(lat, row, 0)
+    pad_frame(lat, row, g_lo, g_hi, i_lo, i_hi)
     return True
 
 
@@ -377,7 +376,7 @@ cdef bint ext_next_frame(const floating[:, :, :] log_probs, Lattice* lat, Py_ssi
         skip_arcs(lat, prev, row, codes, source)
     for i in range(i_lo, i_hi):
         c_l[i] += y[i]
-    pad_frame(lat, row, t)
+    pad_frame(lat, row, g_lo, g_hi, i_lo, i_hi)
     return True
 
 
