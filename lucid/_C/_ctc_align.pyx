@@ -62,8 +62,10 @@ E. Imperfect transcripts: the extended lattice. Two optional penalties, both log
    in one scan over the labels: the best gap state of gaps 0 .. i-2 and the best two labels of
    different classes among l_1 .. l_{i-2}, each decayed by q per label passed (a skip of k
    labels costs k q; nothing overflows). Back-pointers are one byte per state, naming the arc
-   (the kind's arcs in the order above, 0 = stay); a skip arc also writes its source into a
-   4-byte array of one entry per label. Ties go to the earlier arc in that order, then to a
+   (0 = stay, then b_g: *_g, l_g; *_g: b_g, l_g; l_i: *_{i-1}, b_{i-1}, l_{i-1}); a skip arc
+   also writes its source into a 4-byte array of one entry per label. Long inputs are cut
+   into blocks as in B., of about sqrt(8 frames x row bytes / back-pointer bytes of a frame)
+   frames. Ties go to the earlier arc in that order, then to a
    skip from a gap over one from a label (the nearer source first); at the end to l_S, b_S,
    *_S, then the states with fewer labels after them. A wildcard frame is labelled -1 and
    scores w; skip penalties belong to no frame, so a path's score is the sum of its frame
