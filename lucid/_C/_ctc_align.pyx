@@ -64,7 +64,7 @@ E. Imperfect transcripts: the extended lattice. Two optional penalties, both log
    labels costs k q; nothing overflows). Back-pointers are one byte per state, naming the arc
    (0 = stay, then b_g: *_g, l_g; *_g: b_g, l_g; l_i: *_{i-1}, b_{i-1}, l_{i-1}); a skip arc
    also writes its source into a 4-byte array of one entry per label. Long inputs are cut
-   into blocks as in B., of about sqrt(8 frames x row bytes / back-pointer bytes of a frame)
+   into blocks as in B., of about sqrt(frames x row bytes / back-pointer bytes of a frame)
    frames. Ties go to the earlier arc in that order, then to a
    skip from a gap over one from a label (the nearer source first); at the end to l_S, b_S,
    *_S, then the states with fewer labels after them. A wildcard frame is labelled -1 and
