@@ -108,10 +108,20 @@ def test_longer_targets_against_the_explicit_graph(star, skip, n_threads):
 
 # ------------------------------------------------------------------------------ None: unchanged
 def test_none_is_the_stored_plain_alignment():
-    for i, args, stored in plain_outputs.stored_cases():
-        labels, scores = plain_outputs.align_outputs(
-            *args, forced_align=plain_outputs.plain_forced_align)
-        assert plain_outputs.digest(labels, scores) == stored["align_digests"][i], f"case {i}"
+    def none_penalties(*args):
+        return plain_outputs.plain_forced_align(*args, star_penalty=None, skip_penalty=None)
+
+    for i, args, stored, values in plain_outputs.stored_cases():
+        labels, scores = plain_outputs.align_outputs(*args, forced_align=none_penalties)
+        digests = plain_outputs.stored_digests(stored, "align")
+        if digests is None:  # a build without stored outputs: the path scores, to rounding
+            np.testing.assert_allclose(scores.astype(np.float64).sum(-1), values["scores"],
+                                       rtol=1e-12)
+        else:
+            assert plain_outputs.digest(labels, scores) == digests[i], f"case {i}"
+    if digests is None:
+        pytest.skip(f"no stored outputs of the {plain_outputs.lucid_dispatch()} kernels: "
+                    f"compared to rounding only")
 
 
 # ------------------------------------------------------------------------------ properties

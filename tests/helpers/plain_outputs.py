@@ -2,17 +2,22 @@
 before the wildcard and skips were added, so that a test can check that without them (their
 penalties None) every number is still the same, bit for bit.
 
-    python tests/helpers/plain_outputs.py    # (re)writes plain_outputs.npz beside this file
+    python tests/helpers/plain_outputs.py                          # the twins this CPU runs
+    LUCID_DISPATCH=baseline python tests/helpers/plain_outputs.py  # the baseline kernels
 
-Only run it on code known to give the old numbers. The inputs are rebuilt from integer draws
-(seeded), and their digests are stored too: a change in numpy's generator shows up as "inputs
-changed", not as a kernel change. Each output is stored as the SHA-256 of its bytes (the
-gradients would make the file large), and the per-sample losses and path scores also in full,
-so that a failure can say by how much.
+Only run it on code known to give the old numbers (a checkout of that code, built, first on
+PYTHONPATH). The inputs are rebuilt from integer draws (seeded), and their digests are stored
+too: a change in numpy's generator shows up as "inputs changed", not as a kernel change. Each
+output is stored as the SHA-256 of its bytes (the gradients would make the file large), once
+for each kernel build this machine runs (baseline, x86-64-v3, x86-64-v4: compiled for wider
+vectors, a kernel may round differently), and the per-sample losses and path scores in full,
+so that a failure can say by how much. Each run adds its builds' digests to the file and keeps
+what it holds already (delete the file to start again).
 """
 
 import hashlib
 import os
+import sys
 
 import numpy as np
 
@@ -52,7 +57,7 @@ def case(i):
     return logits, targets, input_lengths, target_lengths
 
 
-def loss_outputs(logits, targets, input_lengths, target_lengths, fused):
+def loss_outputs(logits, targets, input_lengths, target_lengths, fused, **penalties):
     """Per-sample losses and the gradient of their sum, with respect to the logits when fused
     (ctc_loss of log_softmax(logits)), else to log_probs (the log_softmax output as a leaf)."""
     import lucid
@@ -61,7 +66,7 @@ def loss_outputs(logits, targets, input_lengths, target_lengths, fused):
     z = lucid.tensor(logits, requires_grad=True)
     lp = log_softmax(z, dim=2)
     x = lp if fused else lucid.tensor(lp.numpy().copy(), requires_grad=True)
-    losses = ctc_loss(x, targets, input_lengths, target_lengths, reduction="none")
+    losses = ctc_loss(x, targets, input_lengths, target_lengths, reduction="none", **penalties)
     losses.sum().backward()
     return losses.numpy(), (z if fused else x).grad.numpy()
 
@@ -76,45 +81,92 @@ def align_outputs(logits, targets, input_lengths, target_lengths, forced_align):
     return forced_align(lp, targets, input_lengths, target_lengths)
 
 
-def plain_forced_align(lp, targets, il, tl):
-    """lucid.ctc.forced_align with both penalties None, on (T, N, C) numpy log_probs."""
+def plain_forced_align(lp, targets, il, tl, **penalties):
+    """lucid.ctc.forced_align on (T, N, C) numpy log_probs, as (N, T) numpy arrays."""
     import lucid
     from lucid.ctc import forced_align
-    labels, scores = forced_align(lucid.tensor(lp).transpose(0, 1), targets, il, tl,
-                                  star_penalty=None, skip_penalty=None)
+    labels, scores = forced_align(lucid.tensor(lp).transpose(0, 1), targets, il, tl, **penalties)
     return labels.numpy(), scores.numpy()
 
 
 def stored_cases():
-    """(i, the inputs of case i, the stored outputs), having checked the inputs' digest."""
+    """(i, the inputs of case i, the stored outputs, case i's stored values: "losses" (without,
+    then with log_softmax fused) and "scores"), having checked the inputs' digest."""
     stored = np.load(PATH)
+    loss_at = score_at = 0
     for i in range(CASES):
         args = case(i)
         if digest(*args) != stored["inputs"][i]:
             raise AssertionError(f"case {i}: the inputs changed (numpy's generator?), not the code")
-        yield i, args, stored
+        N = args[0].shape[1]
+        values = {"losses": (stored["losses"][loss_at: loss_at + N],
+                             stored["losses"][loss_at + N: loss_at + 2 * N]),
+                  "scores": stored["scores"][score_at: score_at + N]}
+        loss_at, score_at = loss_at + 2 * N, score_at + N
+        yield i, args, stored, values
 
 
-def compute(forced_align):
-    inputs, losses, loss_digests, paths, align_digests, scores = [], [], [], [], [], []
-    for i in range(CASES):
-        args = case(i)
-        inputs.append(digest(*args))
-        for fused in (False, True):
-            loss, grad = loss_outputs(*args, fused=fused)
-            losses.append(loss.astype(np.float64))
-            loss_digests.append(digest(loss, grad))
-        path, frame_scores = align_outputs(*args, forced_align=forced_align)
-        align_digests.append(digest(path, frame_scores))
-        scores.append(frame_scores.astype(np.float64).sum(-1))
-        paths.append(path)
-    return dict(inputs=np.array(inputs), loss_digests=np.array(loss_digests),
-                align_digests=np.array(align_digests),
-                losses=np.concatenate(losses), scores=np.concatenate(scores))
+def use_kernels(target):
+    """Make every module that holds one of lucid's twinned kernels hold the `target` twin of it
+    ("x86-64-v3", ...), as lucid._C would have chosen on a CPU that has no better one."""
+    import importlib
+
+    import lucid._C as kernels
+    for name in kernels._CONFIG["twinned"]:
+        suffix = "__" + target.replace("-", "_")
+        old, new = getattr(kernels, name), importlib.import_module(f"lucid._C.{name}{suffix}")
+        for module in list(sys.modules.values()):
+            for attr, value in list(getattr(module, "__dict__", {}).items()):
+                if value is old:
+                    setattr(module, attr, new)
+
+
+def compute(forced_align, targets):
+    out = {}
+    for target in targets:
+        if target != lucid_dispatch():
+            use_kernels(target)
+        inputs, losses, loss_digests, align_digests, scores = [], [], [], [], []
+        for i in range(CASES):
+            args = case(i)
+            inputs.append(digest(*args))
+            for fused in (False, True):
+                loss, grad = loss_outputs(*args, fused=fused)
+                losses.append(loss.astype(np.float64))
+                loss_digests.append(digest(loss, grad))
+            path, frame_scores = align_outputs(*args, forced_align=forced_align)
+            align_digests.append(digest(path, frame_scores))
+            scores.append(frame_scores.astype(np.float64).sum(-1))
+        out[f"loss_digests:{target}"] = np.array(loss_digests)
+        out[f"align_digests:{target}"] = np.array(align_digests)
+        if "losses" not in out:
+            out.update(inputs=np.array(inputs), losses=np.concatenate(losses),
+                       scores=np.concatenate(scores))
+    return out
+
+
+def stored_digests(stored, kind):
+    """The stored digests ("loss" or "align") of the kernel build this process runs, or None."""
+    key = f"{kind}_digests:{lucid_dispatch()}"
+    return stored[key] if key in stored else None
+
+
+def lucid_dispatch():
+    """The kernel build lucid chose in this process: "x86-64-v4", "baseline", ..."""
+    import lucid._C
+    return lucid._C.DISPATCH
 
 
 if __name__ == "__main__":
     import warnings
+
+    import lucid._C
     warnings.simplefilter("ignore")
-    np.savez_compressed(PATH, **compute(plain_forced_align))
-    print("wrote", PATH)
+    print("lucid from", lucid._C.__file__)
+    chosen = lucid_dispatch()
+    builds = [chosen] + ([] if chosen in ("baseline", "native") else
+                         [t for t in lucid._C._CONFIG["twins"]
+                          if t != chosen and lucid._C.cpu_supports(t)])
+    stored = dict(np.load(PATH)) if os.path.exists(PATH) else {}
+    np.savez_compressed(PATH, **{**compute(plain_forced_align, builds), **stored})
+    print("wrote", PATH, "for", builds)
