@@ -85,7 +85,7 @@ def test_figures_are_drawn_and_checked(tmp_path, docs_importable):
     names = make_figures.main(tmp_path)  # raises if alpha/beta disagree with lucid
     assert names == sorted(
         f"{n}.png" for n in ("alignments", "lattice", "alpha_beta", "posterior", "feasibility",
-                             "zero_infinity", "decoding", "token_spans", "digit_lines")
+                             "zero_infinity", "decoding", "token_spans", "digit_lines", "imperfect")
     )
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
