@@ -146,7 +146,7 @@ def prefix_beam_search(
     names: tuple[str, str, str] = ("beam_width", "top_k", "input_lengths"),
     warn_unnormalised: bool = False,
     adjust: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> tuple[list[list[CTCHypothesis]], bool, np.ndarray]:
+) -> tuple[list[list[CTCHypothesis]], bool, np.ndarray, list[list[np.ndarray]]]:
     """Check the arguments, run the kernel, build the hypotheses (shared with the LM decoder).
 
     ``names`` are the caller's names for beam_width, top_k and input_lengths, for error
@@ -156,8 +156,9 @@ def prefix_beam_search(
     one searched (the LM decoder's priors and blank penalty), after that look. log_probs are
     (N, T, C) or (T, C), as everywhere in lucid.ctc; input_lengths None means T for all.
 
-    Returns the hypotheses of every sample, whether the input was unbatched, and the
-    (T, N, C) array searched (so callers can post-process tokens without re-checking)."""
+    Returns the hypotheses of every sample, whether the input was unbatched, the (T, N, C)
+    array searched (so callers can post-process tokens without re-checking), and per
+    hypothesis the caller's log-probability of each token at its timestep."""
     width_name, count_name, lengths_name = names
     lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
@@ -179,25 +180,29 @@ def prefix_beam_search(
     check_no_nan(lp, il, unbatched, fn, batch_first=True)
     if warn_unnormalised:
         warn_if_not_log_probs(lp, il, fn)
+    given = lp
     if adjust is not None:
         lp = adjust(lp)
 
     # a hypothesis has at most one token per frame
     tokens = np.empty((N, top_k, max(max_T, 1)), dtype=np.int64)
     frames = np.empty((N, top_k, max(max_T, 1)), dtype=np.int64)
+    logps = np.empty((N, top_k, max(max_T, 1)), dtype=np.float64)
     lengths = np.zeros((N, top_k), dtype=np.int64)
     scores = np.empty((N, top_k), dtype=np.float64)
     counts = np.zeros(N, dtype=np.int64)
-    _ctc_beam.ctc_prefix_beam_search(lp, il, blank, beam_width, top_k, token_min_logp,
-                                     beam_threshold, scoring, tokens, frames, lengths, scores,
-                                     counts, min(_threads.get_num_threads(), N))
+    _ctc_beam.ctc_prefix_beam_search(lp, given, il, blank, beam_width, top_k, token_min_logp,
+                                     beam_threshold, _ctc_beam.Scorer(scoring), tokens, frames,
+                                     logps, lengths, scores, counts,
+                                     min(_threads.get_num_threads(), N))
     hypotheses = [
         [CTCHypothesis(tokens=tokens[n, k, : lengths[n, k]], score=float(scores[n, k]),
                        timesteps=frames[n, k, : lengths[n, k]])
          for k in range(counts[n])]
         for n in range(N)
     ]
-    return hypotheses, unbatched, lp
+    token_logps = [[logps[n, k, : lengths[n, k]] for k in range(counts[n])] for n in range(N)]
+    return hypotheses, unbatched, lp, token_logps
 
 
 def _workspace_checked(beam_width: int, top_k: int, C: int, max_T: int, N: int,
@@ -318,7 +323,7 @@ def beam_search_decode(
     True
     """
     fn = "beam_search_decode"
-    hypotheses, unbatched, _ = prefix_beam_search(
+    hypotheses, unbatched, _, _ = prefix_beam_search(
         log_probs, input_lengths, beam_width, blank, top_k, token_min_logp, beam_threshold,
         {"mode": 0}, fn, warn_unnormalised=True)
     return hypotheses[0] if unbatched else hypotheses

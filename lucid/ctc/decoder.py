@@ -25,6 +25,15 @@ from lucid.ctc.beam import (
     check_threshold,
     prefix_beam_search,
 )
+from lucid.ctc.lm import (
+    CTCDecoderLM,
+    KenLMModel,
+    alone_score,
+    is_kenlm_model,
+    is_python_lm,
+    read_lm_dict,
+)
+from lucid.ctc.stream import DecodeStream, Found, search_inside_words
 from lucid.nn.functional._ctc_checks import check_lengths, check_log_probs, show_value
 
 _FN = "CTCDecoder"
@@ -37,24 +46,33 @@ class CTCDecoder:
     ranked by
 
     ``ln P_CTC(tokens) + lm_weight * log10 P_LM(words) + word_score * #words``
-    ``+ unk_word_score * #unknown words + hotword boosts``
+    ``+ unk_word_score * #unknown words + sil_score * #delimiters + hotword boosts``
 
     where ``P_CTC`` sums over every frame-level path of the labelling (the prefix beam search
     of :func:`~lucid.ctc.beam_search_decode`) and ``P_LM`` includes ``<s>`` and
     ``</s>``. While a word is being spelled, its score so far is ``unk_word_score`` if no
     known word starts that way, or a hotword's boost in proportion to how much of it is
     spelled. With ``lm_level="char"`` every token is a word of the LM instead.
+
+    Call it on a batch, or feed one stream chunk by chunk with torchaudio's
+    :meth:`decode_begin`, :meth:`decode_step`, :meth:`decode_end` and
+    :meth:`get_final_hypothesis`; :meth:`get_best_hypothesis` gives the best hypothesis so far
+    at any point. Both ways run the same search: any chunking gives the offline result.
     """
 
     def __init__(self, tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
                  token_min_logp, blank_penalty, log_priors, lm=None, word_of=None,
-                 beam_size_token=None):
+                 beam_size_token=None, word_start=None, word_marker=None):
         self.tokens = tokens
+        self.word_marker = word_marker
         self.blank = blank
         self.sil = sil
         self._scoring = scoring
         self._lm = lm
-        self._word_of = word_of  # with a lexicon: spelling (tuple of indices) -> its word
+        self._word_of = word_of  # with a lexicon: spelling key (see _word_pieces) -> its word
+        # per token: whether it starts a word (sentencepiece's "▁" pieces), or None
+        self._word_start = word_start
+        self._stream: DecodeStream | None = None
         self.beam_size = beam_size
         self.nbest = nbest
         self.beam_threshold = beam_threshold
@@ -97,65 +115,144 @@ class CTCDecoder:
         which no labelling has a non-zero probability gets an empty list and a warning.
         """
         self._check_classes(emissions)
-        hypotheses, unbatched, lp = prefix_beam_search(
+        hypotheses, unbatched, lp, logps = prefix_beam_search(
             emissions, lengths, self.beam_size, self.blank, self.nbest,
             self.token_min_logp, self.beam_threshold, self._scoring, _FN,
             names=("beam_size", "nbest", "lengths"), warn_unnormalised=True,
             adjust=self._adjust)
-        # the confidences are read from the caller's values, not the adjusted ones searched
-        given, _ = check_log_probs(emissions, _FN, batch_first=True)
         if self._word_of is not None and not all(hypotheses):
+            given, _ = check_log_probs(emissions, _FN, batch_first=True)
             if lengths is None:
                 lengths = lp.shape[0] if unbatched else np.full(lp.shape[1], lp.shape[0])
             il = check_lengths(lengths, "lengths", lp.shape[1], unbatched, _FN)
             for n, sample in enumerate(hypotheses):
                 if not sample:
-                    hypotheses[n] = self._finish_inside_words(given[: il[n], n])
+                    found = self._finish_inside_words(given[: il[n], n])
+                    hypotheses[n] = [self._hypothesis(*f) for f in found]
         for n, sample in enumerate(hypotheses):
             if not sample:
-                where = "" if unbatched else f" (sample {n})"
-                allows = "the lexicon allows " if self._word_of is not None else ""
-                warnings.warn(f"{_FN}: no hypothesis{where}: every labelling {allows}has "
-                              f"probability zero under emissions", stacklevel=2)
-            for hyp in sample:
-                hyp.words, hyp.word_spans = self._words_and_spans(hyp, given[:, n])
+                self._warn_none("" if unbatched else f" (sample {n})")
+            for hyp, token_logps in zip(sample, logps[n]):
+                hyp.words, hyp.word_spans = self._words_and_spans(hyp, token_logps)
         return hypotheses[0] if unbatched else hypotheses
 
-    def _finish_inside_words(self, lp: np.ndarray) -> list[CTCHypothesis]:
-        """The search of one sample (T, C) again, letting hypotheses end inside a word, on
-        the caller's values adjusted but not pruned by class.
+    def _warn_none(self, where: str) -> None:
+        allows = "the lexicon allows " if self._word_of is not None else ""
+        warnings.warn(f"{_FN}: no hypothesis{where}: every labelling {allows}has probability "
+                      f"zero under emissions", stacklevel=3)
 
-        The kernel drops, at the end of the input, every hypothesis whose last word is
-        unfinished. So the sample gets one more frame, in which only an extra class can be
-        emitted: after a complete word (or none) it changes nothing, inside a word it ends an
-        unknown word whose LM terms are taken back out below."""
-        T, C = lp.shape
-        ended = np.full((T + 1, C + 1), -np.inf, dtype=lp.dtype)
-        ended[:T, :C] = self._adjust(lp, by_class=False)
-        ended[T, C] = 0.0
-        (hyps,), _, _ = prefix_beam_search(
-            Tensor(ended), T + 1, self.beam_size, self.blank, self.beam_size, None, None,
-            _with_end_token(self._scoring, C), _FN)
-        for hyp in hyps:
-            hyp.tokens, hyp.timesteps = hyp.tokens[:-1], hyp.timesteps[:-1]
-        unfinished = [self._unfinished(hyp.tokens.tolist()) for hyp in hyps]
-        if not all(unfinished):  # as flashlight: those ending inside a word only if all do
-            return [h for h, u in zip(hyps, unfinished) if not u][: self.nbest]
-        lm_weight, word_score = self._scoring["lm_weight"], self._scoring["word_score"]
-        for hyp in hyps:
-            words = self.words(hyp.tokens)
-            hyp.score -= word_score
-            if self._lm is not None:  # the LM saw words + <unk> + </s>, should see words + </s>
-                hyp.score -= lm_weight * (self._lm.log_prob(words + ["<unk>"])
-                                          - self._lm.log_prob(words))
-        hyps.sort(key=lambda h: -h.score)
-        return hyps[: self.nbest]
+    def _finish_inside_words(self, lp: np.ndarray) -> list[Found]:
+        """The search of one sample (T, C) again, without pruning by class or threshold, on
+        the caller's values adjusted, letting hypotheses end inside a word if none can end
+        otherwise (they are scored without their unfinished word)."""
+        return search_inside_words(self._adjust(lp, by_class=False), lp, len(self.tokens),
+                                   self.blank, self.beam_size, self.nbest, self._scoring)
 
-    def _unfinished(self, idxs: list[int]) -> bool:
-        """Whether the labelling ends inside a word: after its last delimiter, tokens that do
-        not spell a word of the lexicon."""
-        last = len(idxs) - idxs[::-1].index(self.sil) if self.sil in idxs else 0
-        return bool(idxs[last:]) and tuple(idxs[last:]) not in self._word_of
+    def _hypothesis(self, tokens: np.ndarray, frames: np.ndarray, token_logps: np.ndarray,
+                    score: float) -> CTCHypothesis:
+        """A hypothesis as the kernel gives it, with its words and their spans."""
+        hyp = CTCHypothesis(tokens=tokens, score=float(score), timesteps=frames)
+        hyp.words, hyp.word_spans = self._words_and_spans(hyp, token_logps)
+        return hyp
+
+    # ------------------------------------------------------------------- streaming
+    def decode_begin(self) -> None:
+        """Start decoding a stream (torchaudio's name): a search of one sample, fed chunk by
+        chunk with :meth:`decode_step`. A stream begun before is dropped.
+
+        Raises ValueError if ``beam_size`` needs more memory than can be addressed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import lucid
+        >>> from lucid.ctc import ctc_decoder
+        >>> tokens = ["-", "|", "a", "b"]
+        >>> frames = [2, 0, 1, 3, 3, 0, 2]  # "a|bb-a": the words "a", "ba"
+        >>> emissions = lucid.tensor(np.log(0.9 * np.eye(4)[frames] + 0.025))  # (7, 4)
+        >>> decoder = ctc_decoder(None, tokens, beam_size=8)
+        >>> decoder.decode_begin()
+        >>> decoder.decode_step(emissions[:3])
+        >>> decoder.get_best_hypothesis().words  # live: the best so far
+        ['a']
+        >>> decoder.decode_step(emissions[3:])
+        >>> decoder.decode_end()
+        >>> (hyp,) = decoder.get_final_hypothesis()
+        >>> hyp == decoder(emissions)[0]  # the offline result, for any chunking
+        True
+        """
+        self._stream = None  # the old one's memory goes first
+        prunes = self.beam_size_token is not None and self.beam_size_token < len(self.tokens)
+        self._stream = DecodeStream(len(self.tokens), self.blank, self.beam_size,
+                                    self.token_min_logp, self.beam_threshold, self._scoring,
+                                    self._adjust, self._word_of is not None, prunes,
+                                    "CTCDecoder.decode_step")
+
+    def decode_step(self, emissions: Tensor) -> None:
+        """Search the next frames of the stream (torchaudio's name).
+
+        Parameters
+        ----------
+        emissions : Tensor, float32 or float64, shape (T_chunk, C)
+            The log-probabilities of the next T_chunk frames (0 is allowed), over the
+            decoder's C tokens. Chunks may differ in size and dtype.
+
+        Each frame is searched as the offline call searches it, so the stream's result is
+        the offline result of all its frames, whatever the chunks. Memory: the search keeps
+        at most ``2 beam_size + 1`` prefixes it works with, and the tokens of its hypotheses
+        (64 bytes each); not the emissions. RuntimeError if the stream was not begun or has
+        ended; an error inside a custom language model ends the stream too.
+        """
+        stream = self._open_stream("decode_step")
+        if stream.ended:
+            raise RuntimeError("CTCDecoder.decode_step: the stream has ended (decode_end was "
+                               "called); call decode_begin() to start another")
+        stream.step(emissions)
+
+    def decode_end(self) -> None:
+        """End the stream (torchaudio's name): its last word is closed and ``</s>`` scored;
+        :meth:`get_final_hypothesis` then gives the result. Warns if no labelling has a
+        non-zero probability, as the offline call does."""
+        stream = self._open_stream("decode_end")
+        if not stream.ended and not stream.end(self.nbest):
+            self._warn_none("")
+
+    def get_final_hypothesis(self) -> list[CTCHypothesis]:
+        """The stream's hypotheses after :meth:`decode_end` (torchaudio's name): up to
+        ``nbest``, best first, exactly those of the offline call on all of its frames."""
+        stream = self._open_stream("get_final_hypothesis")
+        if not stream.ended:
+            raise RuntimeError("CTCDecoder.get_final_hypothesis: call decode_end() first (it "
+                               "closes the last word and scores the end of the sentence)")
+        return [self._hypothesis(*found) for found in stream.final]
+
+    def get_best_hypothesis(self) -> CTCHypothesis:
+        """The best hypothesis of the stream so far, for live captions (flashlight's name;
+        torchaudio has none).
+
+        Any time after :meth:`decode_begin`: the first of the beam as the search ranks it,
+        whose ``score`` counts the unfinished last word's running score (its hotword share
+        or unknown-word penalty) but no end-of-sentence terms, and whose ``words`` include
+        that unfinished word if no lexicon is used. Later frames can still change it: the
+        beam may switch to another hypothesis. The stream goes on unchanged. Score -inf and
+        no tokens if no labelling has a non-zero probability."""
+        return self._hypothesis(*self._open_stream("get_best_hypothesis").best())
+
+    def _open_stream(self, method: str) -> DecodeStream:
+        stream = self._stream
+        if stream is None or stream.broken:
+            why = "was not begun" if stream is None else "stopped on an error"
+            raise RuntimeError(f"CTCDecoder.{method}: the stream {why}; call decode_begin() "
+                               f"first")
+        return stream
+
+    def _stream_sizes(self) -> dict[str, int]:
+        """What the current stream holds (see DecodeStream.sizes)."""
+        return self._open_stream("_stream_sizes").sizes()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a stream is the kernel's memory: pickled decoders start without one
+        return {**self.__dict__, "_stream": None}
 
     def _check_classes(self, emissions: Any) -> None:
         """One class per token, checked first: with another count the other errors mislead."""
@@ -189,42 +286,58 @@ class CTCDecoder:
         return [self.tokens[i] for i in _index_list(idxs)]
 
     def words(self, idxs: Iterable[int]) -> list[str]:
-        """The words spelled by class indices: their text split at the word delimiter.
+        """The words spelled by class indices: their text split at the word delimiter, and
+        before each token that starts a word (a sentencepiece piece beginning with
+        ``word_marker``, which is not part of the word).
 
-        With a lexicon, each piece between delimiters is the lexicon's word of that spelling
-        (so a word is returned as written in the lexicon, not as spelled); a piece that spells
-        no word of the lexicon, such as the unfinished last word of a hypothesis, is left
-        out."""
+        With a lexicon, each piece is the lexicon's word of that spelling (so a word is
+        returned as written in the lexicon, not as spelled); a piece that spells no word of
+        the lexicon, such as the unfinished last word of a hypothesis, is left out."""
         return [word for word, _ in self._word_pieces(_index_list(idxs))]
 
     def _word_pieces(self, idxs: list[int]) -> list[tuple[str, list[int]]]:
         """Each word of :meth:`words` with the positions in ``idxs`` of the tokens spelling it
         (one function for both, so that words and their spans cannot disagree)."""
-        if self.sil is None:
+        starts = self._word_start
+        if self.sil is None and starts is None:
             return []
         pieces: list[list[int]] = [[]]
         for position, i in enumerate(idxs):
             if i == self.sil:
                 pieces.append([])
+            elif starts is not None and starts[i]:
+                pieces.append([position])
             else:
                 pieces[-1].append(position)
-        spelled = ((tuple(idxs[p] for p in piece), piece) for piece in pieces if piece)
-        if self._word_of is not None:
-            return [(self._word_of[s], piece) for s, piece in spelled if s in self._word_of]
-        texts = (("".join(self.tokens[i] for i in s), piece) for s, piece in spelled)
-        return [(text, piece) for text, piece in texts if text]
+        found = []
+        for piece in pieces:
+            text = "".join(self._piece_text(idxs[p]) for p in piece)
+            if self._word_of is None:
+                word = text or None
+            else:  # with sentencepiece pieces a word is known by its text, else its tokens
+                key = text if starts is not None else tuple(idxs[p] for p in piece)
+                word = self._word_of.get(key)
+            if piece and word is not None:
+                found.append((word, piece))
+        return found
 
-    def _words_and_spans(self, hyp: CTCHypothesis, lp: np.ndarray
+    def _piece_text(self, i: int) -> str:
+        """Token i's part of a word's text: its string, without the word-start marker."""
+        if self._word_start is not None and self._word_start[i]:
+            return self.tokens[i][len(self.word_marker):]
+        return self.tokens[i]
+
+    def _words_and_spans(self, hyp: CTCHypothesis, token_logps: np.ndarray
                          ) -> tuple[list[str], list[WordSpan]]:
-        """The words of a hypothesis and their WordSpans, read from one sample's (T, C)
-        log-probabilities."""
+        """The words of a hypothesis and their WordSpans, from the log-probability of each of
+        its tokens at its timestep (as the search recorded them from the caller's values)."""
         words, spans = [], []
-        tokens, timesteps = hyp.tokens.tolist(), hyp.timesteps.tolist()
-        for word, piece in self._word_pieces(tokens):
-            frames = [timesteps[p] for p in piece]
-            worst = min(float(lp[t, tokens[p]]) for t, p in zip(frames, piece))
+        timesteps = hyp.timesteps.tolist()
+        for word, piece in self._word_pieces(hyp.tokens.tolist()):
+            worst = min(float(token_logps[p]) for p in piece)
             words.append(word)
-            spans.append(WordSpan(word, frames[0], frames[-1] + 1, math.exp(worst)))
+            spans.append(WordSpan(word, timesteps[piece[0]], timesteps[piece[-1]] + 1,
+                                  math.exp(worst)))
         return words, spans
 
     def text(self, idxs: Tensor | Iterable[int]) -> str:
@@ -235,8 +348,8 @@ class CTCDecoder:
 def ctc_decoder(
     lexicon: str | os.PathLike | Mapping[str, Sequence[str]] | Iterable[str] | None,
     tokens: Sequence[str] | str | os.PathLike,
-    lm: NGramLM | str | os.PathLike | None = None,
-    lm_dict: str | None = None,
+    lm: NGramLM | str | os.PathLike | CTCDecoderLM | Any | None = None,
+    lm_dict: str | os.PathLike | Sequence[str] | None = None,
     nbest: int = 1,
     beam_size: int = 50,
     beam_size_token: int | None = None,
@@ -258,6 +371,7 @@ def ctc_decoder(
     blank_penalty: float = 0.0,
     label_priors: Any = None,
     prior_weight: float = 1.0,
+    word_marker: str | None = "\u2581",
 ) -> CTCDecoder:
     """Build a CTC beam-search decoder with an n-gram LM, lexicon, hotwords and priors.
 
@@ -271,7 +385,8 @@ def ctc_decoder(
     ----------
     lexicon : path, mapping, iterable of words, or None
         None: lexicon-free decoding. Otherwise only its words may be emitted (a word-level
-        setup; needs ``sil_token``), and ``words`` holds them as the lexicon writes them,
+        setup; needs ``sil_token`` or sentencepiece pieces, see ``word_marker``), and
+        ``words`` holds them as the lexicon writes them,
         whatever their spelling. A path: a lexicon file in torchaudio's format, one
         ``word t o k e n s |`` per line (several lines may spell one word). A mapping: word ->
         sequence of tokens. In both, a spelling's trailing ``sil_token`` is dropped. An
@@ -280,15 +395,23 @@ def ctc_decoder(
         (and the file's line). Words spelled the same share one path of the search, and one
         of them stands for the spelling: the one with the highest LM score on its own (its
         unigram probability, without context, times ``lm_weight``) plus hotword boost, the
-        first listed on a tie.
+        first listed on a tie. With sentencepiece pieces a word is known by its text: it may
+        be spelled by any pieces that write it.
     tokens : sequence of str, or path to a file with one token per line
         The string of each class, in class order; must include ``blank_token`` and, for
         word-level decoding, ``sil_token``.
-    lm : NGramLM, path to an ARPA file (plain or compressed), or None
-        The language model (read by :class:`NGramLM`, not KenLM). None: no LM.
-    lm_dict : None
-        torchaudio's file of LM words for custom language models; an n-gram LM knows its own
-        words, so only None is accepted.
+    lm : NGramLM, path to an ARPA file (plain or compressed), CTCDecoderLM, kenlm.Model, or None
+        The language model. An :class:`NGramLM` (or a path, read by it) is the fast path:
+        the search reads its tables. A model written in Python, any object with the methods
+        of :class:`CTCDecoderLM` (``start``, ``score``, ``finish``), is called back for each
+        word, as in torchaudio. A ``kenlm.Model`` is used through such a wrapper, which
+        also reads KenLM's binary files. None: no LM.
+    lm_dict : path, sequence of str, or None
+        The words of a model written in Python (or a ``kenlm.Model``), in the order of the
+        indices it is called with: a file with one word per line, as in torchaudio, or a
+        list. Default: the lexicon's words in the order listed, and ``unk_word`` last if
+        not among them; without a lexicon, a word-level Python model needs ``lm_dict``. An
+        n-gram LM knows its own words: only None is accepted with one.
     nbest : int, default 1
         Hypotheses returned per sample.
     beam_size : int, default 50
@@ -309,7 +432,8 @@ def ctc_decoder(
         lexicon words only, so only ``-inf`` is accepted; for unknown words, decode without a
         lexicon (see ``unk_word_score``). Without a lexicon it is not used, as in torchaudio.
     sil_score : float, default 0
-        torchaudio's score per emitted ``sil_token``; only 0 is supported.
+        Added each time ``sil_token`` is emitted (per token of the labelling, not per frame),
+        as in torchaudio: negative values make word breaks rarer.
     log_add : bool, default False
         torchaudio's choice between the best path (False) and the sum of paths (True) as a
         hypothesis' acoustic score. lucid always sums (the labelling's probability, what
@@ -320,7 +444,8 @@ def ctc_decoder(
         The word delimiter (``" "`` for pyctcdecode-style alphabets). None: no words.
     unk_word : str, default "<unk>"
         The LM's unknown word, which scores words it lacks. Must be ``"<unk>"``, the ARPA
-        files' name for it.
+        files' name for it, with an n-gram LM; a Python model is called with its index for
+        a word it does not list.
     lm_level : {"word", "char"}, default "word"
         "word": the LM scores the words between ``sil_token`` (pyctcdecode's lexicon-free
         setup); "char": it scores every token, its vocabulary being the token strings
@@ -351,6 +476,13 @@ def ctc_decoder(
         classes the model predicts often are discounted and rare ones boosted.
     prior_weight : float, default 1.0
         The exponent of the priors.
+    word_marker : str or None, default "▁"
+        Sentencepiece / BPE vocabularies: a token beginning with this string (U+2581, what
+        sentencepiece writes for a space) starts a new word, closing the word before as
+        ``sil_token`` would; the marker is not part of the word. Such vocabularies usually
+        have no delimiter: pass ``sil_token=None``. Words (LM words, the lexicon's, hotwords)
+        are then matched by their characters, so any pieces that write a word spell it.
+        No effect if no token begins with it; None: no token starts a word by its spelling.
 
     Returns
     -------
@@ -408,53 +540,93 @@ def ctc_decoder(
     check_threshold(beam_threshold, "beam_threshold", fn, +1)
     if beam_size_token is not None:
         beam_size_token = check_positive_int(beam_size_token, "beam_size_token", fn)
-    _check_torchaudio_only(lm_dict, unk_score, sil_score, log_add, unk_word, fn)
+    _check_torchaudio_only(unk_score, log_add, fn)
     if lm_level not in ("word", "char"):
         raise ValueError(f"{fn}: lm_level must be 'word' or 'char', got {lm_level!r}")
     for name, value in (("lm_weight", lm_weight), ("word_score", word_score),
                         ("unk_word_score", unk_word_score), ("hotword_weight", hotword_weight),
-                        ("blank_penalty", blank_penalty), ("prior_weight", prior_weight)):
+                        ("blank_penalty", blank_penalty), ("prior_weight", prior_weight),
+                        ("sil_score", sil_score)):
         _check_finite(value, name, fn)
-    if lm is not None and not isinstance(lm, NGramLM):
-        lm = NGramLM(lm)
+    if word_marker is not None and (not isinstance(word_marker, str) or not word_marker):
+        raise TypeError(f"{fn}: word_marker must be a non-empty str or None, got "
+                        f"{show_value(word_marker)}")
+    word_start = _word_starts(tokens, blank, sil, word_marker)
+    lm, py_lm = _language_model(lm, lm_dict, unk_word, fn)
     lm_scale = float(lm_weight) / math.log(10)  # per natural-log unit, as the search counts
 
     hot = _hotword_boosts(hotwords, hotword_weight, fn)
-    if (lexicon is not None or hot) and sil is None:
-        raise ValueError(f"{fn}: a lexicon or hotwords need a word delimiter (sil_token)")
+    if (lexicon is not None or hot) and sil is None and word_start is None:
+        raise ValueError(f"{fn}: a lexicon or hotwords need a word delimiter (sil_token) or "
+                         f"tokens that start words (word_marker)")
     words = _lexicon_words(lexicon, index, blank, sil, fn) if lexicon is not None else None
-    word_level = lm_level == "word" and (lm is not None or words is not None or hot)
+    has_lm = lm is not None or py_lm is not None
+    word_level = lm_level == "word" and (has_lm or words is not None or hot)
     if lm_level == "char" and (words is not None or hot):
         raise ValueError(f"{fn}: lexicon and hotwords need lm_level='word'")
 
+    def piece_text(i: int) -> str:  # token i's part of a word's text
+        return tokens[i][len(word_marker):] if word_start is not None and word_start[i] \
+            else tokens[i]
+
+    # the LM's words: an n-gram model knows its own; a Python one is told them
+    word_index: dict[str, int] = {}
+    unk = -1
+    if lm is not None:
+        word_index = lm.word_index
+    elif py_lm is not None and lm_level == "word":
+        lm_words = _python_lm_words(lm_dict, words, unk_word, fn)
+        word_index = {w: i for i, w in enumerate(lm_words)}
+        unk = word_index[unk_word]
+        if is_kenlm_model(py_lm):
+            py_lm = KenLMModel(py_lm, lm_words)
+
+    def alone(word: str) -> float:  # the LM's say on a word without context, weighted
+        if lm is not None:
+            return lm_scale * lm.log_prob([word], bos=False, eos=False)
+        if py_lm is not None:
+            return float(lm_weight) * alone_score(py_lm, word_index.get(word, unk))
+        return 0.0
+
     scoring: dict[str, Any] = {"mode": 0}
     word_of = None
-    if lm_level == "char" and lm is not None:
-        scoring = {"mode": 1, "lm": lm.tables, "token_word": lm.word_ids(tokens)}
+    if lm_level == "char" and has_lm:
+        token_word = lm.word_ids(tokens) if lm is not None else np.arange(len(tokens))
+        scoring = {"mode": 1, "token_word": token_word.astype(np.int64)}
     elif word_level:
+        if word_start is not None:  # sentencepiece: a word is known by its characters
+            def symbols(key: Any) -> list[int]:
+                return [ord(ch) for ch in key]
+        else:
+            def symbols(key: Any) -> list[int]:
+                return list(key)
         spellings: dict[str, list[list[int]]] = {}
         if words is None:  # lexicon-free: the LM's words and the hotwords make the trie
-            vocab = lm.vocab if lm is not None else []
-            for word in list(vocab) + list(hot):
-                spelled = _spell(word, index)
-                if spelled is not None and sil not in spelled and blank not in spelled:
-                    spellings.setdefault(word, []).append(spelled)
+            for word in list(word_index) + list(hot):
+                key = word if word_start is not None else _spell(word, index)
+                if key and (word_start is not None or (sil not in key and blank not in key)):
+                    spellings.setdefault(word, []).append(symbols(key))
         else:
             missing = [w for w in hot if w not in words]
             if missing:
                 raise ValueError(f"{fn}: hotwords must be words of the lexicon, but "
                                  f"{missing[:5]} are not")
-            word_of = _pick_homophones(words, lm, hot, lm_scale)
-            for spelled, word in word_of.items():
-                spellings.setdefault(word, []).append(list(spelled))
-        scoring = {"mode": 2, "delimiter": sil, "lexicon_only": words is not None,
-                   **_word_trie(spellings, lm, hot)}
-        if lm is not None:
-            scoring["lm"] = lm.tables
-    if scoring["mode"]:
-        has_vocab = lm is not None or words is not None
-        scoring.update(lm_weight=lm_scale, word_score=float(word_score),
-                       unk_score=float(unk_word_score) if has_vocab else 0.0)
+            keys = _lexicon_keys(words, word_start, piece_text, fn)
+            word_of = _pick_homophones(keys, lambda w: alone(w) + hot.get(w, 0.0))
+            for key, word in word_of.items():
+                spellings.setdefault(word, []).append(symbols(key))
+        scoring = {"mode": 2, "lexicon_only": words is not None,
+                   **_word_trie(spellings, word_index, hot),
+                   **_token_symbols(tokens, word_start, piece_text)}
+    if lm is not None:
+        scoring["lm"] = lm.tables
+    elif py_lm is not None and scoring["mode"]:
+        scoring.update(py_lm=py_lm, py_unk=unk)
+    has_vocab = has_lm or words is not None
+    scoring.update(delimiter=sil, sil_score=float(sil_score),
+                   lm_weight=lm_scale if py_lm is None else float(lm_weight),
+                   word_score=float(word_score),
+                   unk_score=float(unk_word_score) if has_vocab else 0.0)
 
     log_priors = None
     if label_priors is not None:
@@ -467,27 +639,101 @@ def ctc_decoder(
         log_priors = prior_weight * np.log(priors)
     return CTCDecoder(tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
                       token_min_logp, float(blank_penalty), log_priors, lm, word_of,
-                      beam_size_token)
+                      beam_size_token, word_start, word_marker)
 
 
-def _check_torchaudio_only(lm_dict: Any, unk_score: Any, sil_score: Any, log_add: Any,
-                           unk_word: Any, fn: str) -> None:
+def _check_torchaudio_only(unk_score: Any, log_add: Any, fn: str) -> None:
     """torchaudio's arguments that lucid's search has no use for take only the values that
     mean what lucid does; another value is an error, not a silently different decoder."""
-    if lm_dict is not None:
-        raise ValueError(f"{fn}: lm_dict must be None: it lists a custom LM's words, and an "
-                         f"n-gram LM knows its own; got {show_value(lm_dict)}")
     if unk_score != -math.inf:
         raise ValueError(f"{fn}: unk_score must be -inf: a lexicon decoder emits only lexicon "
                          f"words (decode without a lexicon for others, scored by "
                          f"unk_word_score); got {show_value(unk_score)}")
-    if sil_score != 0:
-        raise ValueError(f"{fn}: sil_score must be 0, got {show_value(sil_score)}")
     if not isinstance(log_add, (bool, np.bool_)):
         raise TypeError(f"{fn}: log_add must be a bool, got {show_value(log_add)}")
+
+
+def _language_model(lm: Any, lm_dict: Any, unk_word: Any, fn: str) -> tuple[NGramLM | None, Any]:
+    """The n-gram model (read from a path if one is given), or the model written in Python
+    (a kenlm.Model is one: it is wrapped once its words are known)."""
+    if lm is None or isinstance(lm, NGramLM):
+        ngram = lm
+    elif isinstance(lm, (str, os.PathLike)):
+        ngram = NGramLM(lm)
+    elif is_kenlm_model(lm) or is_python_lm(lm):
+        if not isinstance(unk_word, str) or not unk_word:
+            raise TypeError(f"{fn}: unk_word must be a non-empty str, got {show_value(unk_word)}")
+        return None, lm
+    else:
+        raise TypeError(f"{fn}: lm must be an NGramLM, a path to an ARPA file, a kenlm.Model, "
+                        f"an object with start, score and finish methods (a CTCDecoderLM), or "
+                        f"None, got {show_value(lm)}")
+    if lm_dict is not None:
+        raise ValueError(f"{fn}: lm_dict must be None with an n-gram LM, which knows its own "
+                         f"words (lm_dict lists a custom LM's); got {show_value(lm_dict)}")
     if unk_word != "<unk>":
-        raise ValueError(f"{fn}: unk_word must be '<unk>', the ARPA name of the unknown word, "
-                         f"got {show_value(unk_word)}")
+        raise ValueError(f"{fn}: unk_word must be '<unk>' with an n-gram LM, the ARPA name of "
+                         f"the unknown word, got {show_value(unk_word)}")
+    return ngram, None
+
+
+def _python_lm_words(lm_dict: Any, lexicon_words: Mapping[str, Any] | None, unk_word: str,
+                     fn: str) -> list[str]:
+    """The words of a Python LM, in index order: lm_dict's, or the lexicon's in the order
+    listed (as torchaudio makes them without lm_dict), with unk_word last if missing."""
+    if lm_dict is not None:
+        words = read_lm_dict(lm_dict, fn)
+    elif lexicon_words is not None:
+        words = list(lexicon_words)
+    else:
+        raise ValueError(f"{fn}: a language model written in Python needs its words: pass "
+                         f"lm_dict (one word per line, in the model's index order) or a lexicon")
+    return words if unk_word in words else words + [unk_word]
+
+
+def _word_starts(tokens: list[str], blank: int, sil: int | None,
+                 marker: str | None) -> np.ndarray | None:
+    """Per token, whether it starts a word: it begins with the marker (and is not the blank or
+    the delimiter); None if no token does."""
+    if marker is None:
+        return None
+    starts = np.array([i != blank and i != sil and t.startswith(marker)
+                       for i, t in enumerate(tokens)], dtype=np.uint8)
+    return starts if starts.any() else None
+
+
+def _token_symbols(tokens: list[str], word_start: np.ndarray | None,
+                   piece_text: Any) -> dict[str, np.ndarray]:
+    """What the word trie is walked by (design note C. of lucid/_C/_ctc_beam.pyx): each token
+    itself, or with sentencepiece pieces the characters of each, so that any pieces spelling
+    a word reach it."""
+    if word_start is None:
+        return {"sym_start": np.arange(len(tokens) + 1, dtype=np.int64),
+                "syms": np.arange(len(tokens), dtype=np.int64)}
+    chars = [[ord(ch) for ch in piece_text(i)] for i in range(len(tokens))]
+    return {"sym_start": np.concatenate([[0], np.cumsum([len(c) for c in chars])]).astype(np.int64),
+            "syms": np.array([x for c in chars for x in c], dtype=np.int64),
+            "word_start": word_start}
+
+
+def _lexicon_keys(words: Mapping[str, list[list[int]]], word_start: np.ndarray | None,
+                  piece_text: Any, fn: str) -> dict[str, list[Any]]:
+    """word -> the keys of its spellings: the tuple of its tokens, or with sentencepiece pieces
+    its text (a piece inside that starts a word would end it there: ValueError)."""
+    if word_start is None:
+        return {word: [tuple(s) for s in spelled] for word, spelled in words.items()}
+    keys: dict[str, list[Any]] = {}
+    for word, spelled_all in words.items():
+        for spelled in spelled_all:
+            inside = [i for i in spelled[1:] if word_start[i]]
+            text = "".join(piece_text(i) for i in spelled)
+            if inside or not text:
+                why = (f"a piece that starts a word inside ({piece_text(inside[0])!r} ...)"
+                       if inside else "no characters")
+                raise ValueError(f"{fn}: lexicon word {word!r} is spelled with {why}")
+            if text not in keys.setdefault(word, []):
+                keys[word].append(text)
+    return keys
 
 
 def _index_list(idxs: Any) -> list[int]:
@@ -530,7 +776,7 @@ def _lexicon_words(lexicon: Any, index: Mapping[str, int], blank: int, sil: int,
                             f"(str), got {show_value(word)}: {show_value(spelling)}")
         # torchaudio's lexicon files end every spelling with the delimiter; here the
         # delimiter itself closes a word, so a given spelling's trailing one is dropped
-        if given and spelling and spelling[-1] == tokens[sil]:
+        if given and spelling and sil is not None and spelling[-1] == tokens[sil]:
             spelling = spelling[:-1]
         unknown = [t for t in spelling if t not in index]
         ids = [index[t] for t in spelling if t in index]
@@ -567,26 +813,20 @@ def _lexicon_words(lexicon: Any, index: Mapping[str, int], blank: int, sil: int,
     return words
 
 
-def _pick_homophones(words: Mapping[str, list[list[int]]], lm: NGramLM | None,
-                     hot: Mapping[str, float], lm_weight: float) -> dict[tuple[int, ...], str]:
-    """The word each spelling stands for.
+def _pick_homophones(keys: Mapping[str, list[Any]], merit: Any) -> dict[Any, str]:
+    """The word each spelling (key) stands for.
 
     The search follows one path per spelling and scores one word at its end, so words spelled
-    the same (homophones) are decided here, once: the one rated best on its own,
-    ``lm_weight * ln P_LM(word) + its hotword boost`` (unigram probability, ``<unk>``'s for a
-    word the LM lacks), the first listed on a tie."""
-    by_spelling: dict[tuple[int, ...], list[str]] = {}
-    for word, spelled_all in words.items():
-        for spelled in spelled_all:
-            by_spelling.setdefault(tuple(spelled), []).append(word)
-
-    def merit(word: str) -> float:
-        alone = lm.log_prob([word], bos=False, eos=False) if lm is not None else 0.0
-        return lm_weight * alone + hot.get(word, 0.0)
-
+    the same (homophones) are decided here, once: the one rated best on its own by merit
+    (the weighted LM score without context, its unigram probability, ``<unk>``'s for a word
+    the LM lacks, plus its hotword boost), the first listed on a tie."""
+    by_spelling: dict[Any, list[str]] = {}
+    for word, spelled_all in keys.items():
+        for key in spelled_all:
+            by_spelling.setdefault(key, []).append(word)
     # max keeps the first of equals
-    return {spelled: max(same, key=merit) if len(same) > 1 else same[0]
-            for spelled, same in by_spelling.items()}
+    return {key: max(same, key=merit) if len(same) > 1 else same[0]
+            for key, same in by_spelling.items()}
 
 
 def _hotword_boosts(hotwords: Any, weight: float, fn: str) -> dict[str, float]:
@@ -610,11 +850,12 @@ def _hotword_boosts(hotwords: Any, weight: float, fn: str) -> dict[str, float]:
     return boosts
 
 
-def _word_trie(spellings: Mapping[str, list[list[int]]], lm: NGramLM | None,
+def _word_trie(spellings: Mapping[str, list[list[int]]], word_index: Mapping[str, int],
                hot: Mapping[str, float]) -> dict[str, np.ndarray]:
     """The word trie of design note C. in lucid/_C/_ctc_beam.pyx, as flat arrays.
 
-    Node 0 is the empty word; a node's children are a contiguous, token-sorted run. Per node:
+    Spellings are symbols (see _token_symbols). Node 0 is the empty word; a node's children
+    are a contiguous, symbol-sorted run. Per node:
     the LM index of the word ending there (-1 if the LM does not know it, -2 if no word ends
     there), that word's hotword boost, and the lookahead: the boost of the shortest hotword
     through the node, in proportion to the part of it spelled."""
@@ -623,7 +864,7 @@ def _word_trie(spellings: Mapping[str, list[list[int]]], lm: NGramLM | None,
     bonus = [0.0]
     shortest_hot = [(math.inf, 0.0)]  # (length, boost) of the shortest hotword through a node
     for word, spelled_all in spellings.items():
-        lm_id = lm.word_index.get(word, -1) if lm is not None else -1
+        lm_id = word_index.get(word, -1)
         for spelled in spelled_all:
             node = 0
             for position, token in enumerate(spelled, 1):
@@ -648,25 +889,4 @@ def _word_trie(spellings: Mapping[str, list[list[int]]], lm: NGramLM | None,
         "trie_word": np.array(word_at, dtype=np.int64),
         "trie_bonus": np.array(bonus, dtype=np.float64),
         "trie_lookahead": np.array([b for _, b in shortest_hot], dtype=np.float64),
-    }
-
-
-def _with_end_token(scoring: Mapping[str, Any], end: int) -> dict[str, Any]:
-    """The word trie with one more token, ``end``, after every prefix: from the root or a
-    node where a word ends it leads back to that node, from inside a word to a new node
-    where an unknown word ends (LM index -1, no boost)."""
-    start, word = scoring["trie_start"], scoring["trie_word"]
-    n = len(word)
-    inside = word == -2
-    inside[0] = False
-    # each node's children are a token-sorted run, and end is the largest token: it goes last
-    return {
-        **scoring,
-        "trie_start": np.append(start + np.arange(n + 1), start[-1] + n),
-        "trie_token": np.insert(scoring["trie_token"], start[1:], end),
-        "trie_child": np.insert(scoring["trie_child"], start[1:],
-                                np.where(inside, n, np.arange(n))),
-        "trie_word": np.append(word, -1),
-        "trie_bonus": np.append(scoring["trie_bonus"], 0.0),
-        "trie_lookahead": np.append(scoring["trie_lookahead"], 0.0),
     }
