@@ -1182,6 +1182,11 @@ cdef class BeamSearch:
         """Records the array has room for (it grows by doubling)."""
         return self.s.rec_cap
 
+    @property
+    def lm_states(self):
+        """States of a Python LM held (D.); 0 with n-gram tables."""
+        return 0 if self.scorer.bridge is None else len(self.scorer.bridge.states)
+
 
 def ctc_prefix_beam_search(
     const floating[:, :, :] log_probs,  # IN (T, N, C), any strides: as searched

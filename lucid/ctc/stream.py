@@ -127,12 +127,14 @@ class DecodeStream:
     def sizes(self) -> dict[str, int]:
         """What the stream holds now (design note B. of lucid/_C/_ctc_beam.pyx): frames
         searched, nodes (at most 2 beam_size + 1 between frames), records (the distinct
-        tokens of the hypotheses) and the records' capacity, summed over the searches."""
+        tokens of the hypotheses), the records' capacity and the states of a Python LM held,
+        summed over the searches."""
         searches = [self.main] + ([self.shadow] if self.shadow is not None else [])
         return {"frames": self.frames,
                 "nodes": sum(s.nodes for s in searches),
                 "records": sum(s.records for s in searches),
-                "record_capacity": sum(s.record_capacity for s in searches)}
+                "record_capacity": sum(s.record_capacity for s in searches),
+                "lm_states": sum(s.lm_states for s in searches)}
 
 
 def search_inside_words(lp: np.ndarray, given: np.ndarray, C: int, blank: int, beam_size: int,
