@@ -77,7 +77,9 @@ class CTCHypothesis:
     timesteps : Tensor, int32, shape (L,)
         The frame at which each token was emitted, one per entry of ``tokens``, strictly
         increasing: the frame where the search found the prefix ending in that token most
-        likely to be entered (moved earlier if a later token's frame requires it).
+        likely to be entered. Where that is not before the next token's frame (a prefix can
+        be entered again after it was extended), the best such frame found before the next
+        token was, or else the frame the prefix first entered the beam.
     word_spans : list of WordSpan
         With a word-level decoder, one per entry of ``words``, in order: each word's first
         and last frame and its confidence. Empty otherwise.

@@ -456,7 +456,8 @@ def ctc_decoder(
     unk_word_score : float, default -10.0
         Without a lexicon: added per word that is not in the LM's vocabulary (or a token not
         in a char LM's), and to the running score of a word being spelled as soon as no known
-        word starts that way (pyctcdecode's ``unk_score_offset``). Ignored without an LM.
+        word starts that way (pyctcdecode's ``unk_score_offset``). Ignored without an LM;
+        with a character LM written in Python every token is one of its words.
         With a lexicon only its words are spelled, and one the LM lacks is scored as
         ``<unk>`` by the LM, without this penalty (as in torchaudio).
     hotwords : str, iterable of words, mapping word -> boost, or None
@@ -559,7 +560,9 @@ def ctc_decoder(
     if (lexicon is not None or hot) and sil is None and word_start is None:
         raise ValueError(f"{fn}: a lexicon or hotwords need a word delimiter (sil_token) or "
                          f"tokens that start words (word_marker)")
-    words = _lexicon_words(lexicon, index, blank, sil, fn) if lexicon is not None else None
+    words = None
+    if lexicon is not None:
+        words = _lexicon_words(lexicon, index, blank, sil, fn, by_text=word_start is not None)
     has_lm = lm is not None or py_lm is not None
     word_level = lm_level == "word" and (has_lm or words is not None or hot)
     if lm_level == "char" and (words is not None or hot):
@@ -716,7 +719,7 @@ def _token_symbols(tokens: list[str], word_start: np.ndarray | None,
             "word_start": word_start}
 
 
-def _lexicon_keys(words: Mapping[str, list[list[int]]], word_start: np.ndarray | None,
+def _lexicon_keys(words: Mapping[str, list[Any]], word_start: np.ndarray | None,
                   piece_text: Any, fn: str) -> dict[str, list[Any]]:
     """word -> the keys of its spellings: the tuple of its tokens, or with sentencepiece pieces
     its text (a piece inside that starts a word would end it there: ValueError)."""
@@ -725,8 +728,11 @@ def _lexicon_keys(words: Mapping[str, list[list[int]]], word_start: np.ndarray |
     keys: dict[str, list[Any]] = {}
     for word, spelled_all in words.items():
         for spelled in spelled_all:
-            inside = [i for i in spelled[1:] if word_start[i]]
-            text = "".join(piece_text(i) for i in spelled)
+            if isinstance(spelled, str):  # a bare word: its own text
+                inside, text = [], spelled
+            else:
+                inside = [i for i in spelled[1:] if word_start[i]]
+                text = "".join(piece_text(i) for i in spelled)
             if inside or not text:
                 why = (f"a piece that starts a word inside ({piece_text(inside[0])!r} ...)"
                        if inside else "no characters")
@@ -764,9 +770,10 @@ def _spell(word: str, index: Mapping[str, int]) -> list[int] | None:
     return None if None in ids or not ids else ids
 
 
-def _lexicon_words(lexicon: Any, index: Mapping[str, int], blank: int, sil: int,
-                   fn: str) -> dict[str, list[list[int]]]:
-    """word -> its spellings (lists of class indices), from any of the accepted forms."""
+def _lexicon_words(lexicon: Any, index: Mapping[str, int], blank: int, sil: int | None,
+                   fn: str, by_text: bool = False) -> dict[str, list[Any]]:
+    """word -> its spellings (lists of class indices), from any of the accepted forms; with
+    by_text (sentencepiece pieces) a bare word is its own spelling, as a str."""
     words: dict[str, list[list[int]]] = {}
     tokens = list(index)
 
@@ -809,7 +816,10 @@ def _lexicon_words(lexicon: Any, index: Mapping[str, int], blank: int, sil: int,
         for word in lexicon:
             if not isinstance(word, str):
                 raise TypeError(f"{fn}: lexicon words must be str, got {show_value(word)}")
-            add(word, list(word), "", False)
+            if by_text:  # any pieces writing it spell it
+                words.setdefault(word, [word])
+            else:
+                add(word, list(word), "", False)
     return words
 
 

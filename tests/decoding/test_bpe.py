@@ -123,6 +123,8 @@ def test_the_lexicon_accepts_any_pieces_writing_a_word(lm):
     lp = spikes({0: (C_, 0.9), 2: (AT, 0.9)}, 4)
     hyp = decoder(lexicon={"cat": [M + "ca", "t"]}, beam_size=8)(lucid.tensor(lp))[0]
     assert hyp.words == ["cat"] and hyp.tokens.tolist() == [C_, AT]
+    # a bare list of words: each spelled by whatever pieces write it
+    assert decoder(lexicon=["cat", "a"], beam_size=8)(lucid.tensor(lp))[0].words == ["cat"]
     assert decoder(lexicon={"pat": [M + "pa", "t"]}, beam_size=8)(lucid.tensor(lp))[0].words \
         == ["pat"]  # the only word allowed, however weakly spoken
 
