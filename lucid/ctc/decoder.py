@@ -711,8 +711,7 @@ def _token_symbols(tokens: list[str], word_start: np.ndarray | None,
     itself, or with sentencepiece pieces the characters of each, so that any pieces spelling
     a word reach it."""
     if word_start is None:
-        return {"sym_start": np.arange(len(tokens) + 1, dtype=np.int64),
-                "syms": np.arange(len(tokens), dtype=np.int64)}
+        return {}  # each token its own symbol
     chars = [[ord(ch) for ch in piece_text(i)] for i in range(len(tokens))]
     return {"sym_start": np.concatenate([[0], np.cumsum([len(c) for c in chars])]).astype(np.int64),
             "syms": np.array([x for c in chars for x in c], dtype=np.int64),
