@@ -26,8 +26,8 @@ B. Prefixes. Every token of a live prefix is a record (its token, the record bef
    children by the first token of their edges, and a prefix on an edge that comes back into
    the beam (only ever the first record of an edge: prefixes re-enter as extensions of the
    beam) is split off as a node of its own, keeping its record. After each frame, a node that
-   left the beam is freed with its edge if no hypothesis extends it, or joins its only child's
-   edge. So nodes never number more than 2 beam_width + 1 (3 beam_width + 1 while a frame's
+   left the beam is freed with its edge if no hypothesis extends it (should that prefix come
+   back, it is new), or joins its only child's edge. So nodes never number more than 2 beam_width + 1 (3 beam_width + 1 while a frame's
    new ones are made, the size of their fixed array), and records no more than the distinct
    tokens of the hypotheses: the memory of a search does not grow with its length, only with
    the text it keeps. Candidates of a frame are plain structs; only those that survive pruning

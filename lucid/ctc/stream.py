@@ -27,6 +27,7 @@ from lucid.nn.functional._ctc_checks import reject_torch, warn_if_not_log_probs
 
 # one hypothesis as the kernel gives it: tokens, frames, token log-probabilities, score
 Found = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+_INT32_MAX = 2**31 - 1
 
 
 def check_chunk(emissions: Any, C: int, fn: str, offset: int) -> np.ndarray:
@@ -99,6 +100,9 @@ class DecodeStream:
         lp = check_chunk(emissions, self.C, self.fn, self.frames)
         if lp.shape[0] == 0:
             return
+        if self.frames + lp.shape[0] > _INT32_MAX:  # the kernel's frame numbers
+            raise ValueError(f"{self.fn}: a stream holds at most 2**31 - 1 frames, got "
+                             f"{self.frames} and {lp.shape[0]} more")
         if not self.looked:  # as offline: the first frame of the input tells
             warn_if_not_log_probs(lp[:1, None, :], np.ones(1, dtype=np.int64), self.fn)
             self.looked = True

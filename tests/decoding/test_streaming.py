@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 from helpers.decoding import TOKENS, random_log_probs, write_arpa
-from helpers.python_lm import PythonNGram
+from helpers.python_lm import CHARS, WORDS, PythonNGram
 
 import lucid
 from lucid._C import _ctc_beam
@@ -19,15 +19,6 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-WORDS = [{("<s>",): (-99.0, -0.3), ("</s>",): (-0.9, None), ("<unk>",): (-2.0, None),
-          ("ca",): (-0.8, -0.2), ("at",): (-0.6, -0.25), ("a",): (-0.7, -0.1),
-          ("cat",): (-0.9, -0.1), ("pat",): (-1.1, -0.2), ("tap",): (-1.2, None)},
-         {("<s>", "ca"): (-0.3, -0.1), ("ca", "at"): (-0.2, None), ("at", "</s>"): (-0.1, None),
-          ("cat", "pat"): (-0.4, -0.2), ("<s>", "cat"): (-0.5, None)},
-         {("<s>", "ca", "at"): (-0.05, None), ("cat", "pat", "</s>"): (-0.1, None)}]
-CHARS = [{("<s>",): (-99.0, -0.2), ("</s>",): (-1.0, None), ("<unk>",): (-3.0, None),
-          ("c",): (-0.5, -0.1), ("a",): (-0.6, -0.1), ("t",): (-0.7, -0.2), ("|",): (-0.9, None)},
-         {("c", "a"): (-0.1, None), ("a", "t"): (-0.3, None), ("t", "</s>"): (-0.2, None)}]
 LEXICON = ["cat", "a", "at", "pat", "tap"]
 BPE_TOKENS = ["<b>", "\u2581ca", "\u2581c", "at", "a", "t", "\u2581", "\u2581pa", "p"]
 

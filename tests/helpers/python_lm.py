@@ -3,6 +3,17 @@ the independent reference for the decoder's native n-gram path and its Python-LM
 
 from lucid.ctc import CTCDecoderLM
 
+# a word 3-gram and a char 2-gram over helpers.decoding.TOKENS, as write_arpa takes them
+WORDS = [{("<s>",): (-99.0, -0.3), ("</s>",): (-0.9, None), ("<unk>",): (-2.0, None),
+          ("ca",): (-0.8, -0.2), ("at",): (-0.6, -0.25), ("a",): (-0.7, -0.1),
+          ("cat",): (-0.9, -0.1), ("pat",): (-1.1, -0.2), ("tap",): (-1.2, None)},
+         {("<s>", "ca"): (-0.3, -0.1), ("ca", "at"): (-0.2, None), ("at", "</s>"): (-0.1, None),
+          ("cat", "pat"): (-0.4, -0.2), ("<s>", "cat"): (-0.5, None)},
+         {("<s>", "ca", "at"): (-0.05, None), ("cat", "pat", "</s>"): (-0.1, None)}]
+CHARS = [{("<s>",): (-99.0, -0.2), ("</s>",): (-1.0, None), ("<unk>",): (-3.0, None),
+          ("c",): (-0.5, -0.1), ("a",): (-0.6, -0.1), ("t",): (-0.7, -0.2), ("|",): (-0.9, None)},
+         {("c", "a"): (-0.1, None), ("a", "t"): (-0.3, None), ("t", "</s>"): (-0.2, None)}]
+
 
 class PythonNGram(CTCDecoderLM):
     """Katz back-off over the tables write_arpa takes (per order, {words: (log10 p, log10
