@@ -61,14 +61,13 @@ class CTCDecoder:
     """
 
     def __init__(self, tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
-                 token_min_logp, blank_penalty, log_priors, lm=None, word_of=None,
+                 token_min_logp, blank_penalty, log_priors, word_of=None,
                  beam_size_token=None, word_start=None, word_marker=None):
         self.tokens = tokens
         self.word_marker = word_marker
         self.blank = blank
         self.sil = sil
         self._scoring = scoring
-        self._lm = lm
         self._word_of = word_of  # with a lexicon: spelling key (see _word_pieces) -> its word
         # per token: whether it starts a word (sentencepiece's "▁" pieces), or None
         self._word_start = word_start
@@ -577,10 +576,13 @@ def ctc_decoder(
     unk = -1
     if lm is not None:
         word_index = lm.word_index
-    elif py_lm is not None and lm_level == "word":
-        lm_words = _python_lm_words(lm_dict, words, unk_word, fn)
-        word_index = {w: i for i, w in enumerate(lm_words)}
-        unk = word_index[unk_word]
+    elif py_lm is not None:
+        if lm_level == "char":  # torchaudio's lexicon-free setup: each token is a word
+            lm_words = list(tokens)
+        else:
+            lm_words = _python_lm_words(lm_dict, words, unk_word, fn)
+            word_index = {w: i for i, w in enumerate(lm_words)}
+            unk = word_index[unk_word]
         if is_kenlm_model(py_lm):
             py_lm = KenLMModel(py_lm, lm_words)
 
@@ -641,7 +643,7 @@ def ctc_decoder(
             raise ValueError(f"{fn}: label_priors must be positive and finite")
         log_priors = prior_weight * np.log(priors)
     return CTCDecoder(tokens, blank, sil, scoring, beam_size, nbest, beam_threshold,
-                      token_min_logp, float(blank_penalty), log_priors, lm, word_of,
+                      token_min_logp, float(blank_penalty), log_priors, word_of,
                       beam_size_token, word_start, word_marker)
 
 

@@ -145,6 +145,16 @@ def test_a_kenlm_model_gives_the_native_ngram_results(arpa):
             same_results(a, b, rel=1e-5)
 
 
+def test_a_kenlm_model_as_a_char_lm(tmp_path):
+    kenlm = pytest.importorskip("kenlm")
+    arpa = write_arpa(tmp_path / "chars.arpa", CHARS)
+    x = emissions(8)
+    common = dict(lm_level="char", beam_size=6, nbest=2, lm_weight=0.9, unk_word_score=0.0)
+    for a, b in zip(ctc_decoder(None, TOKENS, lm=kenlm.Model(str(arpa)), **common)(x),
+                    ctc_decoder(None, TOKENS, lm=PythonNGram(CHARS, TOKENS), **common)(x)):
+        same_results(a, b, rel=1e-5)
+
+
 # ------------------------------------------------------------------------------- misuse
 class Returns(CTCDecoderLM):
     def __init__(self, result):
