@@ -24,10 +24,15 @@ transcript, scored by the fraction of digits whose aligned frames all fall insid
 column span. With --imperfect, the transcripts of held-out lines lose or gain 10-30% of their
 digits, and plain forced alignment is compared with alignment allowing a wildcard (for digits
 the transcript lacks) and skips (for digits it has and the line does not): how many of the
-transcript's true digits land inside their true columns. The model is saved with
-``state_dict`` to an .npz file; a PNG shows a held-out
-line with the decoded digits and their aligned spans, the per-frame posteriors, and the loss
-and CER curves (needs matplotlib: pip install "lucid-ctc[examples]").
+transcript's true digits land inside their true columns. The model's ``state_dict`` and the
+training curves are saved with ``lucid.save`` (an .npz file that loads without running code);
+--decode and --imperfect read them back with ``lucid.load`` and say so when a file is not such
+a model. A PNG shows a held-out line with the decoded digits and their aligned spans, the
+per-frame posteriors, and the loss and CER curves (needs matplotlib: pip install
+"lucid-ctc[examples]").
+
+Output. A line at each evaluation; on a terminal a progress bar as well, and none when the
+output is piped or logged.
 """
 
 from __future__ import annotations
@@ -147,27 +152,30 @@ class DigitLineReader(nn.Module):
         return F.log_softmax(self.head(x), dim=2)
 
 
-HISTORY = "history/"  # key prefix of the training curves kept next to the weights
-
-
 def save(model: nn.Module, path: str, history: dict | None = None) -> None:
-    """The state_dict as an .npz of plain arrays by parameter name (no pickled code), with
-    the training curves under ``history/`` keys."""
-    arrays = {name: t.numpy() for name, t in model.state_dict().items()}
-    arrays.update({HISTORY + k: np.asarray(v) for k, v in (history or {}).items()})
-    np.savez_compressed(path, **arrays)
+    """The state_dict and the training curves in one :func:`lucid.save` file: an .npz of
+    arrays and a JSON index, which loads without running any code."""
+    lucid.save({"model": model.state_dict(), "history": history or {}}, path)
 
 
 def load(path: str) -> tuple:
-    """The model saved at ``path`` (in eval mode) and its training curves."""
-    with np.load(path) as saved:
-        state = {k: saved[k] for k in saved.files if not k.startswith(HISTORY)}
-        history = {k[len(HISTORY):]: saved[k].tolist() for k in saved.files
-                   if k.startswith(HISTORY)}
+    """The model saved at ``path`` by :func:`save` (in eval mode) and its training curves.
+
+    ValueError, naming ``path``, for a file that is not such a model: lucid.load's own for a
+    file lucid.save did not write, this one for a checkpoint of something else."""
+    checkpoint = lucid.load(path)
+    names = set(DigitLineReader(channels=1, hidden=1).state_dict())
+    if (not isinstance(checkpoint, dict) or set(checkpoint) != {"model", "history"}
+            or not isinstance(checkpoint["model"], dict) or set(checkpoint["model"]) != names):
+        found = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f"{path!r} is a lucid checkpoint but not a digit-line model: expected "
+                         f"a dict of 'model' (a DigitLineReader's state_dict) and 'history', "
+                         f"got {found}")
+    state = checkpoint["model"]
     model = DigitLineReader(channels=state["conv1.weight"].shape[0],
                             hidden=state["rnn.weight_hh_l0"].shape[1])
     model.load_state_dict(state)
-    return model.eval(), history
+    return model.eval(), checkpoint["history"]
 
 
 # ------------------------------------------------------------------------------- evaluation
@@ -306,9 +314,8 @@ def imperfect_alignment(log_probs: lucid.Tensor, batch: dict, seed: int) -> dict
     return results
 
 
-def align_imperfect(args: argparse.Namespace, held_out_images: tuple) -> dict:
-    """Load a saved model and align corrupted transcripts of new held-out lines (--imperfect)."""
-    model, _ = load(args.imperfect)
+def align_imperfect(args: argparse.Namespace, model: nn.Module, held_out_images: tuple) -> dict:
+    """Align corrupted transcripts of new held-out lines with a saved model (--imperfect)."""
     rng = np.random.default_rng(args.seed + 1000)  # the lines --decode reads
     batch = make_batch([compose_line(*held_out_images, rng) for _ in range(args.held_out)])
     results = imperfect_alignment(predict(model, batch), batch, args.seed)
@@ -326,15 +333,29 @@ def align_imperfect(args: argparse.Namespace, held_out_images: tuple) -> dict:
 
 
 # ------------------------------------------------------------------------------ progress
+def on_terminal() -> bool:
+    """Whether both output streams are a terminal. Piped or logged (``| cat``, ``> log``), a
+    bar's redraws would fill the output, so then there is no bar, only the lines."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
 def progress(total: int, desc: str):
-    """tqdm on a terminal; in a log file (stderr not a tty) no bar: the epoch lines suffice."""
+    """tqdm on a terminal; None without tqdm or a terminal: the evaluation lines suffice."""
+    if not on_terminal():
+        return None
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    if not sys.stderr.isatty():
-        return None
     return tqdm(total=total, desc=desc, mininterval=1.0, file=sys.stderr)
+
+
+def say(bar, text: str) -> None:
+    """Print a line, through the bar when there is one, so the two do not garble each other."""
+    if bar is None:
+        print(text, flush=True)
+    else:
+        bar.write(text)
 
 
 # ---------------------------------------------------------------------------------- plot
@@ -417,10 +438,8 @@ def train(args: argparse.Namespace, train_set: tuple, held_out: dict) -> tuple:
             model.train()
             history["eval_step"].append(step)
             history["cer"].append(cer)
-            message = (f"step {step}/{args.steps}: loss {np.mean(history['loss'][-20:]):.3f}, "
-                       f"held-out greedy CER {100 * cer:.2f}%, "
-                       f"{time.perf_counter() - wall:.0f} s")
-            print(message, file=sys.stderr if bar is not None else sys.stdout, flush=True)
+            say(bar, f"step {step}/{args.steps}: loss {np.mean(history['loss'][-20:]):.3f}, "
+                     f"held-out greedy CER {100 * cer:.2f}%, {time.perf_counter() - wall:.0f} s")
     if bar is not None:
         bar.close()
     times = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
@@ -462,9 +481,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def decode_saved(args: argparse.Namespace, held_out_images: tuple) -> dict:
-    """Load a model saved by a training run and read new lines of held-out handwriting."""
-    model, _ = load(args.decode)
+def load_or_exit(path: str) -> nn.Module:
+    """The model saved at ``path``; for any other file, a one-line message and exit status 2."""
+    try:
+        return load(path)[0]
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        print(f"digit_lines.py: error: {path} is not a saved model ({reason}). Train and save "
+              f"one with: python examples/digit_lines.py (it writes examples/digit_lines.npz; "
+              f"--model PATH writes PATH)", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def decode_saved(args: argparse.Namespace, model: nn.Module, held_out_images: tuple) -> dict:
+    """Read new lines of held-out handwriting with a model saved by a training run."""
     rng = np.random.default_rng(args.seed + 1000)  # lines the training run never composed
     batch = make_batch([compose_line(*held_out_images, rng) for _ in range(args.held_out)])
     result = evaluate(model, batch)
@@ -479,11 +509,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Train, evaluate, save, plot; returns the numbers it printed and the file paths."""
     args = parse_args(argv)
     lucid.set_num_threads(args.threads)
+    saved = args.decode or args.imperfect
+    model = load_or_exit(saved) if saved else None  # before the data: fail fast
     train_set, test_set = load_split(args.seed)
     if args.decode:
-        return decode_saved(args, test_set)
+        return decode_saved(args, model, test_set)
     if args.imperfect:
-        return align_imperfect(args, test_set)
+        return align_imperfect(args, model, test_set)
     print(f"{len(train_set[0])} training images, {len(test_set[0])} held-out images "
           f"(UCI optical digits via scikit-learn)")
     rng = np.random.default_rng(args.seed + 2)

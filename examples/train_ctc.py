@@ -14,7 +14,9 @@ distance / reference length), and draws one held-out sequence's class posteriors
 forced alignment, and the loss curve, into a PNG (when matplotlib is installed: pip install
 "lucid-ctc[examples]").
 
-Everything is seeded: the same command gives the same losses and the same error rate.
+Everything is seeded: the same command gives the same losses and the same error rate. It
+prints a line per epoch; on a terminal a progress bar shows the steps as well, and when the
+output is piped or logged there is no bar to redraw.
 """
 
 from __future__ import annotations
@@ -129,7 +131,13 @@ def label_error_rate(model: nn.Module, batch: dict) -> float:
     return edits / sum(len(s) for s in batch["symbols"])
 
 
-# ---------------------------------------------------------------------------- progress bar
+# -------------------------------------------------------------------------------- progress
+def on_terminal() -> bool:
+    """Whether both output streams are a terminal. Piped or logged (``| cat``, ``> log``), a
+    bar's redraws would fill the output, so then there is no bar, only the lines."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
 class PlainBar:
     """A stand-in for tqdm: one line on stderr, redrawn about every 2% of the way."""
 
@@ -137,8 +145,8 @@ class PlainBar:
         self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
         self.every = max(1, total // 50)
 
-    def set_postfix_str(self, text: str) -> None:
-        self.postfix = text
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfix = text  # shown at the next redraw, as tqdm's with refresh=False
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -147,16 +155,33 @@ class PlainBar:
             print(f"\r{self.desc}: [{'#' * done}{'.' * (30 - done)}] {self.n}/{self.total} "
                   f"{self.postfix}", end="", file=sys.stderr, flush=True)
 
+    def write(self, text: str) -> None:
+        """A line of output under the bar: the bar's line is ended first."""
+        if self.n:
+            print(file=sys.stderr)
+        print(text, flush=True)
+
     def close(self) -> None:
         print(file=sys.stderr)
 
 
 def progress_bar(total: int, desc: str):
+    """tqdm (or the plain bar without it) on a terminal; None when the output is not one."""
+    if not on_terminal():
+        return None
     try:
         from tqdm import tqdm
     except ImportError:
         return PlainBar(total, desc)
     return tqdm(total=total, desc=desc)
+
+
+def say(bar, text: str) -> None:
+    """Print a line, through the bar when there is one, so the two do not garble each other."""
+    if bar is None:
+        print(text, flush=True)
+    else:
+        bar.write(text)
 
 
 # -------------------------------------------------------------------------------- the plot
@@ -237,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     optimizer = lucid.optim.Adam(model.parameters(), lr=args.lr)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, collate_fn=collate)
     losses, running = [], []
+    per_epoch = len(loader)  # batches
     bar = progress_bar(args.steps, "training")
     for step, batch in enumerate(itertools.islice(epochs(loader), args.steps)):
         log_probs = log_softmax(model(batch["features"]), dim=2)
@@ -246,14 +272,21 @@ def main(argv: Sequence[str] | None = None) -> dict:
         loss.backward()
         norm = clip_grad_norm_(model.parameters(), max_norm=args.clip_norm)  # norm before
         if step == 0:  # show the loss and that its gradient reached every parameter
-            print(f"first batch: ctc_loss = {loss.item():.4f} (batch mean), "
-                  f"gradient norm over all parameters = {norm.item():.4f}")
+            say(bar, f"first batch: ctc_loss = {loss.item():.4f} (batch mean), "
+                     f"gradient norm over all parameters = {norm.item():.4f}")
         optimizer.step()
         losses.append(loss.item())
         running.append(float(np.mean(losses[-20:])))
-        bar.set_postfix_str(f"loss {running[-1]:.3f}")
-        bar.update(1)
-    bar.close()
+        if bar is not None:
+            bar.set_postfix_str(f"loss {running[-1]:.3f}", refresh=False)
+            bar.update(1)
+        if (step + 1) % per_epoch == 0 or step + 1 == args.steps:  # an epoch ends, or training
+            first = step - step % per_epoch
+            say(bar, f"epoch {step // per_epoch + 1}: steps {first + 1}-{step + 1} of "
+                     f"{args.steps}, mean loss {np.mean(losses[first:]):.3f}, "
+                     f"{time.perf_counter() - start:.1f} s")
+    if bar is not None:
+        bar.close()
 
     error_rate = label_error_rate(model, held_out)
     print(f"held-out greedy label error rate: {100 * error_rate:.2f}% "

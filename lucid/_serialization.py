@@ -206,9 +206,10 @@ def _read(src: IO[bytes], name: str, weights_only: bool) -> Any:
             f"code the file holds, so it is refused by default. If you trust the file, load it "
             f"with lucid.load(f, weights_only=False); to convert it once: "
             f"lucid.save(lucid.load(path, weights_only=False), new_path)")
+    found = "it is empty" if not magic else f"its first bytes are {magic!r}"
     raise ValueError(f"lucid.load: {name} is not a lucid checkpoint: expected a zip file "
-                     f"(starting with {ZIP_MAGIC!r}), but its first bytes are {magic!r}; if it "
-                     f"is a pickle you trust, pass weights_only=False")
+                     f"written by lucid.save (an .npz, starting with {ZIP_MAGIC!r}), but "
+                     f"{found}; if it is a pickle you trust, pass weights_only=False")
 
 
 def _read_npz(src: IO[bytes], name: str, start: int) -> Any:
@@ -226,7 +227,12 @@ def _read_npz(src: IO[bytes], name: str, start: int) -> Any:
                 raise ValueError(f"lucid.load: {name} is a zip file but not a lucid checkpoint "
                                  f"(it has no {STRUCTURE!r} entry); a plain .npz of arrays "
                                  f"reads with numpy.load")
-            header = _parse_structure(npz[STRUCTURE], name)
+            try:
+                entry = npz[STRUCTURE]
+            except ValueError as error:  # an object array, or a damaged .npy header or body
+                raise ValueError(f"lucid.load: {name}: the {STRUCTURE!r} entry is not a "
+                                 f"readable str array: {error}") from error
+            header = _parse_structure(entry, name)
             return _decode(header["root"], "obj", 0, npz)
     except (zipfile.BadZipFile, zlib.error) as error:
         raise ValueError(f"lucid.load: {name} is not a readable zip file: {error}") from error

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import pickle
+import re
 import zipfile
 
 import numpy as np
@@ -440,6 +441,43 @@ def test_files_that_are_not_checkpoints_are_refused(tmp_path):
     for data in [b"", b"hello", b"\x93NUMPY"]:
         with pytest.raises(ValueError, match="not a lucid checkpoint: expected a zip file"):
             lucid.load(io.BytesIO(data))
+
+
+def _npy(array):
+    out = io.BytesIO()
+    np.lib.format.write_array(out, array, allow_pickle=True)
+    return out.getvalue()
+
+
+def _zip(**members):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"# lucid-ctc\n\nA README, not a model.\n",
+     r"is not a lucid checkpoint: expected a zip file written by lucid.save .*first bytes are "
+     r"b'# lu'"),
+    (b"", "is not a lucid checkpoint: expected a zip file .* but it is empty"),
+    (_npy(np.arange(3)), r"not a lucid checkpoint: .*first bytes are b'\\x93NUM'"),
+    (pickle.dumps({"w": [1.0]}, protocol=4), "is a pickle file"),
+    (_zip(**{"w.npy": _npy(np.ones(2))}), "is a zip file but not a lucid checkpoint .*numpy.load"),
+    # numpy's own errors for these ("Object arrays cannot be loaded...", "EOF: reading array
+    # data...") name no file: lucid.load says which file and which entry
+    (_zip(**{"structure.npy": _npy(np.array([{}], dtype=object))}),
+     "'structure' entry is not a readable str array: Object arrays cannot be loaded"),
+    (_zip(**{"structure.npy": _npy(np.array('{"format": "x"}'))[:-4]}),
+     "'structure' entry is not a readable str array: EOF"),
+])
+def test_a_file_that_is_not_a_checkpoint_gets_a_value_error_naming_it(tmp_path, content, says):
+    path = tmp_path / "not_a_model.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"^lucid.load: {re.escape(repr(str(path)))}.*{says}"):
+        lucid.load(path)
+    assert path.read_bytes() == content  # untouched
 
 
 def test_zip_members_that_are_not_npy_arrays_are_refused():

@@ -3,9 +3,14 @@ handwriting apart and knows each digit's columns, its scoring is right on hand-m
 short run learns and saves a model that the --decode command reads back. The full run (to a
 CER of 3% or less) is the README's main command, not a unit test."""
 
+import pickle
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from helpers.examples import load_example
+from helpers.examples import EXAMPLES, load_example
 
 pytest.importorskip("sklearn")
 
@@ -167,3 +172,87 @@ def test_placed_and_marked_count_on_hand_made_alignments(example):
     assert example.marked(labels, line, [0, 2]) == 1
     labels[12] = 4         # now the second 3 is found too
     assert example.placed(labels, line, [0, 1, 2]) == (2, 0)
+
+
+def test_in_a_pipe_it_prints_a_plain_line_per_evaluation(tmp_path):
+    """`python examples/digit_lines.py | cat`: no bar, no redraws, a line per CER check."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "digit_lines.py"), "--steps", "4", "--eval-every", "2",
+         "--held-out", "8", "--no-plot", "--model", str(tmp_path / "m.npz")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stdout + result.stderr and "it/s" not in result.stderr
+    checks = [line.split(":")[0] for line in result.stdout.splitlines()
+              if line.startswith("step ")]
+    assert checks == ["step 2/4", "step 4/4"]
+
+
+def test_on_a_terminal_the_bar_goes_to_stderr_and_the_lines_stay(example, tmp_path, capsys,
+                                                                 monkeypatch):
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(example, "on_terminal", lambda: True)
+    example.main(["--steps", "4", "--eval-every", "2", "--held-out", "8", "--no-plot",
+                  "--model", str(tmp_path / "m.npz")])
+    out = capsys.readouterr()
+    assert "4/4" in out.err  # tqdm's bar reached the end
+    assert [line.split(":")[0] for line in out.out.splitlines() if line.startswith("step ")] == [
+        "step 2/4", "step 4/4"]
+
+
+def write_pickle(path):
+    path.write_bytes(pickle.dumps({"conv1.weight": np.zeros((48, 8, 3))}))
+
+
+def write_plain_npz(path):  # the arrays of a model, without lucid.save's structure entry
+    with open(path, "wb") as f:  # given a path, np.savez would append ".npz" to it
+        np.savez(f, **{"conv1.weight": np.zeros((48, 8, 3))})
+
+
+def write_other_checkpoint(path):
+    import lucid
+
+    lucid.save({"model": lucid.nn.Linear(2, 3).state_dict(), "history": {}}, path)
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda path: path.write_text("# lucid-ctc\n\nNot a model.\n"),
+     "is not a lucid checkpoint: expected a zip file"),
+    (write_plain_npz, "is a zip file but not a lucid checkpoint"),
+    (write_pickle, "is a pickle file"),
+    (write_other_checkpoint, "is a lucid checkpoint but not a digit-line model"),
+    (lambda path: None, "No such file or directory"),
+])
+@pytest.mark.parametrize("option", ["--decode", "--imperfect"])
+def test_a_file_that_is_not_a_saved_model_is_said_to_be(example, tmp_path, capsys, make, reason,
+                                                        option):
+    path = tmp_path / "README.md"
+    make(path)
+    with pytest.raises(SystemExit) as exit:
+        example.main([option, str(path)])
+    assert exit.value.code == 2
+    out = capsys.readouterr()
+    message = out.err.splitlines()
+    assert len(message) == 1 and out.out == ""
+    assert message[0].startswith(f"digit_lines.py: error: {path} is not a saved model (")
+    assert reason in message[0] and "allow_pickle" not in message[0]
+    assert "Train and save one with: python examples/digit_lines.py" in message[0]
+
+
+def test_load_names_the_file_and_what_it_expected(example, tmp_path):
+    path = tmp_path / "linear.npz"
+    write_other_checkpoint(path)
+    with pytest.raises(ValueError, match=rf"^'{re.escape(str(path))}' is a lucid checkpoint but "
+                                         r"not a digit-line model: expected a dict of 'model' "
+                                         r"\(a DigitLineReader's state_dict\) and 'history', "
+                                         r"got \['history', 'model'\]"):
+        example.load(str(path))
+
+
+def test_decode_of_the_readme_exits_with_status_2_and_no_traceback():
+    """The command a newcomer might type, as a command."""
+    result = subprocess.run([sys.executable, str(EXAMPLES / "digit_lines.py"), "--decode",
+                             str(EXAMPLES.parent / "README.md")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "README.md is not a saved model" in result.stderr

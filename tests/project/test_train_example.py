@@ -2,11 +2,16 @@
 deterministic, it writes its PNG when matplotlib is there and says why not otherwise. The full
 run (500 steps to a label error rate <= 5%) is `python examples/train_ctc.py`, not a unit test."""
 
+import os
+import struct
+import subprocess
 import sys
 
 import numpy as np
 import pytest
-from helpers.examples import load_example
+from helpers.examples import EXAMPLES, load_example
+
+EXAMPLE = EXAMPLES / "train_ctc.py"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +30,73 @@ def test_short_run_loss_falls_clearly(example, capsys):
     assert 0 <= result["label_error_rate"] and result["plot"] is None
     out = capsys.readouterr()
     assert "held-out greedy label error rate" in out.out
-    assert "60/60" in out.err  # the progress bar (tqdm's or the plain one) reached the end
+    # not a terminal: no bar, and the epoch (125 batches of 4000) ends with the 60 steps
+    assert "epoch 1: steps 1-60 of 60, mean loss" in out.out and out.err == ""
+
+
+@pytest.mark.parametrize("tqdm_installed", [True, False])
+def test_on_a_terminal_a_progress_bar_runs_to_the_end(example, capsys, monkeypatch,
+                                                      tqdm_installed):
+    monkeypatch.setattr(example, "on_terminal", lambda: True)
+    if not tqdm_installed:
+        monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain bar stands in
+    example.main(["--steps", "12", "--train-size", "160", "--held-out", "10", "--no-plot"])
+    out = capsys.readouterr()
+    assert "12/12" in out.err  # the bar, on stderr, reached the end
+    epochs = [line.split(",")[0] for line in out.out.splitlines() if line.startswith("epoch")]
+    assert epochs == ["epoch 1: steps 1-5 of 12", "epoch 2: steps 6-10 of 12",
+                      "epoch 3: steps 11-12 of 12"]  # 5 batches of 32 an epoch
+
+
+def run_in(stream, *args):
+    """The example as a command, its stdout and stderr both a pipe or both a terminal (a pty
+    of 100 columns, as a terminal window gives tqdm); returns what it wrote."""
+    command = [sys.executable, str(EXAMPLE), *args]
+    if stream == "pipe":
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout, result.stderr
+    pty = pytest.importorskip("pty")
+    fcntl, termios = pytest.importorskip("fcntl"), pytest.importorskip("termios")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(command, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the command closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=120) == 0
+    return b"".join(chunks).decode(), ""
+
+
+SMALL = ["--steps", "30", "--train-size", "320", "--held-out", "20", "--no-plot"]  # 3 epochs
+
+
+def test_in_a_pipe_it_prints_a_plain_line_per_epoch():
+    """`python examples/train_ctc.py | cat`: no bar, no redraws, one line per epoch."""
+    out, err = run_in("pipe", *SMALL)
+    assert "\r" not in out + err and "it/s" not in out + err and err == ""
+    lines = out.splitlines()
+    epochs = [line for line in lines if line.startswith("epoch")]
+    assert [line.split(",")[0] for line in epochs] == [
+        "epoch 1: steps 1-10 of 30", "epoch 2: steps 11-20 of 30", "epoch 3: steps 21-30 of 30"]
+    assert lines[0].startswith("first batch:") and lines[-1].startswith("held-out greedy")
+    assert len(lines) == 5
+
+
+def test_on_a_terminal_the_bar_is_drawn_and_the_lines_kept():
+    pytest.importorskip("tqdm")
+    out, _ = run_in("terminal", *SMALL)
+    assert out.count("\rtraining:") > 3 and "30/30" in out  # tqdm redraws its bar in place
+    lines = [line.split("\r")[-1] for line in out.split("\r\n")]  # what stays on screen
+    assert sum(line.startswith("epoch") for line in lines) == 3
 
 
 def test_runs_are_deterministic(example):
