@@ -16,7 +16,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.rst"))
 PAGES_WITH_EXAMPLES = {"tutorial.rst", "differences.rst", "coming_from.rst", "decoding.rst",
-                       "ctc_variants.rst", "torchaudio_alignment.rst", "torchaudio_decoder.rst"}
+                       "ctc_variants.rst", "torchaudio_alignment.rst", "torchaudio_decoder.rst",
+                       "coming_from_pytorch.rst", "coming_from_torchaudio.rst"}
 
 
 @pytest.fixture
