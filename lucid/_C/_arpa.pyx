@@ -1,4 +1,5 @@
-"""An ARPA file's n-gram sections, read from its bytes into the language model's tables.
+"""An ARPA file's n-gram sections, read from its bytes into the language model's tables;
+the checks of tables read from lucid's own binary form.
 
 Design note
 -----------
@@ -44,9 +45,14 @@ F. Batches. Placing a line takes a few reads at scattered places of tables much 
    asked for (prefetched) before the first of them reads it: the waits overlap. Placing lines
    in turn within each step keeps the result, and the first line at fault, those of placing
    them one by one.
-G. Memory. The arrays are sized from the section sizes arpa.py has checked, so nothing grows:
-   a section longer than announced is refused before a byte is written, and the hash table,
-   at least twice as large as the n-gram count, never fills.
+G. Memory. The arrays are sized from the sections' line counts, which arpa.py checks against
+   the header before each section is read, so nothing grows (and a line beyond a section's
+   count is refused before it is written: a check of the caller), and the hash table, at
+   least twice as large as the n-gram count, never fills.
+H. Tables that come from a file (NGramLM.load) rather than from this reader are checked by
+   check_tables before the beam search sees them: every index within its array, a free
+   slot in the hash table (so that a probe ends) and back-off states that decrease (so that
+   the chain ends at state 0).
 """
 
 import math
@@ -630,3 +636,31 @@ def table_size(n):
     while size < 2 * n:
         size *= 2
     return size
+
+
+def check_tables(const int64_t[::1] keys, const int64_t[::1] vals,
+                 const int64_t[::1] next_state, const int64_t[::1] backoff_state):
+    """For tables that come from a file (NGramLM.load), the checks that keep the beam search
+    within its arrays and out of endless loops (H.): 0 if all hold, else the number of the
+    first that fails: 1 no free slot in the hash table (or a key below -1), 2 an entry out of
+    range, 3 a next state out of range, 4 a back-off state not below its own (the chain must
+    end at state 0). Each is a pass without branches (it vectorises) with a flag of its own."""
+    cdef Py_ssize_t i, n_entries = next_state.shape[0], n_states = backoff_state.shape[0]
+    cdef Py_ssize_t free = 0
+    cdef bint bad_key = False, bad_entry = False, bad_next = False, bad_backoff = False
+    if keys.shape[0] != vals.shape[0] or n_states == 0:
+        raise ValueError("check_tables: expected keys and vals of one length and a state")
+    with nogil:
+        for i in range(keys.shape[0]):
+            free += keys[i] == -1
+            bad_key |= keys[i] < -1
+            # an unsigned comparison is both bounds at once
+            bad_entry |= (keys[i] != -1) & (<uint64_t> vals[i] >= <uint64_t> n_entries)
+        for i in range(n_entries):
+            bad_next |= <uint64_t> next_state[i] >= <uint64_t> n_states
+        bad_backoff = backoff_state[0] != 0
+        for i in range(1, n_states):
+            bad_backoff |= <uint64_t> backoff_state[i] >= <uint64_t> i
+    if bad_key or free == 0:
+        return 1
+    return 2 if bad_entry else 3 if bad_next else 4 if bad_backoff else 0

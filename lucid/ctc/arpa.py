@@ -37,6 +37,7 @@ import bz2
 import gzip
 import lzma
 import math
+import mmap as _mmap
 import os
 import re
 import struct
@@ -81,6 +82,8 @@ class NGramLM:
         faster). KenLM's binary format is not read. Fields are separated by spaces and tabs
         only, as KenLM separates them: a no-break space is part of a word. Malformed files
         raise ValueError naming the file and the line.
+    mmap : bool, default True
+        For lucid's binary form: memory-map the file rather than read it (see :meth:`load`).
 
     Attributes
     ----------
@@ -121,22 +124,27 @@ class NGramLM:
     -1.0
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, mmap: bool = True):
         self.path = os.fspath(path)
         with open(self.path, "rb") as f:
             binary = f.read(len(_MAGIC)) == _MAGIC
         if binary:
-            self.order, vocab, self.tables = _read_binary(self.path)
+            self.order, self.vocab, self.word_index, self.tables = _read_binary(self.path, mmap)
         else:
-            self.order, vocab, self.tables = _read_arpa(self.path)
-        self.vocab = vocab
-        self.word_index = dict(zip(vocab, range(len(vocab))))
+            self.order, self.vocab, self.tables = _read_arpa(self.path)
+            self.word_index = dict(zip(self.vocab, range(len(self.vocab))))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> NGramLM:
+    def load(cls, path: str | os.PathLike, *, mmap: bool = True) -> NGramLM:
         """The model written by :meth:`save` (``NGramLM(path)`` reads it as well, by its
-        first bytes); ValueError if the file is damaged or was not written by :meth:`save`."""
-        return cls(path)
+        first bytes); ValueError if the file is damaged or was not written by :meth:`save`.
+
+        The file is memory-mapped read-only unless ``mmap=False``: loading costs a checksum
+        and a check of every index (nothing is copied), and processes that load the same
+        file share its memory. A mapped file must not be changed in place while the model
+        is in use; :meth:`save` never does that (it writes a new file and renames it), but
+        copying another file over it would. ``mmap=False`` reads the file into memory."""
+        return cls(path, mmap=mmap)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model in lucid's own binary form: the tables as the beam search uses
@@ -350,6 +358,8 @@ def _layout(header: dict) -> tuple[dict, int]:
 
 
 def _write_binary(path: str | os.PathLike, order: int, vocab: list[str], tables: dict) -> None:
+    """Write the file to a temporary name beside path, then rename it to path: a model
+    memory-mapped from an older file at path keeps reading that one."""
     words = "\n".join(vocab).encode("utf-8")
     header = {"version": _BINARY_VERSION, "order": order,
               **{name: int(tables[name]) for name in _SCALARS},
@@ -360,22 +370,30 @@ def _write_binary(path: str | os.PathLike, order: int, vocab: list[str], tables:
     parts.append(words)
     checksum = zlib.crc32(_HEADER.pack(*header.values()))
     at = len(_MAGIC) + _HEADER.size
-    with open(path, "wb") as f:
-        f.write(_MAGIC + _HEADER.pack(*header.values()))
-        for start, part in zip([*offsets.values()], parts):
-            padding = bytes(start - at)
-            checksum = zlib.crc32(part, zlib.crc32(padding, checksum))
-            f.write(padding)
-            f.write(part)
-            at = start + memoryview(part).nbytes
-        header["checksum"] = checksum
-        f.seek(len(_MAGIC))
-        f.write(_HEADER.pack(*header.values()))
+    path = os.fspath(path)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as f:
+            f.write(_MAGIC + _HEADER.pack(*header.values()))
+            for start, part in zip(offsets.values(), parts):
+                padding = bytes(start - at)
+                checksum = zlib.crc32(part, zlib.crc32(padding, checksum))
+                f.write(padding)
+                f.write(part)
+                at = start + memoryview(part).nbytes
+            header["checksum"] = checksum
+            f.seek(len(_MAGIC))
+            f.write(_HEADER.pack(*header.values()))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
-def _read_binary(path: str) -> tuple[int, list[str], dict]:
-    """The order, vocabulary and tables of a file written by NGramLM.save, checked so that
-    no index in them can lead the beam search out of its arrays or into an endless loop."""
+def _read_binary(path: str, mmap: bool = True) -> tuple[int, list[str], dict, dict]:
+    """The order, vocabulary, word index and tables of a file written by NGramLM.save,
+    memory-mapped or read, and checked so that no index in them can lead the beam search
+    out of its arrays or into an endless loop."""
     def damaged(why):
         return ValueError(f"{path}: expected a language model written by NGramLM.save, "
                           f"but {why}; save it again from the ARPA file")
@@ -393,50 +411,57 @@ def _read_binary(path: str) -> tuple[int, list[str], dict]:
             raise damaged("its header gives a negative size")
         offsets, size = _layout(header)
         actual = os.fstat(f.fileno()).st_size
-        if actual != size:  # checked before anything is allocated
+        if actual != size:  # checked before anything is mapped or allocated
             raise damaged(f"it is {actual} bytes long, where its header says {size}")
-        body = np.empty(size - start, dtype=np.uint8)
-        if f.readinto(body) != len(body):
-            raise damaged("it changed while it was read")
+        body = _map(f, size) if mmap else None
+        if body is None:
+            body = np.empty(size, dtype=np.uint8)
+            f.seek(0)
+            if f.readinto(body) != size:
+                raise damaged("it changed while it was read")
     header_text = _HEADER.pack(*[header[name] if name != "checksum" else 0 for name in _FIELDS])
-    if zlib.crc32(body, zlib.crc32(header_text)) != header["checksum"]:
+    if zlib.crc32(body[start:], zlib.crc32(header_text)) != header["checksum"]:
         raise damaged("its checksum does not match its contents (a damaged copy?)")
-    tables = {name: body[offsets[name] - start:][: 8 * header[count]].view(dtype)
+    tables = {name: body[offsets[name]:][: 8 * header[count]].view(dtype)
               .astype(dtype[1:], copy=False) for name, dtype, count in _ARRAYS}
     tables.update({name: header[name] for name in _SCALARS})
     try:
-        text = body[offsets["vocab"] - start:].tobytes().decode("utf-8")
+        vocab = body[offsets["vocab"]:].tobytes().decode("utf-8").split("\n")
     except UnicodeDecodeError:
         raise damaged("its vocabulary is not UTF-8") from None
-    vocab = text.split("\n")
-    _check_tables(header["order"], vocab, tables, damaged)
-    return header["order"], vocab, tables
+    word_index = dict(zip(vocab, range(len(vocab))))
+    failed = _check_tables(header["order"], vocab, word_index, tables)
+    if failed:
+        raise damaged(failed)
+    return header["order"], vocab, word_index, tables
 
 
-def _check_tables(order: int, vocab: list[str], tables: dict, damaged) -> None:
-    """ValueError (from damaged) unless every index in the tables is in range."""
-    keys, vals, prob = tables["keys"], tables["vals"], tables["prob"]
+def _map(f, size: int) -> np.ndarray | None:
+    """The file's bytes, memory-mapped read-only; None where it cannot be mapped."""
+    try:
+        return np.frombuffer(_mmap.mmap(f.fileno(), size, access=_mmap.ACCESS_READ),
+                             dtype=np.uint8)
+    except (OSError, ValueError, OverflowError):
+        return None
+
+
+def _check_tables(order: int, vocab: list[str], word_index: dict, tables: dict) -> str | None:
+    """Why the tables could lead the beam search astray, or None."""
     n_states = len(tables["backoff"])
-    used = keys != -1
-    checks = [  # in turn: each may rely on the ones before
-        (lambda: order >= 1, "its order is below 1"),
-        (lambda: tables["n_words"] == len(vocab) and len(set(vocab)) == len(vocab),
-         "its vocabulary does not match its word count or repeats a word"),
-        (lambda: len(keys) >= 2 and len(keys) & (len(keys) - 1) == 0,
-         "its hash table's size is not a power of two"),
-        (lambda: not used.all() and (keys >= -1).all(), "its hash table has no free slot"),
-        (lambda: ((vals[used] >= 0) & (vals[used] < len(prob))).all(), "an entry is out of range"),
-        (lambda: n_states >= 1, "it has no states"),
-        (lambda: ((tables["next_state"] >= 0) & (tables["next_state"] < n_states)).all(),
-         "a next state is out of range"),
-        # a context backs off to a shorter one, numbered lower: the chain ends at state 0
-        (lambda: tables["backoff_state"][0] == 0
-         and ((tables["backoff_state"][1:] >= 0)
-              & (tables["backoff_state"][1:] < np.arange(1, n_states))).all(),
-         "a back-off state is out of order"),
-        (lambda: 0 <= tables["unk"] < len(vocab) and 0 <= tables["eos"] < len(vocab)
-         and 0 <= tables["bos_state"] < n_states, "a word or state is out of range"),
-    ]
-    for ok, why in checks:
-        if not ok():
-            raise damaged(why)
+    if order < 1:
+        return "its order is below 1"
+    if tables["n_words"] != len(vocab) or len(word_index) != len(vocab):
+        return "its vocabulary does not match its word count or repeats a word"
+    if len(tables["keys"]) < 2 or len(tables["keys"]) & (len(tables["keys"]) - 1):
+        return "its hash table's size is not a power of two"
+    if n_states == 0:
+        return "it has no states"
+    failed = _arpa.check_tables(tables["keys"], tables["vals"], tables["next_state"],
+                                tables["backoff_state"])
+    if failed:
+        return ("its hash table has no free slot", "an entry is out of range",
+                "a next state is out of range", "a back-off state is out of order")[failed - 1]
+    if not (0 <= tables["unk"] < len(vocab) and 0 <= tables["eos"] < len(vocab)
+            and 0 <= tables["bos_state"] < n_states):
+        return "a word or state is out of range"
+    return None
