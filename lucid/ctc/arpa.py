@@ -293,7 +293,8 @@ def _read_arpa(path: str) -> tuple[int, list[str], dict]:
     if tables["n_words"] > len(vocab):
         vocab.append("<unk>")  # with KenLM's log10 probability, -100
     bos, eos, unk = (reader.word_number(w) for w in (b"<s>", b"</s>", b"<unk>"))
-    tables.update(unk=len(vocab) - 1 if unk < 0 else unk, eos=len(vocab) - 1 if eos < 0 else eos,
+    unk = len(vocab) - 1 if unk < 0 else unk
+    tables.update(unk=unk, eos=unk if eos < 0 else eos,
                   bos_state=1 + bos if bos >= 0 and len(counts) > 1 else 0)
     return len(counts), vocab, tables
 

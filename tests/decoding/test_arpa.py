@@ -287,11 +287,16 @@ def test_decoder_finds_a_word_with_a_no_break_space(tmp_path):
     assert hyp.words == [word]
 
 
-def test_the_reader_knows_every_whitespace_that_str_split_splits_at():
-    """The reader splits fields with str.split() unless the text holds one of these."""
+def test_every_other_whitespace_is_part_of_a_word(tmp_path):
+    """Every character Python calls whitespace, but space, tab, CR and LF, is part of a word
+    in an ARPA file (VT and FF too: only a line of nothing else is blank)."""
     import sys
 
-    from lucid.ctc.arpa import _OTHER_WHITESPACE
-
-    every = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()]
-    assert sorted(_OTHER_WHITESPACE) == [c for c in every if c not in " \t\r\n"]
+    others = [c for c in map(chr, range(sys.maxunicode + 1))
+              if c.isspace() and c not in " \t\r\n"]
+    assert len(others) == 25
+    words = [f"a{c}b" for c in others] + [f"{c}" for c in others if c not in "\v\f"]
+    uni = {("<s>",): (-99.0, None), ("</s>",): (-1.0, None), ("<unk>",): (-2.0, None),
+           **{(w,): (-1.5, None) for w in words}}
+    lm = NGramLM(write_arpa(tmp_path / "lm.arpa", [uni]))
+    assert lm.vocab == ["<s>", "</s>", "<unk>", *words]
