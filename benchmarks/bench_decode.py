@@ -196,7 +196,7 @@ def lucid_decoder(lm, beam, pruning, lexicon=None):
     """(decode, text): decode(x_t, n) runs lucid's decoder, text(its result) is the top text."""
     decoder = ctc_decoder(lexicon, LABELS + [""], lm=lm, blank_token="", sil_token=" ",
                           beam_size=beam, **PRUNING[pruning], **(WEIGHTS if lm else {}))
-    return decoder, lambda hyps: " ".join(words_of(hyps[0].tokens))
+    return decoder, lambda hyps: " ".join(words_of(hyps[0].tokens.tolist()))
 
 
 def pyctcdecode_anchor(arpa):

@@ -288,7 +288,7 @@ def test_a_loaded_model_decodes_as_the_one_saved(tmp_path):
         {("<s>", "ab"): (-0.1, None), ("ab", "ba"): (-0.1, None)}]))
     lm.save(tmp_path / "lm.bin")
     lp = lucid.tensor(np.log(np.random.default_rng(0).dirichlet(np.ones(4), size=12)))
-    results = [[(h.tokens, h.words, h.score) for h in
+    results = [[(h.tokens.tolist(), h.words, h.score) for h in
                 ctc_decoder(None, ["-", "|", "a", "b"], lm=m, beam_size=8, nbest=3)(lp, 12)]
                for m in (lm, tmp_path / "lm.bin", tmp_path / "lm.arpa")]
     assert results[1] == results[0] and results[2] == results[0]
