@@ -12,14 +12,14 @@ log10 probabilities and back-off weights (timing material, not a model).
 
 Load times are wall-clock medians over a few loads, every loader once per round, in this
 process. KenLM is ``kenlm.Model(path)`` (its probing hash, the default; no progress bar) on
-the ARPA file and,
-when KenLM's build_binary program is found, on the probing binary it writes (the kenlm pip
-package has the Python module only: build_binary comes with a build of KenLM's sources).
-KenLM maps its binary file (its default, POPULATE_OR_READ: every page mapped from the page
-cache) and checks nothing in it; ours maps lucid's binary file (``NGramLM.load``) and checks
-all of it, a CRC-32 and every index, before it returns. ``ctc_decoder``'s build, lexicon-free, is the LM's load (when given a path) plus
-the word trie spelled from the LM's 20,000 words; pyctcdecode's ``build_ctcdecoder`` (with
-KenLM, on the ARPA file) is the anchor when installed.
+the ARPA file and, when KenLM's build_binary program is found, on the probing binary it
+writes (the kenlm pip package has the Python module only: build_binary comes with a build of
+KenLM's sources). KenLM maps its binary file (its default, POPULATE_OR_READ: every page
+mapped from the page cache) and checks nothing in it; ours maps lucid's binary file
+(``NGramLM.load``) and checks all of it, a CRC-32 and every index, before it returns.
+``ctc_decoder``'s build, lexicon-free, is the LM's load (when given a path) plus the word
+trie spelled from the LM's 20,000 words; pyctcdecode's ``build_ctcdecoder`` (with KenLM, on
+the ARPA file) is the anchor when installed.
 
 Sizes are bytes per n-gram: of the file, of the tables in memory, and the growth of the
 resident memory (RSS) of a fresh process that loads the model (Linux only; for the mapped

@@ -163,32 +163,27 @@ cdef bint parse_number(const unsigned char* p, const unsigned char* end, double*
     cdef bint negative = False, fast = True, any_digit = False
     cdef uint64_t m = 0
     cdef int64_t e10 = 0, exponent = 0
-    cdef int significant = 0
+    cdef int significant = 0, part = 0
     cdef bint negative_exponent
     cdef const unsigned char* start = p
     if p < end and (p[0] == 43 or p[0] == 45):  # + -
         negative = p[0] == 45
         p += 1
-    while p < end and is_digit(p[0]):
-        any_digit = True
-        if significant < 19:
-            m = m * 10 + (p[0] - 48)
-            significant += m != 0
-        else:  # a digit beyond what m holds: its place still counts
-            e10 += 1
-            fast = False
-        p += 1
-    if p < end and p[0] == 46:  # .
-        p += 1
-        while p < end and is_digit(p[0]):
+    while p < end:  # the digits, and a point between them (part 1: after it)
+        if is_digit(p[0]):
             any_digit = True
             if significant < 19:
                 m = m * 10 + (p[0] - 48)
                 significant += m != 0
-                e10 -= 1
-            else:
+                e10 -= part
+            else:  # a digit beyond what m holds: before the point, its place still counts
+                e10 += 1 - part
                 fast = False
-            p += 1
+        elif p[0] == 46 and part == 0:  # .
+            part = 1
+        else:
+            break
+        p += 1
     if not any_digit:
         return False
     if p < end and (p[0] == 101 or p[0] == 69):  # e E

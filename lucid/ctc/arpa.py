@@ -279,7 +279,7 @@ def _read_arpa(path: str) -> tuple[int, list[str], dict]:
         fault = reader.read_section(k, min(text.next_line(offsets[k - 1]), len(data)),
                                     min(end, len(data)), marks[k - 1] + 1)
         if fault is not None:
-            raise _line_error(text, k, k == len(counts), *fault)
+            raise _line_error(text, k, *fault)
     if len(counts) == len(marks):
         raise truncated
     last = text.line(offsets[len(counts)]).strip(_BLANK)
@@ -299,8 +299,8 @@ def _read_arpa(path: str) -> tuple[int, list[str], dict]:
     return len(counts), vocab, tables
 
 
-def _line_error(text: _Text, k: int, top: bool, what: int, line: int, pos: int,
-                field: int) -> ValueError:
+def _line_error(text: _Text, k: int, what: int, line: int, pos: int, field: int
+                ) -> ValueError:
     """The error lucid/_C/_arpa.pyx found in a k-gram line, in words."""
     fields = _FIELD.findall(text.line(pos))
     e = _arpa.ERRORS
