@@ -16,7 +16,7 @@ the ARPA file and, when KenLM's build_binary program is found, on the probing bi
 writes (the kenlm pip package has the Python module only: build_binary comes with a build of
 KenLM's sources). KenLM maps its binary file (its default, POPULATE_OR_READ: every page
 mapped from the page cache) and checks nothing in it; ours maps lucid's binary file
-(``NGramLM.load``) and checks all of it, a CRC-32 and every index, before it returns.
+(``NGramLM.load``) and checks all of it, a checksum and every index, before it returns.
 ``ctc_decoder``'s build, lexicon-free, is the LM's load (when given a path) plus the word
 trie spelled from the LM's 20,000 words; pyctcdecode's ``build_ctcdecoder`` (with KenLM, on
 the ARPA file) is the anchor when installed.

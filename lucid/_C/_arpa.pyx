@@ -52,7 +52,9 @@ G. Memory. The arrays are sized from the sections' line counts, which arpa.py ch
 H. Tables that come from a file (NGramLM.load) rather than from this reader are checked by
    check_tables before the beam search sees them: every index within its array, a free
    slot in the hash table (so that a probe ends) and back-off states that decrease (so that
-   the chain ends at state 0).
+   the chain ends at state 0). Before that, checksum tells a damaged file: two running sums
+   of 64-bit words, which run at the speed of memory where CRC-32 (zlib's) takes three times
+   as long.
 """
 
 import math
@@ -90,8 +92,15 @@ cdef extern from *:
     """
     /* The hash of lucid/_C/_ctc_beam.pyx's hash_find: the key's home slot, before the mask. */
     #define LUCID_NGRAM_HOME(key) ((((uint64_t) (key)) * 0x9E3779B97F4A7C15ULL) >> 17)
+    /* A 64-bit word read from a file's little-endian bytes, on any machine. */
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    #define LUCID_LITTLE_ENDIAN(x) __builtin_bswap64(x)
+    #else
+    #define LUCID_LITTLE_ENDIAN(x) (x)
+    #endif
     """
     uint64_t ngram_home "LUCID_NGRAM_HOME" (int64_t key) nogil
+    uint64_t little_endian "LUCID_LITTLE_ENDIAN" (uint64_t x) nogil
 
 # What read_section reports (E.), in the order a line is checked.
 cdef enum:
@@ -659,3 +668,36 @@ def check_tables(const int64_t[::1] keys, const int64_t[::1] vals,
     if bad_key or free == 0:
         return 1
     return 2 if bad_entry else 3 if bad_next else 4 if bad_backoff else 0
+
+
+def checksum(const unsigned char[::1] data):
+    """A 64-bit checksum of data for lucid's binary form (H.): Fletcher's two running sums
+    (modulo 2**64) over its little-endian 64-bit words, in four interleaved lanes so that the
+    additions vectorise, then mixed with the length. A changed byte changes a sum; a moved
+    block changes the second. It guards against damage, not against forgery: the checks do."""
+    cdef Py_ssize_t n = data.shape[0], i, blocks = n // 32
+    cdef uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0
+    cdef uint64_t x[4]
+    cdef uint64_t sums[8]
+    cdef uint64_t h = 0x243F6A8885A308D3ULL ^ <uint64_t> n
+    cdef const unsigned char* p = &data[0] if n else NULL
+    with nogil:
+        for i in range(blocks + (n % 32 != 0)):
+            if i == blocks:  # the last bytes, zero-padded to a block
+                x[0] = x[1] = x[2] = x[3] = 0
+                memcpy(x, p + 32 * i, n - 32 * i)
+            else:
+                memcpy(x, p + 32 * i, 32)
+            a0 += little_endian(x[0])
+            a1 += little_endian(x[1])
+            a2 += little_endian(x[2])
+            a3 += little_endian(x[3])
+            b0 += a0
+            b1 += a1
+            b2 += a2
+            b3 += a3
+    sums[:] = [a0, b0, a1, b1, a2, b2, a3, b3]
+    for i in range(8):
+        h = (h ^ sums[i]) * 0x9E3779B97F4A7C15ULL
+        h ^= h >> 31
+    return h

@@ -330,13 +330,15 @@ def _line_error(text: _Text, k: int, what: int, line: int, pos: int, field: int
 
 # lucid's binary form (NGramLM.save): _MAGIC, the _HEADER fields (little-endian int64), then
 # the arrays of _ARRAYS (little-endian) and the vocabulary (UTF-8, the words joined by LF,
-# which no word holds), each at an offset that is a multiple of _ALIGN, zero bytes between.
-# The checksum is the CRC-32 of the header, read with a checksum of 0, and of all that follows.
+# which no word holds), each at an offset that is a multiple of _ALIGN, zero bytes between;
+# last, after zero bytes to a multiple of 8, the checksum of all that comes before it
+# (lucid/_C/_arpa.pyx's checksum), a little-endian uint64.
 _MAGIC = b"lucid-NGramLM\r\n\x1a"  # CR LF and ^Z: a transfer in text mode shows
 _BINARY_VERSION = 2
 _FIELDS = ("version", "order", "n_words", "unk", "bos_state", "eos", "slots", "entries",
-           "states", "vocab_bytes", "checksum")
+           "states", "vocab_bytes")
 _HEADER = struct.Struct(f"<{len(_FIELDS)}q")
+_CHECKSUM = struct.Struct("<Q")
 _SCALARS = ("n_words", "unk", "bos_state", "eos")
 _ARRAYS = (("keys", "<i8", "slots"), ("vals", "<i8", "slots"), ("prob", "<f8", "entries"),
            ("next_state", "<i8", "entries"), ("backoff", "<f8", "states"),
@@ -345,9 +347,9 @@ _ALIGN = 64
 
 
 def _layout(header: dict) -> tuple[dict, int]:
-    """Where each array and the vocabulary begin, and the file's size."""
-    def aligned(n):
-        return -(-n // _ALIGN) * _ALIGN
+    """Where each array, the vocabulary and the checksum begin, and the file's size."""
+    def aligned(n, to=_ALIGN):
+        return -(-n // to) * to
 
     at = aligned(len(_MAGIC) + _HEADER.size)
     offsets = {}
@@ -355,7 +357,8 @@ def _layout(header: dict) -> tuple[dict, int]:
         offsets[name] = at
         at = aligned(at + 8 * header[count])
     offsets["vocab"] = at
-    return offsets, at + header["vocab_bytes"]
+    offsets["checksum"] = aligned(at + header["vocab_bytes"], 8)
+    return offsets, offsets["checksum"] + _CHECKSUM.size
 
 
 def _write_binary(path: str | os.PathLike, order: int, vocab: list[str], tables: dict) -> None:
@@ -365,26 +368,22 @@ def _write_binary(path: str | os.PathLike, order: int, vocab: list[str], tables:
     header = {"version": _BINARY_VERSION, "order": order,
               **{name: int(tables[name]) for name in _SCALARS},
               "slots": len(tables["keys"]), "entries": len(tables["prob"]),
-              "states": len(tables["backoff"]), "vocab_bytes": len(words), "checksum": 0}
-    offsets, _ = _layout(header)
+              "states": len(tables["backoff"]), "vocab_bytes": len(words)}
+    offsets, size = _layout(header)
     parts = [np.ascontiguousarray(tables[name], dtype=dtype) for name, dtype, _ in _ARRAYS]
-    parts.append(words)
-    checksum = zlib.crc32(_HEADER.pack(*header.values()))
-    at = len(_MAGIC) + _HEADER.size
     path = os.fspath(path)
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(temporary, "wb") as f:
+        with open(temporary, "w+b") as f:
             f.write(_MAGIC + _HEADER.pack(*header.values()))
-            for start, part in zip(offsets.values(), parts):
-                padding = bytes(start - at)
-                checksum = zlib.crc32(part, zlib.crc32(padding, checksum))
-                f.write(padding)
+            starts = [offsets[name] for name, _, _ in _ARRAYS] + [offsets["vocab"]]
+            for start, part in zip(starts, [*parts, words]):
+                f.write(bytes(start - f.tell()))
                 f.write(part)
-                at = start + memoryview(part).nbytes
-            header["checksum"] = checksum
-            f.seek(len(_MAGIC))
-            f.write(_HEADER.pack(*header.values()))
+            f.write(bytes(offsets["checksum"] - f.tell()))
+            f.flush()
+            with _mmap.mmap(f.fileno(), offsets["checksum"], access=_mmap.ACCESS_READ) as m:
+                f.write(_CHECKSUM.pack(_arpa.checksum(m)))
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -420,16 +419,17 @@ def _read_binary(path: str, mmap: bool = True) -> tuple[int, list[str], dict, di
             f.seek(0)
             if f.readinto(body) != size:
                 raise damaged("it changed while it was read")
-    header_text = _HEADER.pack(*[header[name] if name != "checksum" else 0 for name in _FIELDS])
-    if zlib.crc32(body[start:], zlib.crc32(header_text)) != header["checksum"]:
+    end = offsets["checksum"]
+    if _arpa.checksum(body[:end]) != _CHECKSUM.unpack(body[end:].tobytes())[0]:
         raise damaged("its checksum does not match its contents (a damaged copy?)")
     tables = {name: body[offsets[name]:][: 8 * header[count]].view(dtype)
               .astype(dtype[1:], copy=False) for name, dtype, count in _ARRAYS}
     tables.update({name: header[name] for name in _SCALARS})
     try:
-        vocab = body[offsets["vocab"]:].tobytes().decode("utf-8").split("\n")
+        vocab = body[offsets["vocab"]:][: header["vocab_bytes"]].tobytes().decode("utf-8")
     except UnicodeDecodeError:
         raise damaged("its vocabulary is not UTF-8") from None
+    vocab = vocab.split("\n")
     word_index = dict(zip(vocab, range(len(vocab))))
     failed = _check_tables(header["order"], vocab, word_index, tables)
     if failed:
