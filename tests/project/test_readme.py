@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import numpy as np
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -28,18 +30,24 @@ def test_ci_runs_the_readme_quick_start_verbatim_and_first():
                for line in before[venv:]), "the quick start must run in the fresh venv"
 
 
-def test_the_readme_tour_runs_and_fills_the_gradient():
+def test_the_readme_tour_runs():
+    """The tour's blocks, in order in one namespace: the loop trains (every parameter gets a
+    gradient, the loss is finite), the decoder's stream equals its offline call (the tour
+    asserts it), and the alignments are the targets' (with the wildcard, label -1 or one of
+    the target's)."""
     readme = (ROOT / "README.md").read_text()
-    code = re.search(r"## A short tour\s+```python\n(.*?)```", readme, re.S).group(1)
+    tour = re.search(r"## A tour\n(.*?)\n## ", readme, re.S).group(1)
+    blocks = re.findall(r"```python\n(.*?)```", tour, re.S)
+    assert len(blocks) == 2
     namespace = {}
-    import lucid._threads as threads
-
-    saved = threads._num_threads
-    try:
+    for code in blocks:
         exec(code, namespace)
-    finally:
-        threads._num_threads = saved  # the tour sets a global thread count
-    grad = namespace["logits"].grad.numpy()
-    assert grad.shape == (50, 4, 20)
-    # through log_softmax the gradient of each valid frame sums to zero over classes
-    assert abs(grad.sum(axis=2)).max() < 1e-5
+    assert np.isfinite(namespace["loss"].item())
+    assert all(p.grad is not None for p in namespace["model"].parameters())
+    y = namespace["y"].numpy()
+    labels = namespace["labels"].numpy()
+    assert labels.shape == (len(y), 50)
+    for row, target in zip(labels, y):
+        assert set(row.tolist()) <= set(target.tolist()) | {0, -1}
+    spans = namespace["spans"]
+    assert [s.token for s in spans] == [k for k in y[0].tolist()]
