@@ -31,9 +31,9 @@ from lucid.ctc import forced_align
 try:
     import torch
     import torchaudio
-    forced_align = getattr(torchaudio.functional, "forced_align", None)
+    torchaudio_align = getattr(torchaudio.functional, "forced_align", None)
 except ImportError:
-    forced_align = None
+    torchaudio_align = None
 
 # The call's own peak: VmHWM reset just before it (Linux). ru_maxrss would not do: a child
 # inherits its parent's high-water mark, and this parent has imported torch.
@@ -68,7 +68,7 @@ alignment, scores = forced_align(lp, target)
 seconds = time.perf_counter() - start
 peak = vm_mib("VmHWM:") if proc else float("nan")
 print(json.dumps(dict(seconds=seconds, rise_mib=peak - before if proc else float("nan"),
-                      peak_mib=peak, score=float(scores.astype(np.float64).sum()))))
+                      peak_mib=peak, score=float(scores.numpy().astype(np.float64).sum()))))
 """
 
 
@@ -98,9 +98,9 @@ def batch_inputs(T, N, C, S, seed=0):
 def batch_vs_loop(T, N, C, S, repeats, threads):
     lp, targets, il, tl = batch_inputs(T, N, C, S)
     lucid.set_num_threads(threads)
-    batch = lucid.tensor(lp)
+    batch = lucid.tensor(lp).transpose(0, 1)  # lucid.ctc is batch first: (N, T, C), a view
     singles = [lucid.tensor(np.ascontiguousarray(lp[: il[n], n])) for n in range(N)]
-    if forced_align is not None:
+    if torchaudio_align is not None:
         torch_singles = [torch.from_numpy(np.ascontiguousarray(lp[: il[n], n]))[None]
                          for n in range(N)]
         torch_targets = [torch.tensor(targets[n, : tl[n]], dtype=torch.int32)[None]
@@ -116,10 +116,10 @@ def batch_vs_loop(T, N, C, S, repeats, threads):
 
     def run_torchaudio():
         for n in range(N):
-            forced_align(torch_singles[n], torch_targets[n], blank=0)
+            torchaudio_align(torch_singles[n], torch_targets[n], blank=0)
 
     runs = {"lucid batch": run_batch, "lucid loop": run_loop}
-    if forced_align is not None:
+    if torchaudio_align is not None:
         runs["torchaudio loop"] = run_torchaudio
     wall = {name: [] for name in runs}
     cpu = {name: [] for name in runs}
@@ -149,7 +149,7 @@ def main():
     scale = 100 if args.quick else 1
     repeats = 2 if args.quick else args.repeats
     print(f"lucid-ctc forced alignment; torchaudio "
-          f"{'installed' if forced_align is not None else 'not installed'}; "
+          f"{'installed' if torchaudio_align is not None else 'not installed'}; "
           f"OpenMP {'on' if lucid._C.openmp_enabled() else 'off'}")
 
     print("Long form (one thread, fresh process per run):")
