@@ -20,8 +20,8 @@ from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
     bad_value_error,
     batch_first_hint,
+    batch_first_lengths,
     check_blank,
-    check_input_lengths_fit,
     check_lengths,
     check_log_probs,
     check_penalty,
@@ -145,11 +145,7 @@ def forced_align(
     lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
-    if input_lengths is None:
-        input_lengths = T if unbatched else np.full(N, T)
-    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths, batch_first=True):
-        il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
-        check_input_lengths_fit(il, T, fn)
+    il = batch_first_lengths(lp, unbatched, input_lengths, fn)
     with batch_first_hint(fn, lp, unbatched, "targets", targets, batch_first=True):
         if target_lengths is None:
             target_lengths = _default_target_lengths(targets, N, unbatched, fn)

@@ -13,10 +13,8 @@ import numpy as np
 
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
-    batch_first_hint,
+    batch_first_lengths,
     check_blank,
-    check_input_lengths_fit,
-    check_lengths,
     check_log_probs,
     check_no_nan,
     warn_if_not_log_probs,
@@ -61,11 +59,7 @@ def greedy_decode(
     lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
-    if input_lengths is None:
-        input_lengths = T if unbatched else np.full(N, T)
-    with batch_first_hint(fn, lp, unbatched, "input_lengths", input_lengths, batch_first=True):
-        il = check_lengths(input_lengths, "input_lengths", N, unbatched, fn)
-        check_input_lengths_fit(il, T, fn)
+    il = batch_first_lengths(lp, unbatched, input_lengths, fn)
     best = lp.argmax(axis=2)  # (T, N)
     # numpy's argmax picks a frame's first NaN (else its first +inf): the values it picked
     # show one, without a second pass over the input

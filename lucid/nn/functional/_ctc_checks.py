@@ -189,6 +189,19 @@ def batch_first_hint(fn: str, lp: np.ndarray, unbatched: bool, name: str,
                          f"output pass log_probs.transpose(0, 1)") from None
 
 
+def batch_first_lengths(lp: np.ndarray, unbatched: bool, lengths: Any, fn: str,
+                        name: str = "input_lengths") -> np.ndarray:
+    """The checked frame count of each sample of lucid.ctc's batch-first input (``lp`` its
+    (T, N, C) view): T for all when ``lengths`` is None, else each in [0, T]."""
+    T, N = lp.shape[:2]
+    if lengths is None:
+        lengths = T if unbatched else np.full(N, T)
+    with batch_first_hint(fn, lp, unbatched, name, lengths, batch_first=True):
+        checked = check_lengths(lengths, name, N, unbatched, fn)
+        check_input_lengths_fit(checked, T, fn)
+    return checked
+
+
 def _shape(value: Any) -> tuple:
     value = value.numpy() if isinstance(value, Tensor) else value
     try:
