@@ -90,11 +90,11 @@ def main():
     setups = {"none": {}, "3-gram": {"lm": lm}, "3-gram+lexicon": {"lm": lm, "lexicon": lexicon}}
     for name, setup in setups.items():
         for pruning, options in prunings.items():
-            setup = dict(setup)
-            lexicon_arg = setup.pop("lexicon", None)
+            lm_options = dict(setup)  # a copy: every pruning gets the setup's lexicon
+            lexicon_arg = lm_options.pop("lexicon", None)
             decoder = ctc_decoder(lexicon_arg, tokens, blank_token="", sil_token=" ",
                                   beam_size=BEAM, lm_weight=0.5 * math.log(10), word_score=1.5,
-                                  unk_word_score=-5.0 * math.log(10), **setup, **options)
+                                  unk_word_score=-5.0 * math.log(10), **lm_options, **options)
             steps, captions = chunk_times(decoder, x, passes)
             if decoder.get_final_hypothesis() != decoder(lucid.tensor(x)):
                 raise SystemExit(f"the stream differs from the offline call: {name}, {pruning}")
