@@ -124,9 +124,13 @@ class DecodeStream:
 
     def best(self) -> Found:
         """The best hypothesis of the beam as it stands: the search's own ranking, the
-        unfinished word's running score included, no end-of-sentence terms."""
-        (found,) = self.main.rank(1, _ctc_beam.SEARCH_PARTIAL) or [_EMPTY]
-        return found
+        unfinished word's running score included, no end-of-sentence terms. When pruning has
+        emptied the decoder's beam (a lexicon's words could not go on), the shadow's best, as
+        the final result would be."""
+        found = self.main.rank(1, _ctc_beam.SEARCH_PARTIAL)
+        if not found and self.shadow is not None:
+            found = self.shadow.rank(1, _ctc_beam.SEARCH_PARTIAL)
+        return found[0] if found else _EMPTY
 
     def sizes(self) -> dict[str, int]:
         """What the stream holds now (design note B. of lucid/_C/_ctc_beam.pyx): frames

@@ -142,6 +142,23 @@ def test_the_best_hypothesis_includes_the_word_being_spelled(tmp_path):
     assert best.words == ["cat", "pa"] and [s.start for s in best.word_spans] == [0, 4]
 
 
+def test_live_captions_go_on_when_pruning_empties_a_lexicon_decoders_beam():
+    """A frame whose only class above token_min_logp leaves the lexicon ("t" after "ca",
+    lexicon ["cap"]) empties the pruned beam; the caption is then the unpruned search's, as
+    the final result is, not an empty hypothesis of score -inf."""
+    frames = [2, 3, 4, 0, 2]  # c a t - c
+    lp = np.log(np.full((5, len(TOKENS)), 1e-4))
+    lp[np.arange(5), frames] = np.log(1 - 1e-4 * (len(TOKENS) - 1))
+    decoder = ctc_decoder(["cap"], TOKENS, beam_size=8, token_min_logp=-5.0)
+    decoder.decode_begin()
+    decoder.decode_step(lucid.tensor(lp[:3]))
+    best = decoder.get_best_hypothesis()
+    assert best.score > -math.inf and best.tokens.tolist() == [2, 3]  # "ca", still in the trie
+    decoder.decode_step(lucid.tensor(lp[3:]))
+    decoder.decode_end()
+    assert decoder.get_final_hypothesis() == decoder(lucid.tensor(lp))
+
+
 def test_an_empty_stream_is_an_input_of_no_frames(decoders):
     decoder = decoders["lm"]
     one = lucid.tensor(np.log(np.full((1, len(TOKENS)), 1 / len(TOKENS))))
