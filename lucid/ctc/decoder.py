@@ -71,6 +71,11 @@ class CTCDecoder:
         self._word_of = word_of  # with a lexicon: spelling key (see _word_pieces) -> its word
         # per token: whether it starts a word (sentencepiece's "▁" pieces), or None
         self._word_start = word_start
+        # per token: its part of a word's text (without the word-start marker), and its length
+        texts = [t[len(word_marker):] if word_start is not None and word_start[i] else t
+                 for i, t in enumerate(tokens)]
+        self._texts = (np.array(texts, dtype=object),
+                       np.array([len(t) for t in texts], dtype=np.int64))
         self._stream: DecodeStream | None = None
         self.beam_size = beam_size
         self.nbest = nbest
@@ -292,52 +297,64 @@ class CTCDecoder:
         With a lexicon, each piece is the lexicon's word of that spelling (so a word is
         returned as written in the lexicon, not as spelled); a piece that spells no word of
         the lexicon, such as the unfinished last word of a hypothesis, is left out."""
-        return [word for word, _ in self._word_pieces(_index_list(idxs))]
+        return self._word_pieces(np.array(_index_list(idxs), dtype=np.int64))[0]
 
-    def _word_pieces(self, idxs: list[int]) -> list[tuple[str, list[int]]]:
-        """Each word of :meth:`words` with the positions in ``idxs`` of the tokens spelling it
-        (one function for both, so that words and their spans cannot disagree)."""
+    def _word_pieces(self, idxs: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The words of :meth:`words` in class indices ``idxs`` (int64), and the positions in
+        ``idxs`` of the first and last token of each: a word's tokens are the run between
+        them, with no delimiter inside (one function for words and their spans, so that they
+        cannot disagree). Per word, not per token, in Python."""
         starts = self._word_start
-        if self.sil is None and starts is None:
-            return []
-        pieces: list[list[int]] = [[]]
-        for position, i in enumerate(idxs):
-            if i == self.sil:
-                pieces.append([])
-            elif starts is not None and starts[i]:
-                pieces.append([position])
-            else:
-                pieces[-1].append(position)
-        found = []
-        for piece in pieces:
-            text = "".join(self._piece_text(idxs[p]) for p in piece)
-            if self._word_of is None:
-                word = text or None
-            else:  # with sentencepiece pieces a word is known by its text, else its tokens
-                key = text if starts is not None else tuple(idxs[p] for p in piece)
-                word = self._word_of.get(key)
-            if piece and word is not None:
-                found.append((word, piece))
-        return found
-
-    def _piece_text(self, i: int) -> str:
-        """Token i's part of a word's text: its string, without the word-start marker."""
-        if self._word_start is not None and self._word_start[i]:
-            return self.tokens[i][len(self.word_marker):]
-        return self.tokens[i]
+        found: tuple[list[str], np.ndarray, np.ndarray] = ([], idxs[:0], idxs[:0])
+        if (self.sil is None and starts is None) or not len(idxs):
+            return found
+        sil = idxs == self.sil  # all False without a delimiter
+        # a word begins after each delimiter and at each token that starts one
+        begins = np.empty(len(idxs), dtype=bool)
+        begins[0] = True
+        begins[1:] = sil[:-1]
+        if starts is not None:
+            begins |= starts[idxs].astype(bool) & ~sil
+        kept = np.flatnonzero(~sil)  # the positions of the words' tokens
+        if not len(kept):
+            return found
+        first = np.flatnonzero(begins[kept])  # in kept; begins[kept[0]] always holds
+        last = np.append(first[1:], len(kept))  # one past, in kept
+        ids = idxs[kept]
+        pieces, lengths = self._texts
+        text = "".join(pieces[ids].tolist())  # the words' texts, cut at these offsets
+        at = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(lengths[ids], out=at[1:])
+        if self._word_of is None:  # a word is its text; an empty one is none
+            chosen = np.flatnonzero(at[last] > at[first])
+            words = [text[a:b] for a, b in zip(at[first[chosen]].tolist(),
+                                               at[last[chosen]].tolist())]
+            return words, kept[first[chosen]], kept[last[chosen] - 1]
+        words, chosen = [], []
+        id_list = ids.tolist() if starts is None else None
+        for g, (a, b, i, j) in enumerate(zip(at[first].tolist(), at[last].tolist(),
+                                             first.tolist(), last.tolist())):
+            # with sentencepiece pieces a word is known by its text, else by its tokens
+            word = self._word_of.get(text[a:b] if id_list is None else tuple(id_list[i:j]))
+            if word is not None:
+                words.append(word)
+                chosen.append(g)
+        return words, kept[first[chosen]], kept[last[chosen] - 1]
 
     def _words_and_spans(self, hyp: CTCHypothesis, token_logps: np.ndarray
                          ) -> tuple[list[str], list[WordSpan]]:
         """The words of a hypothesis and their WordSpans, from the log-probability of each of
         its tokens at its timestep (as the search recorded them from the caller's values)."""
-        words, spans = [], []
-        timesteps = hyp.timesteps.tolist()
-        for word, piece in self._word_pieces(hyp.tokens.tolist()):
-            worst = min(float(token_logps[p]) for p in piece)
-            words.append(word)
-            spans.append(WordSpan(word, timesteps[piece[0]], timesteps[piece[-1]] + 1,
-                                  math.exp(worst)))
-        return words, spans
+        words, first, last = self._word_pieces(hyp.tokens.numpy())
+        if not words:
+            return [], []
+        # the least sure token of each word: a word is the run first .. last
+        bounds = np.stack([first, last + 1], axis=1).ravel()
+        worst = np.minimum.reduceat(np.append(token_logps, 0.0), bounds)[::2].tolist()
+        timesteps = hyp.timesteps.numpy()
+        return words, [WordSpan(word, start, end, math.exp(w)) for word, start, end, w in
+                       zip(words, timesteps[first].tolist(), (timesteps[last] + 1).tolist(),
+                           worst)]
 
     def text(self, idxs: Tensor | Iterable[int]) -> str:
         """The words of :meth:`words` joined by single spaces."""
