@@ -8,6 +8,7 @@ it returns into words.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
@@ -887,34 +888,69 @@ def _word_trie(spellings: Mapping[str, list[list[int]]], word_index: Mapping[str
     the LM index of the word ending there (-1 if the LM does not know it, -2 if no word ends
     there), that word's hotword boost, and the lookahead: the boost of the shortest hotword
     through the node, in proportion to the part of it spelled."""
-    children: list[dict[int, int]] = [{}]
-    word_at = [-2]
-    bonus = [0.0]
-    shortest_hot = [(math.inf, 0.0)]  # (length, boost) of the shortest hotword through a node
-    for word, spelled_all in spellings.items():
-        lm_id = word_index.get(word, -1)
-        for spelled in spelled_all:
-            node = 0
-            for position, token in enumerate(spelled, 1):
-                if token not in children[node]:
-                    children[node][token] = len(children)
-                    children.append({})
-                    word_at.append(-2)
-                    bonus.append(0.0)
-                    shortest_hot.append((math.inf, 0.0))
-                node = children[node][token]
-                if word in hot and len(spelled) < shortest_hot[node][0]:
-                    shortest_hot[node] = (len(spelled), hot[word] * position / len(spelled))
-            word_at[node] = lm_id
-            bonus[node] = hot.get(word, 0.0)
-    start = np.zeros(len(children) + 1, dtype=np.int64)
-    start[1:] = np.cumsum([len(c) for c in children])
-    pairs = [sorted(c.items()) for c in children]
+    # flat, in insertion order: each spelling's symbols, word and length
+    spelled = [(word, sp) for word, spelled_all in spellings.items() for sp in spelled_all]
+    lengths = np.array([len(sp) for _, sp in spelled], dtype=np.int64)
+    n, depth = len(spelled), int(lengths.max()) if len(spelled) else 0
+    symbols = np.full((n, depth), -1, dtype=np.int64)
+    if n:
+        symbols[np.arange(depth) < lengths[:, None]] = np.fromiter(
+            itertools.chain.from_iterable(sp for _, sp in spelled), dtype=np.int64,
+            count=int(lengths.sum()))
+    # level by level, the distinct prefixes: (the prefix before, symbol) pairs
+    node_of = np.zeros((n, depth), dtype=np.int64)  # per level's distinct prefix, then node
+    made, parents, tokens = [], [], []  # per level: first spelling to reach it, parent, symbol
+    above = np.zeros(n, dtype=np.int64)
+    width = int(symbols.max()) + 2 if n else 1
+    for level in range(depth):
+        rows = np.flatnonzero(lengths > level)
+        keys = above[rows] * width + symbols[rows, level]
+        distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        node_of[rows, level] = inverse + sum(len(m) for m in made)
+        made.append(rows[first])
+        parents.append(distinct // width)
+        tokens.append(distinct % width)
+        above[rows] = inverse
+    # a node is numbered when its first spelling is inserted, shorter prefixes first
+    made_by = np.concatenate(made) if made else np.zeros(0, dtype=np.int64)
+    level_of = np.repeat(np.arange(depth), [len(m) for m in made])
+    order = np.lexsort((level_of, made_by))
+    number = np.empty(len(order), dtype=np.int64)
+    number[order] = np.arange(1, len(order) + 1)
+    parent_of = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+        np.zeros(len(parents[0]), dtype=np.int64) if level == 0 else
+        number[parents[level] + sum(len(m) for m in made[:level - 1])]
+        for level in range(depth)]) if depth else np.zeros(0, dtype=np.int64)
+    token_of = np.concatenate(tokens) if tokens else np.zeros(0, dtype=np.int64)
+    node_of = np.where(symbols >= 0, number[np.minimum(node_of, len(number) - 1)], 0) \
+        if len(number) else node_of
+    n_nodes = len(number) + 1
+    word_at = np.full(n_nodes, -2, dtype=np.int64)
+    bonus = np.zeros(n_nodes, dtype=np.float64)
+    ends = node_of[np.arange(n), lengths - 1] if n else np.zeros(0, dtype=np.int64)
+    # words spelled the same: the last inserted is the node's
+    nodes, last = np.unique(ends[::-1], return_index=True)
+    last = n - 1 - last
+    word_at[nodes] = np.array([word_index.get(spelled[k][0], -1) for k in last.tolist()],
+                              dtype=np.int64)
+    bonus[nodes] = np.array([hot.get(spelled[k][0], 0.0) for k in last.tolist()],
+                            dtype=np.float64)
+    lookahead = np.zeros(n_nodes, dtype=np.float64)
+    shortest = np.full(n_nodes, np.inf)
+    for k, (word, sp) in enumerate(spelled):
+        if word in hot:  # the shortest hotword through a node, the first of equals
+            for position, node in enumerate(node_of[k, : len(sp)].tolist(), 1):
+                if len(sp) < shortest[node]:
+                    shortest[node] = len(sp)
+                    lookahead[node] = hot[word] * position / len(sp)
+    by_parent = np.lexsort((token_of, parent_of))
+    start = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(parent_of, minlength=n_nodes), out=start[1:])
     return {
         "trie_start": start,
-        "trie_token": np.array([t for p in pairs for t, _ in p], dtype=np.int64),
-        "trie_child": np.array([n for p in pairs for _, n in p], dtype=np.int64),
-        "trie_word": np.array(word_at, dtype=np.int64),
-        "trie_bonus": np.array(bonus, dtype=np.float64),
-        "trie_lookahead": np.array([b for _, b in shortest_hot], dtype=np.float64),
+        "trie_token": token_of[by_parent],
+        "trie_child": number[by_parent] if len(number) else token_of[:0],
+        "trie_word": word_at,
+        "trie_bonus": bonus,
+        "trie_lookahead": lookahead,
     }
