@@ -617,18 +617,10 @@ def ctc_decoder(
         token_word = lm.word_ids(tokens) if lm is not None else np.arange(len(tokens))
         scoring = {"mode": 1, "token_word": token_word.astype(np.int64)}
     elif word_level:
-        if word_start is not None:  # sentencepiece: a word is known by its characters
-            def symbols(key: Any) -> list[int]:
-                return [ord(ch) for ch in key]
-        else:
-            def symbols(key: Any) -> list[int]:
-                return list(key)
-        spellings: dict[str, list[list[int]]] = {}
         if words is None:  # lexicon-free: the LM's words and the hotwords make the trie
-            for word in list(word_index) + list(hot):
-                key = word if word_start is not None else _spell(word, index)
-                if key and (word_start is not None or (sil not in key and blank not in key)):
-                    spellings.setdefault(word, []).append(symbols(key))
+            # (a hotword the LM knows is listed once: the same spelling twice adds nothing)
+            spelled = _spell_words(list(dict.fromkeys([*word_index, *hot])), index,
+                                   {blank, sil}, by_char=word_start is not None)
         else:
             missing = [w for w in hot if w not in words]
             if missing:
@@ -636,10 +628,13 @@ def ctc_decoder(
                                  f"{missing[:5]} are not")
             keys = _lexicon_keys(words, word_start, piece_text, fn)
             word_of = _pick_homophones(keys, lambda w: alone(w) + hot.get(w, 0.0))
-            for key, word in word_of.items():
-                spellings.setdefault(word, []).append(symbols(key))
+            spellings: dict[str, list[list[int]]] = {}
+            for key, word in word_of.items():  # sentencepiece: a word is known by its text
+                spellings.setdefault(word, []).append(
+                    [ord(ch) for ch in key] if word_start is not None else list(key))
+            spelled = _flatten(spellings)
         scoring = {"mode": 2, "lexicon_only": words is not None,
-                   **_word_trie(spellings, word_index, hot),
+                   **_word_trie(*spelled, word_index, hot),
                    **_token_symbols(tokens, word_start, piece_text)}
     if lm is not None:
         scoring["lm"] = lm.tables
@@ -783,10 +778,39 @@ def _read_tokens(tokens: Any, fn: str) -> list[str]:
     return tokens
 
 
-def _spell(word: str, index: Mapping[str, int]) -> list[int] | None:
-    """A word's tokens, one character each; None if a character is not a token."""
-    ids = [index.get(ch) for ch in word]
-    return None if None in ids or not ids else ids
+def _spell_words(words: list[str], index: Mapping[str, int], excluded: set[int | None],
+                 by_char: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The words that can be spelled, their symbols end to end and their lengths: with
+    by_char (sentencepiece pieces) every non-empty word, by its characters' code points;
+    otherwise those whose every character is a token, not an excluded one (blank,
+    delimiter), by those tokens. With numpy over all the words' text at once."""
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    codes = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"),
+                          dtype=np.uint32).astype(np.int64)
+    if by_char:
+        symbols = codes
+    else:  # each character's token, -1 if none (or one that cannot be inside a word)
+        chars = sorted((ord(t), i) for t, i in index.items() if len(t) == 1)
+        points = np.array([c for c, _ in chars] or [-1], dtype=np.int64)
+        ids = np.array([-1 if i in excluded else i for _, i in chars] or [-1], dtype=np.int64)
+        at = np.minimum(np.searchsorted(points, codes), len(points) - 1)
+        symbols = np.where(points[at] == codes, ids[at], -1)
+    ends = np.cumsum(lengths)
+    bad = np.concatenate([[0], np.cumsum(symbols < 0)])
+    ok = (lengths > 0) & (bad[ends] == bad[ends - lengths])
+    return ([words[k] for k in np.flatnonzero(ok).tolist()], symbols[np.repeat(ok, lengths)],
+            lengths[ok])
+
+
+def _flatten(spellings: Mapping[str, list[list[int]]]) -> tuple[list[str], np.ndarray,
+                                                                 np.ndarray]:
+    """word -> its spellings, as _spell_words gives them: the word of each spelling, in
+    order, their symbols end to end and their lengths."""
+    spelled = [(word, sp) for word, spelled_all in spellings.items() for sp in spelled_all]
+    lengths = np.array([len(sp) for _, sp in spelled], dtype=np.int64)
+    symbols = np.fromiter(itertools.chain.from_iterable(sp for _, sp in spelled),
+                          dtype=np.int64, count=int(lengths.sum()))
+    return [word for word, _ in spelled], symbols, lengths
 
 
 def _lexicon_words(lexicon: Any, index: Mapping[str, int], blank: int, sil: int | None,
@@ -879,24 +903,20 @@ def _hotword_boosts(hotwords: Any, weight: float, fn: str) -> dict[str, float]:
     return boosts
 
 
-def _word_trie(spellings: Mapping[str, list[list[int]]], word_index: Mapping[str, int],
-               hot: Mapping[str, float]) -> dict[str, np.ndarray]:
+def _word_trie(words: list[str], flat: np.ndarray, lengths: np.ndarray,
+               word_index: Mapping[str, int], hot: Mapping[str, float]) -> dict[str, np.ndarray]:
     """The word trie of design note C. in lucid/_C/_ctc_beam.pyx, as flat arrays.
 
-    Spellings are symbols (see _token_symbols). Node 0 is the empty word; a node's children
-    are a contiguous, symbol-sorted run. Per node:
-    the LM index of the word ending there (-1 if the LM does not know it, -2 if no word ends
-    there), that word's hotword boost, and the lookahead: the boost of the shortest hotword
-    through the node, in proportion to the part of it spelled."""
-    # flat, in insertion order: each spelling's symbols, word and length
-    spelled = [(word, sp) for word, spelled_all in spellings.items() for sp in spelled_all]
-    lengths = np.array([len(sp) for _, sp in spelled], dtype=np.int64)
-    n, depth = len(spelled), int(lengths.max()) if len(spelled) else 0
-    symbols = np.full((n, depth), -1, dtype=np.int64)
-    if n:
-        symbols[np.arange(depth) < lengths[:, None]] = np.fromiter(
-            itertools.chain.from_iterable(sp for _, sp in spelled), dtype=np.int64,
-            count=int(lengths.sum()))
+    Spellings are symbols (see _token_symbols), as _flatten gives them, inserted in order:
+    the word of each, their symbols end to end, their lengths. Node 0 is the empty word, and
+    nodes are numbered as inserting the spellings one by one makes them; a node's children
+    are a contiguous, symbol-sorted run. Per node: the LM index of the word ending there (-1
+    if the LM does not know it, -2 if no word ends there), that word's hotword boost, and the
+    lookahead: the boost of the shortest hotword through the node, in proportion to the part
+    of it spelled. With numpy, level by level: Python runs per word, never per symbol."""
+    n, depth = len(words), int(lengths.max()) if len(words) else 0
+    symbols = np.full((n, depth), -1, dtype=np.int64)  # one spelling a row, -1 past its end
+    symbols[np.arange(depth) < lengths[:, None]] = flat
     # level by level, the distinct prefixes: (the prefix before, symbol) pairs
     node_of = np.zeros((n, depth), dtype=np.int64)  # per level's distinct prefix, then node
     made, parents, tokens = [], [], []  # per level: first spelling to reach it, parent, symbol
@@ -931,18 +951,18 @@ def _word_trie(spellings: Mapping[str, list[list[int]]], word_index: Mapping[str
     # words spelled the same: the last inserted is the node's
     nodes, last = np.unique(ends[::-1], return_index=True)
     last = n - 1 - last
-    word_at[nodes] = np.array([word_index.get(spelled[k][0], -1) for k in last.tolist()],
+    word_at[nodes] = np.array([word_index.get(words[k], -1) for k in last.tolist()],
                               dtype=np.int64)
-    bonus[nodes] = np.array([hot.get(spelled[k][0], 0.0) for k in last.tolist()],
+    bonus[nodes] = np.array([hot.get(words[k], 0.0) for k in last.tolist()],
                             dtype=np.float64)
     lookahead = np.zeros(n_nodes, dtype=np.float64)
     shortest = np.full(n_nodes, np.inf)
-    for k, (word, sp) in enumerate(spelled):
+    for k, (word, size) in enumerate(zip(words, lengths.tolist())):
         if word in hot:  # the shortest hotword through a node, the first of equals
-            for position, node in enumerate(node_of[k, : len(sp)].tolist(), 1):
-                if len(sp) < shortest[node]:
-                    shortest[node] = len(sp)
-                    lookahead[node] = hot[word] * position / len(sp)
+            for position, node in enumerate(node_of[k, :size].tolist(), 1):
+                if size < shortest[node]:
+                    shortest[node] = size
+                    lookahead[node] = hot[word] * position / size
     by_parent = np.lexsort((token_of, parent_of))
     start = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(parent_of, minlength=n_nodes), out=start[1:])
