@@ -84,8 +84,10 @@ cdef struct Search:       # one sample's search, kept between frames (G.)
     int64_t* live         # C
     double* pb            # 2 B
     double* pnb           # 2 B
-    double* row           # C: this frame's log-probabilities as searched
+    double* row           # C: a frame's log-probabilities as searched, when copied
     double* given         # C: ... as the caller gave them (for the records' logp)
+    const double* y       # this frame's log-probabilities as searched: row, or the caller's
+    const double* y_given # ... as given: given, y, or the caller's
     int64_t nb
     int64_t t
 
@@ -217,7 +219,7 @@ cdef inline int64_t make_node(Search* s, const Cand* cand, int32_t t) noexcept n
         rec.token = cand.token
         rec.enter = -INFINITY
         rec.first = t
-        rec.first_logp = s.given[cand.token]
+        rec.first_logp = s.y_given[cand.token]
         rec.frame = t
         rec.logp = rec.first_logp
         rec.pframe = cand.pframe

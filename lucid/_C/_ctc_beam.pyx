@@ -64,18 +64,18 @@ F. Sizes. A search state is 3 beam_width + 1 nodes, beam_width x C candidates,
    array's doubling is refused the same way, as a failed allocation. Class indices and frame
    numbers are kept in 32 bits: the caller keeps C and the frame count below 2**31.
 G. Streaming. The state between frames is the Search struct: the beam, its pb/pnb, nodes,
-   records and the frame count. Each frame reads one row of emissions; nothing else about
-   past frames is kept. A token's timestep is the frame at which its prefix was most likely
-   entered (the largest extension term above); a prefix can be entered again more strongly
-   after its extensions were made, so each record also keeps the frame it was first entered
-   and, for its parent, the parent's frame when it was itself entered best. The hypothesis is
-   read back from the last token: a token whose frame is not before the next token's takes
-   its parent snapshot from that next token if that is before it, else its first frame (always
-   before: a prefix enters after its parent). Its log-probability at that frame (read from
-   the caller's values) is kept next to each frame, for word confidences without the
-   emissions. One search state with the same frames in any chunks does the same arithmetic,
-   so streaming gives exactly the offline result; the offline call is this search run over
-   every frame.
+   records and the frame count. Each frame reads one row of emissions (in place if float64 with
+   contiguous classes, else copied to double); nothing else about past frames is kept. A token's
+   timestep is the frame at which its prefix was most likely entered (the largest extension term
+   above); a prefix can be entered again more strongly after its extensions were made, so each
+   record also keeps the frame it was first entered and, for its parent, the parent's frame when
+   it was itself entered best. The hypothesis is read back from the last token: a token whose
+   frame is not before the next token's takes its parent snapshot from that next token if that
+   is before it, else its first frame (always before: a prefix enters after its parent). Its
+   log-probability at that frame (read from the caller's values) is kept next to each frame, for
+   word confidences without the emissions. One search state with the same frames in any chunks
+   does the same arithmetic, so streaming gives exactly the offline result; the offline call is
+   this search run over every frame.
 """
 
 from cython.parallel cimport parallel, prange
@@ -416,11 +416,11 @@ cdef int64_t select_best(Cand* cands, int64_t n, int64_t k, double threshold, in
 
 # ------------------------------------------------------------------ the search (A., G.)
 cdef int search_frame(Search* s, const LM* lm) noexcept nogil:
-    """One frame of the search (A.-C.) on s.row; -1 if the records could not grow."""
+    """One frame of the search (A.-C.) on s.y; -1 if the records could not grow."""
     cdef int64_t B = s.B, C = s.C, blank = s.blank, nb = s.nb, nc, i, j, c, u, child, last
     cdef int64_t k, n_new, r
     cdef int32_t t = <int32_t> s.t
-    cdef const double* y = s.row
+    cdef const double* y = s.y
     cdef double* pb = s.pb
     cdef double* pnb = s.pnb
     cdef int64_t* beam = s.beam
@@ -433,6 +433,8 @@ cdef int search_frame(Search* s, const LM* lm) noexcept nogil:
     cdef double max_gain = lm.max_gain
     cdef Cand* cand
     cdef Cand snapshot  # the parent's frame and log-probability, for its extensions (G.)
+    # pb (+) pnb of each prefix, once: in the next beam's half of pb, unused until selection
+    cdef double* totals = pb + B
 
     s.t += 1
     if nb == 0:
@@ -449,6 +451,8 @@ cdef int search_frame(Search* s, const LM* lm) noexcept nogil:
     y_blank = y[blank]
     if y_blank < floor:
         y_blank = -INFINITY
+    for i in range(nb):
+        totals[i] = log_add(pb[i], pnb[i])
     for i in range(nb):  # blank and repeat: the prefix stays
         u = beam[i]
         cand = &cands[i]
@@ -457,7 +461,7 @@ cdef int search_frame(Search* s, const LM* lm) noexcept nogil:
         cand.extra = nodes[u].extra
         cand.lookahead = nodes[u].lookahead
         cand.enter = -INFINITY
-        cand.pb = log_add(pb[i], pnb[i]) + y_blank
+        cand.pb = totals[i] + y_blank
         cand.pnb = -INFINITY
         if nodes[u].token >= 0:
             yc = y[nodes[u].token]
@@ -470,9 +474,8 @@ cdef int search_frame(Search* s, const LM* lm) noexcept nogil:
     bound = -INFINITY
     best_total = -INFINITY
     for i in range(nb):
-        val = log_add(pb[i], pnb[i])
-        if val > best_total:
-            best_total = val
+        if totals[i] > best_total:
+            best_total = totals[i]
     if nb == B:
         bound = INFINITY
         for i in range(nb):
@@ -492,7 +495,7 @@ cdef int search_frame(Search* s, const LM* lm) noexcept nogil:
         if i >= 0:
             c = nodes[u].token
             yc = y[c]
-            val = (pb[i] if c == nodes[beam[i]].token else log_add(pb[i], pnb[i])) + yc
+            val = (pb[i] if c == nodes[beam[i]].token else totals[i]) + yc
             if yc >= floor and val > -INFINITY:
                 cand = &cands[j]
                 cand.pnb = log_add(cand.pnb, val)
@@ -503,7 +506,7 @@ cdef int search_frame(Search* s, const LM* lm) noexcept nogil:
     for i in range(nb):  # new prefixes
         u = beam[i]
         last = nodes[u].token
-        total = log_add(pb[i], pnb[i])
+        total = totals[i]
         parent_snapshot(s, u, &snapshot)
         for k in range(n_live):
             c = s.live[k]
@@ -558,7 +561,7 @@ cdef int search_frame(Search* s, const LM* lm) noexcept nogil:
         if cand.enter > -INFINITY and r >= 0 and cand.enter > s.recs[r].enter:
             s.recs[r].enter = cand.enter
             s.recs[r].frame = t
-            s.recs[r].logp = s.given[cand.token]
+            s.recs[r].logp = s.y_given[cand.token]
             s.recs[r].pframe = cand.pframe
             s.recs[r].plogp = cand.plogp
         nodes[u].slot = i
@@ -619,27 +622,30 @@ cdef int run_frames(Search* s, const LM* lm, const floating* lp, const floating*
     cdef const char* row
     cdef const char* given_row
     cdef bint same = given == lp
-    cdef double* given_buffer = s.given
-    if same:  # nothing adjusted: one row serves both
-        s.given = s.row
+    # float64 rows with contiguous classes are read where they are; others are copied
+    cdef bint direct = floating is double and c_step == sizeof(double)
     for t in range(T):
         row = <const char*> lp + t * t_step
         given_row = <const char*> given + t * t_step
-        for c in range(s.C):
-            s.row[c] = (<const floating*> (row + c * c_step))[0]
-        if not same:
+        if direct:
+            s.y = <const double*> row
+            s.y_given = <const double*> given_row
+        else:
             for c in range(s.C):
-                s.given[c] = (<const floating*> (given_row + c * c_step))[0]
+                s.row[c] = (<const floating*> (row + c * c_step))[0]
+            s.y = s.row
+            s.y_given = s.row
+            if not same:
+                for c in range(s.C):
+                    s.given[c] = (<const floating*> (given_row + c * c_step))[0]
+                s.y_given = s.given
         if search_frame(s, lm) < 0:
-            s.given = given_buffer
             return -1
         if lm.bridge != NULL:
             if lm.failed[0]:
-                s.given = given_buffer
                 return -2
             with gil:
                 (<LMBridge> lm.bridge).compact(s)
-    s.given = given_buffer
     return 0
 
 
