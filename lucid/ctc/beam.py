@@ -18,10 +18,8 @@ from lucid import _threads
 from lucid._C import _ctc_beam
 from lucid._tensor import Tensor
 from lucid.nn.functional._ctc_checks import (
-    batch_first_hint,
+    batch_first_lengths,
     check_blank,
-    check_input_lengths_fit,
-    check_lengths,
     check_log_probs,
     check_no_nan,
     show_value,
@@ -165,11 +163,7 @@ def prefix_beam_search(
     lp, unbatched = check_log_probs(log_probs, fn, batch_first=True)
     T, N, C = lp.shape
     blank = check_blank(blank, C, fn)
-    if input_lengths is None:
-        input_lengths = T if unbatched else np.full(N, T)
-    with batch_first_hint(fn, lp, unbatched, lengths_name, input_lengths, batch_first=True):
-        il = check_lengths(input_lengths, lengths_name, N, unbatched, fn)
-        check_input_lengths_fit(il, T, fn)
+    il = batch_first_lengths(lp, unbatched, input_lengths, fn, lengths_name)
     beam_width = check_positive_int(beam_width, width_name, fn)
     top_k = check_positive_int(top_k, count_name, fn)
     if top_k > beam_width:

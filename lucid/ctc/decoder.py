@@ -35,7 +35,7 @@ from lucid.ctc.lm import (
     read_lm_dict,
 )
 from lucid.ctc.stream import DecodeStream, Found, search_inside_words
-from lucid.nn.functional._ctc_checks import check_lengths, check_log_probs, show_value
+from lucid.nn.functional._ctc_checks import batch_first_lengths, check_log_probs, show_value
 
 _FN = "CTCDecoder"
 
@@ -127,9 +127,7 @@ class CTCDecoder:
             adjust=self._adjust)
         if self._word_of is not None and not all(hypotheses):
             given, _ = check_log_probs(emissions, _FN, batch_first=True)
-            if lengths is None:
-                lengths = lp.shape[0] if unbatched else np.full(lp.shape[1], lp.shape[0])
-            il = check_lengths(lengths, "lengths", lp.shape[1], unbatched, _FN)
+            il = batch_first_lengths(lp, unbatched, lengths, _FN, "lengths")
             for n, sample in enumerate(hypotheses):
                 if not sample:
                     found = self._finish_inside_words(given[: il[n], n])
